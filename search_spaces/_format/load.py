@@ -1,0 +1,342 @@
+"""Grammar files -> :class:`~search_spaces.grammar.Grammar`, with errors that cite file, line and column.
+
+Parsing uses Lark (LALR) on ``grammar.lark``; every semantic check (unknown names, wrong arguments, parameter
+types, probabilities, categories, rules that can never finish) points at the offending source position.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from search_spaces.combinators import Combinator
+from search_spaces.exceptions import GrammarSyntaxError
+from search_spaces.grammar import Alternative, Grammar, Rule
+from search_spaces.terminals import TerminalRegistry, default_registry
+
+_TOKEN_NAMES = {"NAME": "a name", "SEMICOLON": "';'", "VBAR": "'|'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
+                "__ANON_0": "'->'", "AT": "'@'", "EQUAL": "'='", "IN": "'in'", "LBRACE": "'{'", "RBRACE": "'}'",
+                "NUMBER": "a number", "SIGNED_INT": "an integer", "SIGNED_FLOAT": "a number",
+                "ESCAPED_STRING": "a string", "START": "'start'", "$END": "end of file"}
+
+
+@lru_cache(maxsize=1)
+def _parser() -> Lark:
+    return Lark((Path(__file__).parent / "grammar.lark").read_text(), parser="lalr", propagate_positions=True)
+
+
+@dataclass
+class _RawAlt:
+    name: str
+    slots: list[tuple[str, int, int]]
+    fixed: list[tuple[str, Any, int, int]]
+    domains: list[tuple[str, list[Any], int, int]]
+    weight: float | None
+    line: int
+    column: int
+
+
+class _Source:
+    def __init__(self, text: str, file: str):
+        self.lines, self.file = text.splitlines(), file
+
+    def error(self, message: str, line: int, column: int) -> GrammarSyntaxError:
+        context = ""
+        if 1 <= line <= len(self.lines):
+            context = f"    {self.lines[line - 1]}\n    {' ' * (column - 1)}^"
+        return GrammarSyntaxError(message, self.file, line, column, context)
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    close = difflib.get_close_matches(name, known, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _value(tree: Any) -> Any:
+    if tree.data == "integer":
+        return int(tree.children[0])
+    if tree.data == "number":
+        return float(tree.children[0])
+    if tree.data == "string":
+        return str(tree.children[0])[1:-1].replace('\\"', '"')
+    if tree.data == "tuple":
+        return tuple(_value(c) for c in tree.children if c is not None)
+    raise AssertionError(tree.data)
+
+
+def _syntax_error(err: UnexpectedInput, src: _Source) -> GrammarSyntaxError:
+    line, column = getattr(err, "line", 0) or 0, getattr(err, "column", 0) or 0
+    if isinstance(err, UnexpectedToken):
+        expected = sorted({_TOKEN_NAMES.get(e, e) for e in err.expected})
+        got = "end of file" if err.token.type == "$END" else repr(str(err.token))
+        message = f"unexpected {got}; expected {', '.join(expected[:6])}"
+        if err.token.type == "$END":
+            line, column = len(src.lines), len(src.lines[-1]) + 1 if src.lines else 1
+    elif isinstance(err, UnexpectedCharacters):
+        message = f"unexpected character {err.char!r}"
+    elif isinstance(err, UnexpectedEOF):
+        message = "unexpected end of file (missing ';'?)"
+        line, column = len(src.lines), len(src.lines[-1]) + 1 if src.lines else 1
+    else:
+        message = str(err)
+    return src.error(message, line, column)
+
+
+def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
+                  registry: TerminalRegistry | None = None) -> Grammar:
+    """Parse and validate grammar text; raises :class:`GrammarSyntaxError` with file, line and column."""
+    registry = registry or default_registry()
+    src = _Source(text, file)
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as err:
+        raise _syntax_error(err, src) from None
+
+    start: tuple[str, int, int] | None = None
+    raw: dict[str, tuple[list[_RawAlt], int, int]] = {}
+    for stmt in tree.children:
+        if stmt.data == "start_decl":
+            tok = stmt.children[0]
+            if start is not None:
+                raise src.error("second 'start' declaration", tok.line, tok.column)
+            start = (str(tok), tok.line, tok.column)
+            continue
+        name_tok = stmt.children[0]
+        if str(name_tok) in raw:
+            raise src.error(f"rule {str(name_tok)!r} is defined twice", name_tok.line, name_tok.column)
+        raw[str(name_tok)] = ([_raw_alternative(a) for a in stmt.children[1:]], name_tok.line, name_tok.column)
+    if start is None:
+        if not raw:
+            raise src.error("empty grammar: no rules", 1, 1)
+        first = next(iter(raw))
+        start = (first, raw[first][1], raw[first][2])
+    if start[0] not in raw:
+        raise src.error(f"start symbol {start[0]!r} has no rule{_did_you_mean(start[0], list(raw))}", start[1], start[2])
+
+    categories = _infer_categories(raw, start[0], registry, src)
+    rules = tuple(_build_rule(symbol, alts, categories, registry, raw, src) for symbol, (alts, _, _) in raw.items())
+    grammar = Grammar(name=name, start=start[0], rules=rules, source=file, registry=registry)
+    _check_finite(grammar, raw, src)
+    return grammar
+
+
+def _raw_alternative(tree: Tree) -> _RawAlt:
+    name_tok: Token = tree.children[0]
+    slots, fixed, domains, weight = [], [], [], None
+    for child in tree.children[1:]:
+        if child is None:
+            continue
+        if child.data == "arguments":
+            for arg in child.children:
+                if arg is None:
+                    continue
+                key: Token = arg.children[0]
+                if arg.data == "slot":
+                    slots.append((str(key), key.line, key.column))
+                elif arg.data == "fixed":
+                    fixed.append((str(key), _value(arg.children[1]), key.line, key.column))
+                else:
+                    domains.append((str(key), [_value(v) for v in arg.children[2:]], key.line, key.column))
+        elif child.data == "weight":
+            weight = float(child.children[0])
+    return _RawAlt(str(name_tok), slots, fixed, domains, weight, name_tok.line, name_tok.column)
+
+
+def _infer_categories(raw: dict[str, tuple[list[_RawAlt], int, int]], start: str, registry: TerminalRegistry,
+                      src: _Source) -> dict[str, str]:
+    """Each rule derives one category (module, fork, merge, pre, post): from its terminals and its uses."""
+    candidates: dict[str, set[str]] = {}
+    all_categories = {"module", "fork", "merge", "pre", "post"}
+    for symbol, (alts, line, column) in raw.items():
+        cats = set(all_categories)
+        for alt in alts:
+            if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
+                continue  # unit production, resolved below
+            found = registry.categories(alt.name)
+            if not found:
+                known = registry.names() + list(raw)
+                raise src.error(f"unknown terminal or non-terminal {alt.name!r}{_did_you_mean(alt.name, known)}",
+                                alt.line, alt.column)
+            cats &= found
+        candidates[symbol] = cats
+    candidates[start] &= {"module"}
+    for _ in range(len(raw) + 1):  # propagate through unit productions and combinator slots
+        for symbol, (alts, _, _) in raw.items():
+            for alt in alts:
+                if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
+                    shared = candidates[symbol] & candidates[alt.name]
+                    candidates[symbol] = candidates[alt.name] = shared
+                elif "module" in registry.categories(alt.name):
+                    term = registry.get(alt.name, "module")
+                    if isinstance(term, Combinator):
+                        for (slot, _, _), cat in zip(alt.slots, term.slot_categories(len(alt.slots))):
+                            if slot in candidates:
+                                candidates[slot] &= {cat}
+    result = {}
+    for symbol, cats in candidates.items():
+        _, line, column = raw[symbol]
+        if not cats:
+            raise src.error(f"rule {symbol!r} mixes alternatives of different kinds (computations, forks, "
+                            "aggregations, routings), or is used in a slot of another kind", line, column)
+        result[symbol] = "module" if "module" in cats else sorted(cats)[0]
+    return result
+
+
+def _build_rule(symbol: str, alts: list[_RawAlt], categories: dict[str, str], registry: TerminalRegistry,
+                raw: dict[str, Any], src: _Source) -> Rule:
+    category = categories[symbol]
+    expanded: list[tuple[_RawAlt, Alternative]] = []
+    for alt in alts:
+        if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
+            if categories[alt.name] != category:
+                raise src.error(f"{alt.name!r} derives {categories[alt.name]}s but {symbol!r} derives {category}s",
+                                alt.line, alt.column)
+            expanded.append((alt, Alternative(alt.name, unit=True, line=alt.line, column=alt.column)))
+            continue
+        try:
+            term = registry.get(alt.name, category)
+        except KeyError as err:
+            raise src.error(str(err), alt.line, alt.column) from None
+        _check_slots(alt, term, categories, raw, src)
+        for params in _expand_params(alt, term, src):
+            expanded.append((alt, Alternative(alt.name, tuple(s for s, _, _ in alt.slots), params,
+                                              line=alt.line, column=alt.column)))
+    return Rule(symbol, category, _weights(symbol, expanded, src))
+
+
+def _check_slots(alt: _RawAlt, term: Any, categories: dict[str, str], raw: dict[str, Any], src: _Source) -> None:
+    if not isinstance(term, Combinator):
+        if alt.slots:
+            name, line, column = alt.slots[0]
+            raise src.error(f"{alt.name!r} takes no non-terminal arguments (got {name!r}); parameters are written "
+                            f"'name = value' or 'name in {{...}}'", line, column)
+        return
+    n = len(alt.slots)
+    if (term.variadic_slots and n < len(term.slots)) or (not term.variadic_slots and n != len(term.slots)):
+        wanted = f"at least {len(term.slots)}" if term.variadic_slots else str(len(term.slots))
+        raise src.error(f"{alt.name!r} takes {wanted} non-terminal arguments ({', '.join(term.slots)}), got {n}",
+                        alt.line, alt.column)
+    for (slot, line, column), cat in zip(alt.slots, term.slot_categories(n)):
+        if slot not in raw:
+            raise src.error(f"unknown non-terminal {slot!r}{_did_you_mean(slot, list(raw))}", line, column)
+        if categories[slot] != cat:
+            raise src.error(f"argument {slot!r} of {alt.name!r} must derive {cat}s, but derives {categories[slot]}s",
+                            line, column)
+
+
+def _expand_params(alt: _RawAlt, term: Any, src: _Source) -> list[tuple[tuple[str, Any], ...]]:
+    declared = {p.name: p for p in term.params}
+    seen: dict[str, tuple[int, int]] = {}
+    values: dict[str, list[Any]] = {}
+    for name, value, line, column in [(n, [v], l, c) for n, v, l, c in alt.fixed] + alt.domains:
+        if name not in declared:
+            hint = _did_you_mean(name, list(declared))
+            params = f"; it takes {', '.join(declared)}" if declared else "; it takes no parameters"
+            raise src.error(f"{alt.name!r} has no parameter {name!r}{hint}{params}", line, column)
+        if name in seen:
+            raise src.error(f"parameter {name!r} given twice", line, column)
+        seen[name] = (line, column)
+        for v in value:
+            problem = declared[name].check(v)
+            if problem:
+                raise src.error(f"{alt.name}: {problem}", line, column)
+        if len(set(value)) != len(value):
+            raise src.error(f"parameter {name!r} lists a value twice", line, column)
+        values[name] = [float(v) if declared[name].kind is float else v for v in value]
+    missing = [p for p in declared if p not in values]
+    if missing:
+        raise src.error(f"{alt.name!r} needs parameter {missing[0]!r}", alt.line, alt.column)
+    names = [p.name for p in term.params]
+    return [tuple(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]
+
+
+def _weights(symbol: str, expanded: list[tuple[_RawAlt, Alternative]], src: _Source) -> tuple[Alternative, ...]:
+    from dataclasses import replace
+
+    groups: dict[int, list[Alternative]] = {}
+    raws: dict[int, _RawAlt] = {}
+    for raw_alt, alt in expanded:
+        groups.setdefault(id(raw_alt), []).append(alt)
+        raws[id(raw_alt)] = raw_alt
+    explicit = sum(raws[g].weight for g in groups if raws[g].weight is not None)  # type: ignore[misc]
+    free_count = sum(len(alts) for g, alts in groups.items() if raws[g].weight is None)
+    first = expanded[0][0]
+    if explicit > 1 + 1e-6:
+        raise src.error(f"probabilities of {symbol!r} sum to {explicit:g} > 1", first.line, first.column)
+    if free_count == 0 and abs(explicit - 1) > 1e-6:
+        raise src.error(f"probabilities of {symbol!r} sum to {explicit:g}, not 1", first.line, first.column)
+    if free_count and explicit >= 1 - 1e-9:
+        raise src.error(f"probabilities of {symbol!r} leave nothing for its alternatives without '@'",
+                        first.line, first.column)
+    share = (1 - explicit) / free_count if free_count else 0.0
+    out = []
+    for g, alts in groups.items():
+        w = raws[g].weight
+        for alt in alts:
+            out.append(replace(alt, weight=w / len(alts) if w is not None else share))
+    labels: dict[str, Alternative] = {}
+    for alt in out:
+        if alt.label() in labels and not alt.unit:
+            raise src.error(f"alternative {alt.label()!r} appears twice in {symbol!r}", alt.line, alt.column)
+        labels[alt.label()] = alt
+    return tuple(out)
+
+
+def _check_finite(grammar: Grammar, raw: dict[str, Any], src: _Source) -> None:
+    """Every rule must be able to finish (derive a tree without infinite recursion), and unit cycles are banned."""
+    finite: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for rule in grammar.rules:
+            if rule.symbol in finite:
+                continue
+            for alt in rule.alternatives:
+                if (alt.unit and alt.term in finite) or (not alt.unit and all(a in finite for a in alt.args)):
+                    finite.add(rule.symbol)
+                    changed = True
+                    break
+    for rule in grammar.rules:
+        if rule.symbol not in finite:
+            _, line, column = raw[rule.symbol]
+            raise src.error(f"rule {rule.symbol!r} can never finish: every alternative recurses", line, column)
+    for rule in grammar.rules:  # unit cycles: a -> b -> a
+        seen, frontier = {rule.symbol}, [a.term for a in rule.alternatives if a.unit]
+        while frontier:
+            nxt = frontier.pop()
+            if nxt == rule.symbol:
+                _, line, column = raw[rule.symbol]
+                raise src.error(f"rule {rule.symbol!r} reaches itself through unit productions only", line, column)
+            if nxt not in seen:
+                seen.add(nxt)
+                frontier.extend(a.term for a in grammar.rule(nxt).alternatives if a.unit)
+    for rule in grammar.rules:  # flattened labels must be unique so that derivation strings parse unambiguously
+        labels: dict[str, str] = {}
+        stack = [(rule.symbol, a) for a in rule.alternatives]
+        while stack:
+            via, alt = stack.pop()
+            if alt.unit:
+                stack.extend((alt.term, a) for a in grammar.rule(alt.term).alternatives)
+                continue
+            if alt.label() in labels and labels[alt.label()] != via:
+                _, line, column = raw[rule.symbol]
+                raise src.error(f"{alt.label()!r} is reachable from {rule.symbol!r} through both {via!r} and "
+                                f"{labels[alt.label()]!r}; derivation strings would be ambiguous", line, column)
+            labels[alt.label()] = via
+
+
+def load_grammar(path: str | Path, *, registry: TerminalRegistry | None = None) -> Grammar:
+    """Load a grammar file; the grammar is named after the file's stem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise GrammarSyntaxError(f"cannot read grammar file: {err.strerror}", str(path)) from None
+    return parse_grammar(text, name=path.stem, file=str(path), registry=registry)

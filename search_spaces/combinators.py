@@ -1,0 +1,479 @@
+"""Combinators: terminals whose arguments are non-terminals (einspace's sequential, branching, routing modules).
+
+Each combinator knows, for the sampler (:mod:`search_spaces.sampler`):
+
+- ``feasible_free`` / ``expand_free``: derive with any output type;
+- ``plans`` / ``expand_planned``: derive towards an exact output type, choosing child targets from the
+  sampler's reachability tables so that every child is itself feasible;
+- ``shallow_outputs``: what it produces when its children are single leaves (the sampler's ``reach1``);
+
+and, for strings and graphs, ``parse`` (type-check a written derivation) and ``lower`` (emit IR ops).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+
+from search_spaces.derivation import Cost, DNode
+from search_spaces.terminals.base import Fork, Merge, PostRoute, PreRoute, Terminal
+from search_spaces.types import TensorType
+
+if TYPE_CHECKING:
+    from search_spaces.sampler import FlatAlternative, Reach, Sampler
+
+NODE = Cost(nodes=1)
+ParseChild = Callable[[str, Any, TensorType], DNode]
+ParseAtom = Callable[[str, Any], "FlatAlternative"]
+
+
+def _pick(rng: random.Random, options: Sequence[tuple[float, Any]]) -> Any:
+    from search_spaces.sampler import weighted_choice
+
+    return weighted_choice(rng, options)
+
+
+def _reach(cost: Cost, mass: float) -> "Reach":
+    from search_spaces.sampler import Reach
+
+    return Reach(cost, mass)
+
+
+def _slot_node(symbol: str, fa: "FlatAlternative", t_in: TensorType, t_out: TensorType,
+               cost: Cost = Cost()) -> DNode:
+    return DNode(symbol, fa.alt, t_in, t_out, cost)
+
+
+class Combinator(Terminal):
+    """Base of combinators. ``slot_categories(n)`` gives the category each of ``n`` arguments must derive."""
+
+    category = "module"
+    slot_roles: ClassVar[tuple[str, ...]] = ()
+
+    def slot_categories(self, n: int) -> tuple[str, ...]:
+        return self.slot_roles
+
+    def type_error(self, message: str) -> ValueError:
+        return ValueError(f"{self.name}: {message}")
+
+
+# --- sequential ------------------------------------------------------------------------------------------------------
+
+
+class Sequential(Combinator):
+    """``sequential(M1, ..., Mn)``: apply the modules in order (einspace's S = ``M M``)."""
+
+    name = "sequential"
+    slots = ("first", "second")
+    variadic_slots = True
+
+    def slot_categories(self, n: int) -> tuple[str, ...]:
+        return ("module",) * n
+
+    def _chain(self, ctx: "Sampler", symbols: tuple[str, ...], t: TensorType) -> dict[TensorType, "Reach"]:
+        """Types reachable by applying one leaf of each symbol in turn, with min cost and mass."""
+        key = ("seq-chain", symbols, t)
+        found = ctx.memo.get(key)
+        if found is None:
+            first = ctx.reach0(symbols[0], t)
+            if len(symbols) == 1:
+                found = first
+            else:
+                found = {}
+                for mid, r1 in first.items():
+                    for out, r2 in self._chain(ctx, symbols[1:], mid).items():
+                        cost, mass = r1.cost + r2.cost, r1.mass * r2.mass
+                        prev = found.get(out)
+                        found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost),
+                                                                                   prev.mass + mass)
+            ctx.memo[key] = found
+        return found
+
+    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
+        return Cost(nodes=1 + len(fa.alt.args)).fits(budget)
+
+    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+                    budget: Cost, rng: random.Random) -> DNode:
+        args = fa.alt.args
+        spent, cur, children = NODE, t, []
+        for i, s in enumerate(args):
+            child = ctx.expand(s, cur, None, depth + 1, budget - spent - Cost(nodes=len(args) - 1 - i), rng)
+            children.append(child)
+            spent, cur = spent + child.cost, child.out_type
+        return DNode(symbol, fa.alt, t, cur, spent, tuple(children))
+
+    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+              budget: Cost) -> list[tuple[float, Any]]:
+        reach = self._chain(ctx, fa.alt.args, t).get(target)
+        return [(1.0, None)] if reach is not None and (NODE + reach.cost).fits(budget) else []
+
+    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+                       plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
+        args = fa.alt.args
+        spent, cur, children = NODE, t, []
+        for i, s in enumerate(args):
+            if i == len(args) - 1:
+                child_target, reserve = target, Cost()
+            else:
+                rest = args[i + 1:]
+                options = []
+                for mid, r in ctx.reach0(s, cur).items():
+                    tail = self._chain(ctx, rest, mid).get(target)
+                    if tail is not None and (spent + r.cost + tail.cost).fits(budget):
+                        options.append((r.mass * tail.mass, (mid, tail.cost)))
+                child_target, reserve = _pick(rng, options)
+            child = ctx.expand(s, cur, child_target, depth + 1, budget - spent - reserve, rng)
+            children.append(child)
+            spent, cur = spent + child.cost, child.out_type
+        return DNode(symbol, fa.alt, t, cur, spent, tuple(children))
+
+    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
+        return {out: _reach(r.cost + NODE, r.mass * fa.prob) for out, r in self._chain(ctx, fa.alt.args, t).items()}
+
+    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+              parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
+        args = fa.alt.args
+        if len(items) != len(args):
+            raise self.type_error(f"takes {len(args)} modules, got {len(items)}")
+        cost, cur, children = NODE, t, []
+        for s, item in zip(args, items):
+            child = parse_child(s, item, cur)
+            children.append(child)
+            cost, cur = cost + child.cost, child.out_type
+        return DNode(symbol, fa.alt, t, cur, cost, tuple(children))
+
+    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+        for child in node.children:
+            value = lower_child(child, value)
+        return value
+
+
+# --- routing ---------------------------------------------------------------------------------------------------------
+
+
+class Routing(Combinator):
+    """``routing(pre, M, post)``: re-arrange, apply a module, re-arrange back (einspace's R)."""
+
+    name = "routing"
+    slots = ("pre", "body", "post")
+    slot_roles = ("pre", "module", "post")
+
+    def _pres(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
+        key = ("route-pre", fa.alt.args[0], t)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = []
+            for pre in ctx.alternatives(fa.alt.args[0]):
+                term: PreRoute = pre.terminal  # type: ignore[assignment]
+                routed = term.route(pre.alt.param_dict, t)
+                if routed is None or not ctx.admissible(routed[0]):
+                    continue
+                cost = ctx.chain_cost(term.ir_chain(pre.alt.param_dict, t), t)
+                found.append((pre, routed[0], routed[1], cost))
+            ctx.memo[key] = found
+        return found
+
+    def _posts(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, pre_context: Any) -> list[tuple[Any, ...]]:
+        key = ("route-post", fa.alt.args[2], t, pre_context)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = []
+            for post in ctx.alternatives(fa.alt.args[2]):
+                term: PostRoute = post.terminal  # type: ignore[assignment]
+                out = term.route_back(post.alt.param_dict, t, pre_context)
+                if out is None or not ctx.admissible(out):
+                    continue
+                cost = ctx.chain_cost(term.ir_chain(post.alt.param_dict, t, pre_context), t)
+                found.append((post, out, cost))
+            ctx.memo[key] = found
+        return found
+
+    def _all_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
+        """Every (pre, body target, post) with a leaf body: ``(weight, out, cost, pre, routed, ctx, mid, post)``."""
+        key = ("route-plans", fa.alt, t)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = []
+            body = fa.alt.args[1]
+            for pre, routed, pre_ctx, pre_cost in self._pres(ctx, fa, t):
+                for mid, r in ctx.reach0(body, routed).items():
+                    for post, out, post_cost in self._posts(ctx, fa, mid, pre_ctx):
+                        found.append((pre.prob * r.mass * post.prob, out, NODE + pre_cost + r.cost + post_cost,
+                                      pre, routed, pre_ctx, mid, post, pre_cost + post_cost))
+            ctx.memo[key] = found
+        return found
+
+    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
+        return Cost(nodes=2).fits(budget) and any(c.fits(budget - Cost(nodes=2)) for *_, c in self._pres(ctx, fa, t))
+
+    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+                    budget: Cost, rng: random.Random) -> DNode:
+        pres = [(p.prob, (p, routed, pc, c)) for p, routed, pc, c in self._pres(ctx, fa, t)
+                if c.fits(budget - Cost(nodes=2))]
+        pre, routed, pre_ctx, pre_cost = _pick(rng, pres)
+        body = ctx.expand(fa.alt.args[1], routed, None, depth + 1, budget - NODE - pre_cost, rng)
+        spent = NODE + pre_cost + body.cost
+        posts = [(p.prob, (p, out, c)) for p, out, c in self._posts(ctx, fa, body.out_type, pre_ctx)
+                 if (spent + c).fits(budget)]
+        if not posts:
+            from search_spaces.sampler import SamplingBugError
+
+            raise SamplingBugError(f"routing: no post-routing of {fa.alt.args[2]!r} accepts {body.out_type}; "
+                                   "give the post-routing rule an 'identity' alternative")
+        post, out, post_cost = _pick(rng, posts)
+        children = (_slot_node(fa.alt.args[0], pre, t, routed, pre_cost), body,
+                    _slot_node(fa.alt.args[2], post, body.out_type, out, post_cost))
+        return DNode(symbol, fa.alt, t, out, spent + post_cost, children, pre_ctx)
+
+    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+              budget: Cost) -> list[tuple[float, Any]]:
+        return [(p[0], p) for p in self._all_plans(ctx, fa, t) if p[1] == target and p[2].fits(budget)]
+
+    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+                       plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
+        _, out, _, pre, routed, pre_ctx, mid, post, route_cost = _pick(rng, plans)
+        body = ctx.expand(fa.alt.args[1], routed, mid, depth + 1, budget - NODE - route_cost, rng)
+        pre_cost = ctx.chain_cost(pre.terminal.ir_chain(pre.alt.param_dict, t), t)
+        post_cost = route_cost - pre_cost
+        children = (_slot_node(fa.alt.args[0], pre, t, routed, pre_cost), body,
+                    _slot_node(fa.alt.args[2], post, mid, out, post_cost))
+        return DNode(symbol, fa.alt, t, out, NODE + route_cost + body.cost, children, pre_ctx)
+
+    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
+        found: dict[TensorType, Reach] = {}
+        for w, out, cost, *_ in self._all_plans(ctx, fa, t):
+            prev = found.get(out)
+            found[out] = _reach(cost, w * fa.prob) if prev is None else _reach(prev.cost.min(cost),
+                                                                              prev.mass + w * fa.prob)
+        return found
+
+    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+              parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
+        if len(items) != 3:
+            raise self.type_error(f"takes (pre-routing, module, post-routing), got {len(items)} items")
+        pre_sym, body_sym, post_sym = fa.alt.args
+        pre = parse_atom(pre_sym, items[0])
+        routed = pre.terminal.route(pre.alt.param_dict, t)
+        if routed is None:
+            raise self.type_error(f"pre-routing {pre.alt.label()} does not accept {t}")
+        pre_cost = ctx.chain_cost(pre.terminal.ir_chain(pre.alt.param_dict, t), t)
+        body = parse_child(body_sym, items[1], routed[0])
+        post = parse_atom(post_sym, items[2])
+        out = post.terminal.route_back(post.alt.param_dict, body.out_type, routed[1])
+        if out is None:
+            raise self.type_error(f"post-routing {post.alt.label()} does not accept {body.out_type}"
+                                  + ("" if routed[1] is not None else " (col2im needs an im2col pre-routing)"))
+        post_cost = ctx.chain_cost(post.terminal.ir_chain(post.alt.param_dict, body.out_type, routed[1]),
+                                   body.out_type)
+        children = (_slot_node(pre_sym, pre, t, routed[0], pre_cost), body,
+                    _slot_node(post_sym, post, body.out_type, out, post_cost))
+        return DNode(symbol, fa.alt, t, out, NODE + pre_cost + body.cost + post_cost, children, routed[1])
+
+    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+        pre, body, post = node.children
+        pre_term = ctx.grammar.terminal(pre.alt, "pre")
+        value = builder.add_chain(pre_term.ir_chain(pre.alt.param_dict, pre.in_type), value)
+        value = lower_child(body, value)
+        post_term = ctx.grammar.terminal(post.alt, "post")
+        return builder.add_chain(post_term.ir_chain(post.alt.param_dict, post.in_type, node.context), value)
+
+
+# --- branching -------------------------------------------------------------------------------------------------------
+
+
+class Branching(Combinator):
+    """``branching(fork, M, merge)``: fork into k branches, a module per branch, aggregate (einspace's B).
+
+    With a fork that shares its child (k = 4, 8) one module is sampled and copied into every branch (separate
+    weights); otherwise each branch gets its own module.
+    """
+
+    name = "branching"
+    slots = ("fork", "body", "merge")
+    slot_roles = ("fork", "module", "merge")
+
+    def _forks(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
+        key = ("forks", fa.alt.args[0], t)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = []
+            for fork in ctx.alternatives(fa.alt.args[0]):
+                term: Fork = fork.terminal  # type: ignore[assignment]
+                branches = term.branches(fork.alt.param_dict, t)
+                if branches and all(ctx.admissible(b) for b in branches):
+                    found.append((fork, branches[0], len(branches), term.shares_child(fork.alt.param_dict)))
+            ctx.memo[key] = found
+        return found
+
+    def _merge(self, merge: "FlatAlternative", types: Sequence[TensorType]) -> TensorType | None:
+        term: Merge = merge.terminal  # type: ignore[assignment]
+        return term.merge(merge.alt.param_dict, types)
+
+    @staticmethod
+    def _min_nodes(k: int, shared: bool) -> Cost:
+        return Cost(nodes=1 + k)
+
+    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
+        return any(self._min_nodes(k, s).fits(budget) for _, _, k, s in self._forks(ctx, fa, t))
+
+    def _pair_plans(self, ctx: "Sampler", fa: "FlatAlternative", t_b: TensorType, first: TensorType,
+                    candidates: dict[TensorType, "Reach"], target: TensorType | None) -> list[tuple[float, Any]]:
+        """(merge, second target) pairs for two independent branches whose first output is ``first``."""
+        plans = []
+        for merge in ctx.alternatives(fa.alt.args[2]):
+            term: Merge = merge.terminal  # type: ignore[assignment]
+            partner = NotImplemented if target is None else term.partner(merge.alt.param_dict, first, target)
+            if partner is not NotImplemented:
+                seconds = [partner] if partner is not None and partner in candidates else []
+            else:
+                seconds = [s for s in candidates if term.merge(merge.alt.param_dict, (first, s)) is not None]
+            for second in seconds:
+                out = term.merge(merge.alt.param_dict, (first, second))
+                if out is not None and ctx.admissible(out) and (target is None or out == target):
+                    plans.append((merge.prob * candidates[second].mass, (merge, second, out)))
+        return plans
+
+    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+                    budget: Cost, rng: random.Random) -> DNode:
+        forks = [(f.prob, (f, tb, k, s)) for f, tb, k, s in self._forks(ctx, fa, t) if self._min_nodes(k, s).fits(budget)]
+        fork, t_b, k, shared = _pick(rng, forks)
+        fork_node = _slot_node(fa.alt.args[0], fork, t, t_b)
+        body_sym, merge_sym = fa.alt.args[1], fa.alt.args[2]
+        room = budget - NODE
+        if shared:
+            child = ctx.expand(body_sym, t_b, None, depth + 1, room.divided(k), rng)
+            merges = [(m.prob, (m, out)) for m in ctx.alternatives(merge_sym)
+                      if (out := self._merge(m, [child.out_type] * k)) is not None and ctx.admissible(out)]
+            if not merges:
+                from search_spaces.sampler import SamplingBugError
+
+                raise SamplingBugError(f"branching: no aggregation of {merge_sym!r} accepts {k} x {child.out_type}; "
+                                       "give the rule an 'add' or 'concat' alternative")
+            merge, out = _pick(rng, merges)
+            children = (fork_node, child, _slot_node(merge_sym, merge, child.out_type, out))
+            return DNode(symbol, fa.alt, t, out, NODE + child.cost.times(k), children, k)
+        candidates = {ty: r for ty, r in ctx.reach(body_sym, t_b, depth + 1).items() if r.cost.fits(room)}
+        firsts = [(r.mass, ty) for ty, r in candidates.items()]
+        while True:  # lazily prune first-branch types that no aggregation can pair (finite, never fails)
+            first = _pick(rng, firsts)
+            pairs = [(w, p) for w, p in self._pair_plans(ctx, fa, t_b, first, candidates, None)
+                     if (candidates[first].cost + candidates[p[1]].cost).fits(room)]
+            if pairs or len(firsts) == 1:
+                break
+            firsts = [(w, ty) for w, ty in firsts if ty != first]
+        merge, second, out = _pick(rng, pairs)
+        targets = [first] + [second] * (k - 1)
+        return self._expand_children(ctx, symbol, fa, t, fork_node, targets, merge, out, depth, room, rng, candidates)
+
+    def _expand_children(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, fork_node: DNode,
+                         targets: list[TensorType], merge: "FlatAlternative", out: TensorType, depth: int,
+                         room: Cost, rng: random.Random, reach: dict[TensorType, "Reach"]) -> DNode:
+        body_sym = fa.alt.args[1]
+        children, spent = [], Cost()
+        for i, target in enumerate(targets):
+            reserve = Cost()
+            for later in targets[i + 1:]:
+                reserve = reserve + reach[later].cost
+            child = ctx.expand(body_sym, fork_node.out_type, target, depth + 1, room - spent - reserve, rng)
+            children.append(child)
+            spent = spent + child.cost
+        merge_node = _slot_node(fa.alt.args[2], merge, children[0].out_type, out)
+        return DNode(symbol, fa.alt, t, out, NODE + spent, (fork_node, *children, merge_node))
+
+    def _target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType,
+                      target: TensorType) -> list[tuple[float, Any]]:
+        key = ("branch-plans", fa.alt, t, target)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = []
+            body_sym = fa.alt.args[1]
+            for fork, t_b, k, shared in self._forks(ctx, fa, t):
+                reach = ctx.reach0(body_sym, t_b)
+                if shared:
+                    for mid, r in reach.items():
+                        for merge in ctx.alternatives(fa.alt.args[2]):
+                            if self._merge(merge, [mid] * k) == target:
+                                found.append((fork.prob * r.mass * merge.prob,
+                                              (fork, t_b, k, True, [mid], merge, NODE + r.cost.times(k))))
+                elif k == 2:
+                    for first, r in reach.items():
+                        for w, (merge, second, _) in self._pair_plans(ctx, fa, t_b, first, reach, target):
+                            found.append((fork.prob * r.mass * w,
+                                          (fork, t_b, k, False, [first, second], merge,
+                                           NODE + r.cost + reach[second].cost)))
+            ctx.memo[key] = found
+        return found
+
+    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+              budget: Cost) -> list[tuple[float, Any]]:
+        return [(w, p) for w, p in self._target_plans(ctx, fa, t, target) if p[-1].fits(budget)]
+
+    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+                       plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
+        fork, t_b, k, shared, targets, merge, _ = _pick(rng, plans)
+        fork_node = _slot_node(fa.alt.args[0], fork, t, t_b)
+        room = budget - NODE
+        reach = ctx.reach0(fa.alt.args[1], t_b)
+        if shared:
+            child = ctx.expand(fa.alt.args[1], t_b, targets[0], depth + 1, room.divided(k), rng)
+            children = (fork_node, child, _slot_node(fa.alt.args[2], merge, child.out_type, target))
+            return DNode(symbol, fa.alt, t, target, NODE + child.cost.times(k), children, k)
+        return self._expand_children(ctx, symbol, fa, t, fork_node, targets, merge, target, depth, room, rng, reach)
+
+    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
+        """Branches filled with the same leaf output (the diagonal), aggregated by every applicable merge."""
+        found: dict[TensorType, Reach] = {}
+        for fork, t_b, k, shared in self._forks(ctx, fa, t):
+            for mid, r in ctx.reach0(fa.alt.args[1], t_b).items():
+                for merge in ctx.alternatives(fa.alt.args[2]):
+                    out = self._merge(merge, [mid] * k)
+                    if out is None:
+                        continue
+                    copies = k if shared else k
+                    cost, mass = NODE + r.cost.times(copies), fa.prob * fork.prob * r.mass * merge.prob
+                    prev = found.get(out)
+                    found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost), prev.mass + mass)
+        return found
+
+    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+              parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
+        fork_sym, body_sym, merge_sym = fa.alt.args
+        if len(items) < 3:
+            raise self.type_error("takes (fork, module..., merge)")
+        fork = parse_atom(fork_sym, items[0])
+        term: Fork = fork.terminal  # type: ignore[assignment]
+        branches = term.branches(fork.alt.param_dict, t)
+        if branches is None:
+            raise self.type_error(f"fork {fork.alt.label()} does not accept {t}")
+        k, shared = len(branches), term.shares_child(fork.alt.param_dict)
+        expected = 1 if shared else k
+        if len(items) - 2 != expected:
+            raise self.type_error(f"fork {fork.alt.label()} takes {expected} module(s), got {len(items) - 2}"
+                                  + (" (k > 2 shares one module across branches)" if shared else ""))
+        children = [parse_child(body_sym, item, branches[0]) for item in items[1:-1]]
+        merge = parse_atom(merge_sym, items[-1])
+        outs = [c.out_type for c in children] * (k if shared else 1)
+        out = self._merge(merge, outs)
+        if out is None:
+            raise self.type_error(f"aggregation {merge.alt.label()} does not accept {', '.join(map(str, outs))}")
+        fork_node = _slot_node(fork_sym, fork, t, branches[0])
+        merge_node = _slot_node(merge_sym, merge, children[0].out_type, out)
+        body_cost = children[0].cost.times(k) if shared else sum((c.cost for c in children), Cost())
+        return DNode(symbol, fa.alt, t, out, NODE + body_cost, (fork_node, *children, merge_node),
+                     k if shared else None)
+
+    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+        fork_node, *bodies, merge_node = node.children
+        fork = ctx.grammar.terminal(fork_node.alt, "fork")
+        params = fork_node.alt.param_dict
+        k = len(fork.branches(params, fork_node.in_type) or [])
+        values = builder.add_fork(fork.name, params, value, k)
+        if isinstance(node.context, int):  # one shared module, copied into every branch
+            bodies = bodies * node.context
+        outs = [lower_child(body, v) for body, v in zip(bodies, values)]
+        merge = ctx.grammar.terminal(merge_node.alt, "merge")
+        op, attrs = merge.ir_op(merge_node.alt.param_dict, [b.out_type for b in bodies])
+        return builder.add_merge(op, attrs, outs)
+
+
+COMBINATORS: tuple[Terminal, ...] = (Sequential(), Routing(), Branching())

@@ -1,0 +1,270 @@
+"""Type-directed sampling of derivations: every choice that cannot type-check is pruned before choosing.
+
+The sampler expands a non-terminal for a known input type, either *free* (any output type) or towards an exact
+*target* output type (needed where a parent must combine several branches, e.g. ``add``). It keeps one invariant:
+
+    a non-terminal is only ever expanded towards a target that some alternative can provably reach within the
+    remaining depth and budget,
+
+proved with two memoised reachability tables: ``reach0(symbol, T)``, the output types a single leaf computation
+produces from ``T`` (with its minimum cost), and ``reach1``, what one combinator over such leaves produces
+(:mod:`search_spaces.combinators` computes it). Child targets are drawn from these tables, so every expansion
+has at least one feasible alternative and a derivation never fails or backtracks.
+
+Size control: a maximum nesting depth, and a budget of parameters, FLOPs, module nodes and elements per
+tensor, all checked on the symbolic types. Costs still to be paid by later siblings are reserved before an
+earlier sibling is expanded, so a budget is never exceeded.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from nas.ir.ops import ShapeError, infer_shapes, op_cost
+from search_spaces.derivation import Cost, DNode
+from search_spaces.exceptions import BudgetError, InputShapeError, SearchSpaceError
+from search_spaces.grammar import Alternative, Grammar
+from search_spaces.terminals.base import IrChain, Leaf, Terminal
+from search_spaces.types import TensorType
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Size control for sampling (all checked statically on symbolic types).
+
+    Attributes:
+        max_depth: maximum nesting of combinators.
+        max_nodes: maximum module nodes (combinators and leaves; a shared branch counts once per copy).
+        max_params: maximum trainable parameters of the body (the classifier head comes on top).
+        max_flops: maximum FLOPs per sample of the body.
+        max_elements: maximum elements of any intermediate tensor, per sample (bounds activation memory).
+    """
+
+    max_depth: int = 12
+    max_nodes: int = 40
+    max_params: int = 4_000_000
+    max_flops: int = 1_000_000_000
+    max_elements: int = 1 << 19
+
+    def budget(self) -> Cost:
+        return Cost(self.max_params, self.max_flops, self.max_nodes)
+
+
+@dataclass(frozen=True)
+class FlatAlternative:
+    """An alternative reached from a symbol through unit productions, with its total probability."""
+
+    alt: Alternative
+    prob: float
+    category: str
+    terminal: Terminal
+
+
+@dataclass(frozen=True)
+class Reach:
+    """A reachable output type: its minimum cost and its probability mass (for weighting target choices)."""
+
+    cost: Cost
+    mass: float
+
+
+class SamplingBugError(SearchSpaceError):
+    """The invariant was broken: no alternative is feasible where one was proved to be. Please report."""
+
+
+def weighted_choice(rng: random.Random, options: Sequence[tuple[float, Any]]) -> Any:
+    """Pick one payload with probability proportional to its weight (weights are renormalised)."""
+    total = sum(w for w, _ in options)
+    if total <= 0:
+        return options[rng.randrange(len(options))][1]
+    x = rng.random() * total
+    for w, payload in options:
+        x -= w
+        if x < 0:
+            return payload
+    return options[-1][1]
+
+
+class Sampler:
+    """Samples, checks and sizes derivations of ``grammar`` for one input type.
+
+    One sampler caches reachability per type, so reuse it for many samples of the same space and input.
+    """
+
+    def __init__(self, grammar: Grammar, input_type: TensorType, limits: Limits | None = None):
+        self.grammar = grammar
+        self.input_type = input_type
+        self.limits = limits or Limits()
+        self._flat: dict[str, list[FlatAlternative]] = {}
+        self._labels: dict[str, dict[str, FlatAlternative]] = {}
+        for rule in grammar.rules:
+            self._flat[rule.symbol] = self._flatten(rule.symbol, 1.0, ())
+            self._labels[rule.symbol] = {fa.alt.label(): fa for fa in self._flat[rule.symbol]}
+        self._leaf_memo: dict[tuple[str, TensorType], list[tuple[FlatAlternative, TensorType, Cost]]] = {}
+        self._reach0: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
+        self._reach1: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
+        self._chain_cost: dict[tuple[str, TensorType], tuple[TensorType, Cost] | None] = {}
+        self.memo: dict[Any, Any] = {}  # combinators' own caches
+        if not input_type.numel <= self.limits.max_elements:
+            raise InputShapeError(f"input {input_type} has more elements than max_elements={self.limits.max_elements}")
+        if not self.root_feasible():
+            unbounded = Cost(1 << 62, 1 << 62, 1 << 30)
+            if self.root_feasible(unbounded):
+                raise minimum_budget_error(grammar, input_type, self.limits)
+            raise InputShapeError(f"no architecture of {grammar.name!r} accepts input {input_type}")
+
+    # --- grammar access ----------------------------------------------------------------------------------------------
+
+    def _flatten(self, symbol: str, prob: float, seen: tuple[str, ...]) -> list[FlatAlternative]:
+        rule = self.grammar.rule(symbol)
+        out: list[FlatAlternative] = []
+        for alt in rule.alternatives:
+            if alt.unit:
+                out.extend(self._flatten(alt.term, prob * alt.weight, seen + (symbol,)))
+            else:
+                out.append(FlatAlternative(alt, prob * alt.weight, rule.category,
+                                           self.grammar.terminal(alt, rule.category)))
+        return out
+
+    def alternatives(self, symbol: str) -> list[FlatAlternative]:
+        return self._flat[symbol]
+
+    def by_label(self, symbol: str, label: str) -> FlatAlternative | None:
+        return self._labels[symbol].get(label)
+
+    def admissible(self, t: TensorType | None) -> bool:
+        return t is not None and t.numel <= self.limits.max_elements
+
+    # --- costs -------------------------------------------------------------------------------------------------------
+
+    def chain_cost(self, chain: IrChain, t: TensorType) -> Cost:
+        """Params and FLOPs of a chain of IR ops applied to ``t`` (no module node)."""
+        params = flops = 0
+        shape = t.shape
+        for op, attrs in chain:
+            p, f = op_cost(op, attrs, [shape])
+            params, flops = params + p, flops + f
+            (shape,) = infer_shapes(op, attrs, [shape])
+        return Cost(params, flops, 0)
+
+    def leaf_outputs(self, symbol: str, t: TensorType) -> list[tuple[FlatAlternative, TensorType, Cost]]:
+        """Leaf alternatives of ``symbol`` applicable to ``t``: ``(alternative, output type, cost)`` (memoised)."""
+        key = (symbol, t)
+        found = self._leaf_memo.get(key)
+        if found is None:
+            found = []
+            for fa in self._flat[symbol]:
+                if not isinstance(fa.terminal, Leaf):
+                    continue
+                params = fa.alt.param_dict
+                try:
+                    out = fa.terminal.out_type(params, t)
+                    if not self.admissible(out):
+                        continue
+                    cost = self.chain_cost(fa.terminal.ir_chain(params, t), t) + Cost(nodes=1)
+                except (ShapeError, ValueError):
+                    continue
+                found.append((fa, out, cost))
+            self._leaf_memo[key] = found
+        return found
+
+    def reach0(self, symbol: str, t: TensorType) -> dict[TensorType, Reach]:
+        """Output types one leaf of ``symbol`` produces from ``t``, with min cost and probability mass."""
+        key = (symbol, t)
+        found = self._reach0.get(key)
+        if found is None:
+            found = {}
+            for fa, out, cost in self.leaf_outputs(symbol, t):
+                prev = found.get(out)
+                found[out] = Reach(cost, fa.prob) if prev is None else Reach(prev.cost.min(cost), prev.mass + fa.prob)
+            self._reach0[key] = found
+        return found
+
+    def reach1(self, symbol: str, t: TensorType) -> dict[TensorType, Reach]:
+        """Output types of ``symbol`` from ``t`` by a leaf or by one combinator whose children are leaves."""
+        key = (symbol, t)
+        found = self._reach1.get(key)
+        if found is None:
+            found = dict(self.reach0(symbol, t))
+            for fa in self._flat[symbol]:
+                if isinstance(fa.terminal, Leaf):
+                    continue
+                for out, reach in fa.terminal.shallow_outputs(self, fa, t).items():  # type: ignore[attr-defined]
+                    if not self.admissible(out):
+                        continue
+                    prev = found.get(out)
+                    found[out] = reach if prev is None else Reach(prev.cost.min(reach.cost), prev.mass + reach.mass)
+            self._reach1[key] = found
+        return found
+
+    def reach(self, symbol: str, t: TensorType, depth: int) -> dict[TensorType, Reach]:
+        """``reach1`` when a combinator still fits at ``depth``, else ``reach0``."""
+        return self.reach1(symbol, t) if depth < self.limits.max_depth else self.reach0(symbol, t)
+
+    # --- sampling ----------------------------------------------------------------------------------------------------
+
+    def root_feasible(self, budget: Cost | None = None) -> bool:
+        """Whether the start symbol has any derivation from the input type within ``budget`` (default: limits)."""
+        budget = budget or self.limits.budget()
+        start, t = self.grammar.start, self.input_type
+        if any(cost.fits(budget) for _, _, cost in self.leaf_outputs(start, t)):
+            return True
+        return self.limits.max_depth > 0 and any(
+            fa.terminal.feasible_free(self, fa, t, 0, budget)  # type: ignore[attr-defined]
+            for fa in self._flat[start] if not isinstance(fa.terminal, Leaf))
+
+    def sample(self, rng: random.Random | int) -> DNode:
+        """One derivation of the start symbol (deterministic for an integer seed)."""
+        if not isinstance(rng, random.Random):
+            rng = random.Random(rng)
+        return self.expand(self.grammar.start, self.input_type, None, 0, self.limits.budget(), rng)
+
+    def expand(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,
+               rng: random.Random, exclude: Alternative | None = None) -> DNode:
+        """Derive ``symbol`` from input type ``t`` (towards ``target`` when given) within ``budget``."""
+        options: list[tuple[float, tuple[FlatAlternative, Any]]] = []
+        for fa, out, cost in self.leaf_outputs(symbol, t):
+            if (target is None or out == target) and cost.fits(budget) and fa.alt != exclude:
+                options.append((fa.prob, (fa, (out, cost))))
+        if depth < self.limits.max_depth:
+            for fa in self._flat[symbol]:
+                if isinstance(fa.terminal, Leaf) or fa.alt == exclude:
+                    continue
+                comb = fa.terminal
+                if target is None:
+                    if comb.feasible_free(self, fa, t, depth, budget):  # type: ignore[attr-defined]
+                        options.append((fa.prob, (fa, None)))
+                else:
+                    plans = comb.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
+                    if plans:
+                        options.append((fa.prob, (fa, plans)))
+        if not options:
+            if exclude is not None:
+                return self.expand(symbol, t, target, depth, budget, rng)
+            raise SamplingBugError(f"no feasible alternative for {symbol!r} from {t} to {target} "
+                                   f"(depth {depth}, budget {budget}) in grammar {self.grammar.name!r}")
+        fa, extra = weighted_choice(rng, options)
+        if isinstance(fa.terminal, Leaf):
+            out, cost = extra
+            return DNode(symbol, fa.alt, t, out, cost)
+        if target is None:
+            return fa.terminal.expand_free(self, symbol, fa, t, depth, budget, rng)  # type: ignore[attr-defined]
+        return fa.terminal.expand_planned(self, symbol, fa, t, target, extra, depth, budget,  # type: ignore
+                                          rng)
+
+    def can_reach(self, symbol: str, t: TensorType, target: TensorType, depth: int, budget: Cost) -> bool:
+        """Whether :meth:`expand` towards ``target`` has a feasible alternative."""
+        for fa, out, cost in self.leaf_outputs(symbol, t):
+            if out == target and cost.fits(budget):
+                return True
+        if depth >= self.limits.max_depth:
+            return False
+        return any(fa.terminal.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
+                   for fa in self._flat[symbol] if not isinstance(fa.terminal, Leaf))
+
+
+def minimum_budget_error(grammar: Grammar, t: TensorType, limits: Limits) -> BudgetError:
+    return BudgetError(f"no architecture of {grammar.name!r} for input {t} fits the budget "
+                       f"(params <= {limits.max_params:,}, flops <= {limits.max_flops:,}, nodes <= {limits.max_nodes})")

@@ -1,0 +1,172 @@
+"""Derivation strings: tokenising, parsing and type-checking s-expressions against a grammar.
+
+``(sequential (routing im2col[kernel=3,stride=1,padding=1] linear[width=64] col2im) norm)`` parses to the same
+:class:`~search_spaces.derivation.DNode` tree that printed it. Errors name the column and show it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any, Union
+
+from search_spaces.derivation import Cost, DNode
+from search_spaces.exceptions import DerivationSyntaxError, DerivationTypeError
+from search_spaces.grammar import format_value
+from search_spaces.sampler import FlatAlternative, Sampler
+from search_spaces.terminals.base import Leaf
+from search_spaces.types import TensorType
+
+_TOKEN = re.compile(r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<atom>[A-Za-z_][A-Za-z0-9_\-]*(?:\[[^\[\]]*\])?))")
+_PARAM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\([^()]*\)|\"(?:[^\"\\]|\\.)*\"|[^,\]]+)\s*(?:,|$)")
+
+
+@dataclass(frozen=True)
+class Atom:
+    text: str
+    column: int
+
+
+@dataclass(frozen=True)
+class SList:
+    items: tuple["Expr", ...]
+    column: int
+
+
+Expr = Union[Atom, SList]
+
+
+def read_sexpr(text: str) -> Expr:
+    """Parse the bracket structure of a derivation string (no grammar needed)."""
+    stack: list[tuple[int, list[Expr]]] = []
+    result: Expr | None = None
+    pos = 0
+    while pos < len(text):
+        if text[pos:].strip() == "":
+            break
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            col = pos + len(text[pos:]) - len(text[pos:].lstrip()) + 1
+            raise DerivationSyntaxError(f"unexpected character {text[col - 1]!r}", text, col)
+        column = m.start(m.lastgroup) + 1  # type: ignore[arg-type]
+        if result is not None:
+            raise DerivationSyntaxError("text after the end of the derivation", text, column)
+        if m.group("open"):
+            stack.append((column, []))
+        elif m.group("close"):
+            if not stack:
+                raise DerivationSyntaxError("unbalanced ')'", text, column)
+            start, items = stack.pop()
+            if not items:
+                raise DerivationSyntaxError("empty '()'", text, start)
+            node: Expr = SList(tuple(items), start)
+            if stack:
+                stack[-1][1].append(node)
+            else:
+                result = node
+        else:
+            atom = Atom(m.group("atom"), column)
+            if stack:
+                stack[-1][1].append(atom)
+            else:
+                result = atom
+        pos = m.end()
+    if stack:
+        raise DerivationSyntaxError("missing ')' at the end", text, stack[-1][0])
+    if result is None:
+        raise DerivationSyntaxError("empty derivation string", text, 1)
+    return result
+
+
+def _parse_value(raw: str) -> Any:
+    raw = raw.strip()
+    if raw.startswith("(") and raw.endswith(")"):
+        inner = raw[1:-1].strip()
+        return tuple(int(v) for v in inner.split(",") if v.strip()) if inner else ()
+    if raw.startswith('"'):
+        return raw[1:-1].replace('\\"', '"')
+    try:
+        return int(raw)
+    except ValueError:
+        return float(raw)
+
+
+def canonical_label(atom: Atom, text: str) -> str:
+    """``linear[ width = 64 ]`` -> ``linear[width=64]`` (values re-printed canonically)."""
+    if "[" not in atom.text:
+        return atom.text
+    name, _, rest = atom.text.partition("[")
+    body = rest[:-1]
+    parts, pos = [], 0
+    while pos < len(body):
+        m = _PARAM.match(body, pos)
+        if m is None:
+            raise DerivationSyntaxError(f"malformed parameters in {atom.text!r}", text, atom.column)
+        try:
+            value = _parse_value(m.group(2))
+        except ValueError:
+            raise DerivationSyntaxError(f"bad parameter value {m.group(2).strip()!r} in {atom.text!r}", text,
+                                        atom.column) from None
+        parts.append(f"{m.group(1)}={format_value(value)}")
+        pos = m.end()
+    return f"{name}[{','.join(parts)}]"
+
+
+class DerivationParser:
+    """Type-checks s-expressions against the grammar of ``sampler`` for its input type."""
+
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+
+    def parse(self, text: str) -> DNode:
+        expr = read_sexpr(text)
+        self._text = text
+        return self.parse_child(self.sampler.grammar.start, expr, self.sampler.input_type)
+
+    def _lookup(self, symbol: str, atom: Atom) -> FlatAlternative:
+        label = canonical_label(atom, self._text)
+        fa = self.sampler.by_label(symbol, label)
+        if fa is None:
+            known = [fa.alt.label() for fa in self.sampler.alternatives(symbol)]
+            close = difflib.get_close_matches(label, known, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise DerivationSyntaxError(f"{label!r} is not an alternative of {symbol!r}{hint}", self._text,
+                                        atom.column)
+        return fa
+
+    def parse_atom(self, symbol: str, expr: Expr) -> FlatAlternative:
+        if not isinstance(expr, Atom):
+            raise DerivationSyntaxError(f"expected a single {symbol!r} function here, got a list", self._text,
+                                        expr.column)
+        return self._lookup(symbol, expr)
+
+    def parse_child(self, symbol: str, expr: Expr, t: TensorType) -> DNode:
+        if isinstance(expr, Atom):
+            fa = self._lookup(symbol, expr)
+            if not isinstance(fa.terminal, Leaf):
+                raise DerivationSyntaxError(f"{fa.alt.label()!r} needs arguments: write ({fa.alt.label()} ...)",
+                                            self._text, expr.column)
+            params = fa.alt.param_dict
+            out = fa.terminal.out_type(params, t)
+            if out is None:
+                raise DerivationTypeError(f"{fa.alt.label()} does not accept input {t}", self._text, expr.column)
+            try:
+                cost = self.sampler.chain_cost(fa.terminal.ir_chain(params, t), t) + Cost(nodes=1)
+            except ValueError as err:
+                raise DerivationTypeError(f"{fa.alt.label()} on {t}: {err}", self._text, expr.column) from None
+            return DNode(symbol, fa.alt, t, out, cost)
+        head = expr.items[0]
+        if not isinstance(head, Atom):
+            raise DerivationSyntaxError("a list must start with a name", self._text, expr.column)
+        fa = self._lookup(symbol, head)
+        if isinstance(fa.terminal, Leaf):
+            raise DerivationSyntaxError(f"{fa.alt.label()!r} takes no arguments; drop the parentheses", self._text,
+                                        expr.column)
+        try:
+            return fa.terminal.parse(self.sampler, symbol, fa, expr.items[1:], t,  # type: ignore[attr-defined]
+                                     self.parse_child, self.parse_atom)
+        except DerivationSyntaxError:
+            raise
+        except ValueError as err:
+            raise DerivationTypeError(f"{err} (input {t})", self._text, expr.column) from None

@@ -1,0 +1,311 @@
+"""einspace's fundamental operations (Ericsson et al., NeurIPS 2024) as typed terminals.
+
+Semantics follow the reference implementation: ``linear`` acts on the last dim whatever the mode; ``norm`` is
+BatchNorm for channels-first modes (image, signal) and LayerNorm for tokens; ``softmax`` is over the last dim;
+the positional encoding is a learnable tensor of the input's shape; ``dot_product`` is ``a @ b`` over the last
+two dims (``scaled_dot_product`` multiplies by ``1/sqrt(a.shape[-1])``); ``im2col`` unfolds an image into tokens
+``(Ho*Wo, C*k*k)`` and the matching ``col2im`` transposes and reshapes tokens back onto that ``Ho x Wo`` grid.
+Dimension parameters of ``split`` and ``concat`` count the batch dim as 0, as torch does (1 = C or S).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+from nas.ir.ops import im2col_grid
+from search_spaces.terminals.base import Fork, IrChain, Leaf, Merge, Param, Params, PostRoute, PreRoute
+from search_spaces.types import TensorType
+
+# --- computation ---------------------------------------------------------------------------------------------------
+
+
+class Identity(Leaf):
+    name = "identity"
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType:
+        return t
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return []
+
+
+class Linear(Leaf):
+    """``y = x W^T + b`` over the last dim, to ``width`` features."""
+
+    name = "linear"
+    params = (Param("width", int, doc="output features"),)
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType:
+        return t.with_shape(t.shape[:-1] + (p["width"],))
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return [("linear", {"in_features": t.shape[-1], "out_features": p["width"]})]
+
+
+class Conv1d(Leaf):
+    """1-D convolution of a channels-first signal ``(C, L)``, length kept (einspace pads kernel 8 as 3 + 4)."""
+
+    name = "conv1d"
+    params = (Param("kernel", int, (1, 3, 5, 8)), Param("width", int, doc="output channels"))
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType | None:
+        if t.mode != "signal":
+            return None
+        return t.with_shape((p["width"], t.shape[1]))
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        k = p["kernel"]
+        left = (k - 1) // 2
+        return [("conv1d", {"in_channels": t.shape[0], "out_channels": p["width"], "kernel": k,
+                            "pad_left": left, "pad_right": k - 1 - left})]
+
+
+class Norm(Leaf):
+    """BatchNorm over channels (image, signal) or LayerNorm over features (token)."""
+
+    name = "norm"
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType:
+        return t
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        if t.mode == "token":
+            return [("layernorm", {"dim": t.shape[-1]})]
+        return [("batchnorm", {"num_features": t.shape[0]})]
+
+
+class LeakyRelu(Leaf):
+    name = "leaky_relu"
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType:
+        return t
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return [("leaky_relu", {})]
+
+
+class Softmax(Leaf):
+    name = "softmax"
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType:
+        return t
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return [("softmax", {})]
+
+
+class PosEnc(Leaf):
+    """Learnable positional encoding: ``x + P``, ``P`` of the input's shape."""
+
+    name = "pos_enc"
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType:
+        return t
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return [("pos_enc", {"shape": t.shape})]
+
+
+# --- routing -------------------------------------------------------------------------------------------------------
+
+
+def _permuted(order: tuple[int, ...], t: TensorType) -> TensorType | None:
+    if sorted(order) != list(range(len(t.shape))) or order == tuple(range(len(t.shape))):
+        return None
+    mode = t.mode
+    if len(t.shape) == 2:  # a transpose moves features between first and last: signal <-> token
+        mode = "token" if t.mode == "signal" else "signal"
+    return TensorType(mode, tuple(t.shape[i] for i in order))
+
+
+class RouteIdentity(PreRoute):
+    name = "identity"
+
+    def route(self, p: Params, t: TensorType) -> tuple[TensorType, Any]:
+        return t, None
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return []
+
+
+class PostIdentity(PostRoute):
+    name = "identity"
+
+    def route_back(self, p: Params, t: TensorType, pre_context: Any) -> TensorType:
+        return t
+
+    def ir_chain(self, p: Params, t: TensorType, pre_context: Any) -> IrChain:
+        return []
+
+
+class Permute(PreRoute):
+    """Permute the non-batch dims; ``order`` is 0-based over them, e.g. ``(1, 0)`` transposes tokens."""
+
+    name = "permute"
+    params = (Param("order", tuple),)
+
+    def route(self, p: Params, t: TensorType) -> tuple[TensorType, Any] | None:
+        out = _permuted(p["order"], t)
+        return None if out is None else (out, None)
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return [("permute", {"perm": p["order"]})]
+
+
+class PostPermute(PostRoute):
+    name = "permute"
+    params = (Param("order", tuple),)
+
+    def route_back(self, p: Params, t: TensorType, pre_context: Any) -> TensorType | None:
+        return _permuted(p["order"], t)
+
+    def ir_chain(self, p: Params, t: TensorType, pre_context: Any) -> IrChain:
+        return [("permute", {"perm": p["order"]})]
+
+
+class Im2Col(PreRoute):
+    """Unfold an image into patch tokens ``(Ho*Wo, C*k*k)``; saves the grid ``(Ho, Wo)`` for col2im."""
+
+    name = "im2col"
+    params = (Param("kernel", int), Param("stride", int), Param("padding", int))
+
+    def route(self, p: Params, t: TensorType) -> tuple[TensorType, Any] | None:
+        k, s, pad = p["kernel"], p["stride"], p["padding"]
+        if t.mode != "image" or t.shape[1] + 2 * pad < k or t.shape[2] + 2 * pad < k:
+            return None
+        ho, wo = im2col_grid(t.shape, k, s, pad)
+        return TensorType("token", (ho * wo, t.shape[0] * k * k)), (ho, wo)
+
+    def ir_chain(self, p: Params, t: TensorType) -> IrChain:
+        return [("im2col", {"kernel": p["kernel"], "stride": p["stride"], "padding": p["padding"]})]
+
+
+class Col2Im(PostRoute):
+    """Tokens back onto the grid saved by the matching im2col: transpose, reshape to ``(S*D/(Ho*Wo), Ho, Wo)``."""
+
+    name = "col2im"
+
+    def route_back(self, p: Params, t: TensorType, pre_context: Any) -> TensorType | None:
+        if pre_context is None or t.mode != "token":
+            return None
+        ho, wo = pre_context
+        if t.numel % (ho * wo):
+            return None
+        return TensorType("image", (t.numel // (ho * wo), ho, wo))
+
+    def ir_chain(self, p: Params, t: TensorType, pre_context: Any) -> IrChain:
+        return [("col2im", {"height": pre_context[0], "width": pre_context[1]})]
+
+
+# --- branching and aggregation -------------------------------------------------------------------------------------
+
+
+class Clone(Fork):
+    name = "clone"
+    params = (Param("k", int, (2, 4, 8)),)
+
+    def branches(self, p: Params, t: TensorType) -> list[TensorType]:
+        return [t] * p["k"]
+
+    def shares_child(self, p: Params) -> bool:
+        return p["k"] > 2
+
+
+class Split(Fork):
+    """Split dim ``dim`` (torch numbering, 1 = first non-batch dim) into ``k`` equal groups."""
+
+    name = "split"
+    params = (Param("k", int, (2, 4, 8)), Param("dim", int, (1, 2, 3)))
+
+    def branches(self, p: Params, t: TensorType) -> list[TensorType] | None:
+        axis, k = p["dim"] - 1, p["k"]
+        if axis >= len(t.shape) or t.shape[axis] % k:
+            return None
+        shape = list(t.shape)
+        shape[axis] //= k
+        return [t.with_shape(tuple(shape))] * k
+
+    def shares_child(self, p: Params) -> bool:
+        return p["k"] > 2
+
+
+class Add(Merge):
+    name = "add"
+
+    def merge(self, p: Params, types: Sequence[TensorType]) -> TensorType | None:
+        return types[0] if all(t == types[0] for t in types) else None
+
+    def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
+        return "add", {}
+
+    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
+        return first if first == target else None
+
+
+class Concat(Merge):
+    """Concatenate along ``dim`` (torch numbering, 1 = first non-batch dim)."""
+
+    name = "concat"
+    params = (Param("dim", int, (1, 2, 3)),)
+
+    def merge(self, p: Params, types: Sequence[TensorType]) -> TensorType | None:
+        axis, first = p["dim"] - 1, types[0]
+        if axis >= len(first.shape):
+            return None
+        for t in types:
+            if t.mode != first.mode or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
+                return None
+        shape = list(first.shape)
+        shape[axis] = sum(t.shape[axis] for t in types)
+        return first.with_shape(tuple(shape))
+
+    def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
+        return "concat", {"dim": p["dim"] - 1}
+
+    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
+        axis = p["dim"] - 1
+        if first.mode != target.mode or axis >= len(first.shape) or len(first.shape) != len(target.shape):
+            return None
+        rest = target.shape[axis] - first.shape[axis]
+        if rest < 1 or any(a != b for i, (a, b) in enumerate(zip(first.shape, target.shape)) if i != axis):
+            return None
+        shape = list(first.shape)
+        shape[axis] = rest
+        return first.with_shape(tuple(shape))
+
+
+class DotProduct(Merge):
+    """``a @ b`` over the last two dims of two branches: ``(..., n, m) @ (..., m, p) -> (..., n, p)``."""
+
+    name = "dot_product"
+    scaled = False
+
+    def merge(self, p: Params, types: Sequence[TensorType]) -> TensorType | None:
+        if len(types) != 2:
+            return None
+        a, b = types
+        if a.mode != b.mode or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+            return None
+        return a.with_shape(a.shape[:-1] + (b.shape[-1],))
+
+    def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
+        scale = 1.0 / math.sqrt(types[0].shape[-1]) if self.scaled else 1.0
+        return "matmul", {"scale": scale}
+
+    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
+        if first.mode != target.mode or first.shape[:-1] != target.shape[:-1]:
+            return None
+        return first.with_shape(first.shape[:-2] + (first.shape[-1], target.shape[-1]))
+
+
+class ScaledDotProduct(DotProduct):
+    """``(a @ b) / sqrt(a.shape[-1])``, attention's scaling."""
+
+    name = "scaled_dot_product"
+    scaled = True
+
+
+FUNDAMENTAL_TERMINALS = (Identity(), Linear(), Conv1d(), Norm(), LeakyRelu(), Softmax(), PosEnc(),
+                         RouteIdentity(), PostIdentity(), Permute(), PostPermute(), Im2Col(), Col2Im(),
+                         Clone(), Split(), Add(), Concat(), DotProduct(), ScaledDotProduct())
