@@ -310,6 +310,16 @@ class Branching(Combinator):
         return term.merge(merge.alt.param_dict, types)
 
     @staticmethod
+    def _merge_cost(merge: "FlatAlternative", types: Sequence[TensorType]) -> Cost:
+        """Params and FLOPs of the aggregation itself (a dot product's matmul costs FLOPs)."""
+        from nas.ir.ops import op_cost
+
+        term: Merge = merge.terminal  # type: ignore[assignment]
+        op, attrs = term.ir_op(merge.alt.param_dict, types)
+        params, flops = op_cost(op, attrs, [t.shape for t in types])
+        return Cost(params, flops, 0)
+
+    @staticmethod
     def _min_nodes(k: int, shared: bool) -> Cost:
         return Cost(nodes=1 + k)
 
@@ -330,7 +340,8 @@ class Branching(Combinator):
             for second in seconds:
                 out = term.merge(merge.alt.param_dict, (first, second))
                 if out is not None and ctx.admissible(out) and (target is None or out == target):
-                    plans.append((merge.prob * candidates[second].mass, (merge, second, out)))
+                    mcost = self._merge_cost(merge, (first, second))
+                    plans.append((merge.prob * candidates[second].mass, (merge, second, out, mcost)))
         return plans
 
     def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
@@ -342,26 +353,29 @@ class Branching(Combinator):
         room = budget - NODE
         if shared:
             child = ctx.expand(body_sym, t_b, None, depth + 1, room.divided(k), rng)
+            spent = NODE + child.cost.times(k)
             merges = [(m.prob, (m, out)) for m in ctx.alternatives(merge_sym)
-                      if (out := self._merge(m, [child.out_type] * k)) is not None and ctx.admissible(out)]
+                      if (out := self._merge(m, [child.out_type] * k)) is not None and ctx.admissible(out)
+                      and (spent + self._merge_cost(m, [child.out_type] * k)).fits(budget)]
             if not merges:
                 from search_spaces.sampler import SamplingBugError
 
                 raise SamplingBugError(f"branching: no aggregation of {merge_sym!r} accepts {k} x {child.out_type}; "
                                        "give the rule an 'add' or 'concat' alternative")
             merge, out = _pick(rng, merges)
-            children = (fork_node, child, _slot_node(merge_sym, merge, child.out_type, out))
-            return DNode(symbol, fa.alt, t, out, NODE + child.cost.times(k), children, k)
+            mcost = self._merge_cost(merge, [child.out_type] * k)
+            children = (fork_node, child, _slot_node(merge_sym, merge, child.out_type, out, mcost))
+            return DNode(symbol, fa.alt, t, out, spent + mcost, children, k)
         candidates = {ty: r for ty, r in ctx.reach(body_sym, t_b, depth + 1).items() if r.cost.fits(room)}
         firsts = [(r.mass, ty) for ty, r in candidates.items()]
         while True:  # lazily prune first-branch types that no aggregation can pair (finite, never fails)
             first = _pick(rng, firsts)
             pairs = [(w, p) for w, p in self._pair_plans(ctx, fa, t_b, first, candidates, None)
-                     if (candidates[first].cost + candidates[p[1]].cost).fits(room)]
+                     if (candidates[first].cost + candidates[p[1]].cost + p[3]).fits(room)]
             if pairs or len(firsts) == 1:
                 break
             firsts = [(w, ty) for w, ty in firsts if ty != first]
-        merge, second, out = _pick(rng, pairs)
+        merge, second, out, _ = _pick(rng, pairs)
         targets = [first] + [second] * (k - 1)
         return self._expand_children(ctx, symbol, fa, t, fork_node, targets, merge, out, depth, room, rng, candidates)
 
@@ -369,7 +383,8 @@ class Branching(Combinator):
                          targets: list[TensorType], merge: "FlatAlternative", out: TensorType, depth: int,
                          room: Cost, rng: random.Random, reach: dict[TensorType, "Reach"]) -> DNode:
         body_sym = fa.alt.args[1]
-        children, spent = [], Cost()
+        mcost = self._merge_cost(merge, targets)
+        children, spent = [], mcost
         for i, target in enumerate(targets):
             reserve = Cost()
             for later in targets[i + 1:]:
@@ -377,7 +392,7 @@ class Branching(Combinator):
             child = ctx.expand(body_sym, fork_node.out_type, target, depth + 1, room - spent - reserve, rng)
             children.append(child)
             spent = spent + child.cost
-        merge_node = _slot_node(fa.alt.args[2], merge, children[0].out_type, out)
+        merge_node = _slot_node(fa.alt.args[2], merge, children[0].out_type, out, mcost)
         return DNode(symbol, fa.alt, t, out, NODE + spent, (fork_node, *children, merge_node))
 
     def _target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType,
@@ -393,14 +408,15 @@ class Branching(Combinator):
                     for mid, r in reach.items():
                         for merge in ctx.alternatives(fa.alt.args[2]):
                             if self._merge(merge, [mid] * k) == target:
+                                cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
                                 found.append((fork.prob * r.mass * merge.prob,
-                                              (fork, t_b, k, True, [mid], merge, NODE + r.cost.times(k))))
+                                              (fork, t_b, k, True, [mid], merge, cost)))
                 elif k == 2:
                     for first, r in reach.items():
-                        for w, (merge, second, _) in self._pair_plans(ctx, fa, t_b, first, reach, target):
+                        for w, (merge, second, _, mcost) in self._pair_plans(ctx, fa, t_b, first, reach, target):
                             found.append((fork.prob * r.mass * w,
                                           (fork, t_b, k, False, [first, second], merge,
-                                           NODE + r.cost + reach[second].cost)))
+                                           NODE + r.cost + reach[second].cost + mcost)))
             ctx.memo[key] = found
         return found
 
@@ -415,9 +431,10 @@ class Branching(Combinator):
         room = budget - NODE
         reach = ctx.reach0(fa.alt.args[1], t_b)
         if shared:
-            child = ctx.expand(fa.alt.args[1], t_b, targets[0], depth + 1, room.divided(k), rng)
-            children = (fork_node, child, _slot_node(fa.alt.args[2], merge, child.out_type, target))
-            return DNode(symbol, fa.alt, t, target, NODE + child.cost.times(k), children, k)
+            mcost = self._merge_cost(merge, [targets[0]] * k)
+            child = ctx.expand(fa.alt.args[1], t_b, targets[0], depth + 1, (room - mcost).divided(k), rng)
+            children = (fork_node, child, _slot_node(fa.alt.args[2], merge, child.out_type, target, mcost))
+            return DNode(symbol, fa.alt, t, target, NODE + child.cost.times(k) + mcost, children, k)
         return self._expand_children(ctx, symbol, fa, t, fork_node, targets, merge, target, depth, room, rng, reach)
 
     def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
@@ -429,8 +446,8 @@ class Branching(Combinator):
                     out = self._merge(merge, [mid] * k)
                     if out is None:
                         continue
-                    copies = k if shared else k
-                    cost, mass = NODE + r.cost.times(copies), fa.prob * fork.prob * r.mass * merge.prob
+                    cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
+                    mass = fa.prob * fork.prob * r.mass * merge.prob
                     prev = found.get(out)
                     found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost), prev.mass + mass)
         return found
@@ -457,9 +474,10 @@ class Branching(Combinator):
         if out is None:
             raise self.type_error(f"aggregation {merge.alt.label()} does not accept {', '.join(map(str, outs))}")
         fork_node = _slot_node(fork_sym, fork, t, branches[0])
-        merge_node = _slot_node(merge_sym, merge, children[0].out_type, out)
+        mcost = self._merge_cost(merge, outs)
+        merge_node = _slot_node(merge_sym, merge, children[0].out_type, out, mcost)
         body_cost = children[0].cost.times(k) if shared else sum((c.cost for c in children), Cost())
-        return DNode(symbol, fa.alt, t, out, NODE + body_cost, (fork_node, *children, merge_node),
+        return DNode(symbol, fa.alt, t, out, NODE + body_cost + mcost, (fork_node, *children, merge_node),
                      k if shared else None)
 
     def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:

@@ -1,0 +1,55 @@
+"""The ``nas`` command line: one Typer app, one sub-module per command group.
+
+Errors the user can fix (bad grammar, unknown space, impossible shape, corrupt derivation) print one line
+``error: ...`` to stderr and exit with code 2; set ``NAS_DEBUG=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from nas.cli import sample as sample_cmd
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Neural architecture search from grammars: sample, build, export and search architectures.")
+app.command("spaces")(sample_cmd.spaces)
+app.command("sample")(sample_cmd.sample)
+app.command("check-grammar")(sample_cmd.check_grammar)
+
+
+def _known_errors() -> tuple[type[BaseException], ...]:
+    from nas.export.onnx import OnnxLoadError
+    from search_spaces.exceptions import SearchSpaceError
+
+    return (SearchSpaceError, OnnxLoadError, FileNotFoundError, NotADirectoryError, PermissionError)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point: run the app, turning known errors into one line and exit code 2."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except typer.Exit as stop:
+        sys.exit(stop.exit_code)
+    except Exception as err:  # noqa: BLE001 - the edge of the program
+        import click
+
+        if isinstance(err, click.exceptions.Abort):
+            sys.exit(130)
+        if isinstance(err, click.ClickException):
+            err.show()
+            sys.exit(2)
+        if os.environ.get("NAS_DEBUG") or not isinstance(err, _known_errors()):
+            raise
+        first_line = str(err).splitlines()[0] if str(err) else type(err).__name__
+        detail = "\n".join(str(err).splitlines()[1:])
+        print(f"error: {first_line}", file=sys.stderr)
+        if detail:
+            print(detail, file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,96 @@
+"""``nas spaces``, ``nas sample`` and ``nas check-grammar``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from search_spaces.exceptions import InputShapeError
+
+
+def _parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+    except ValueError:
+        raise InputShapeError(f"input shape must be comma-separated integers like 3,32,32, got {text!r}") from None
+    if not shape or any(d < 1 for d in shape):
+        raise InputShapeError(f"input shape must be positive integers like 3,32,32, got {text!r}")
+    return shape
+
+
+def spaces() -> None:
+    """List the built-in search spaces."""
+    from search_spaces.spaces import list_spaces
+
+    table = Table("space", "inputs", "description")
+    for spec in list_spaces():
+        table.add_row(spec.name, "/".join({"image": "C,H,W", "signal": "C,L"}[m] for m in spec.input_modes),
+                      spec.description)
+    Console().print(table)
+
+
+def check_grammar(path: Annotated[Path, typer.Argument(help="grammar file to validate")]) -> None:
+    """Parse and validate a grammar file; print its rules and probabilities."""
+    from search_spaces._format.load import load_grammar
+
+    grammar = load_grammar(path)
+    typer.echo(f"{path}: ok (start {grammar.start!r})")
+    for rule in grammar.rules:
+        typer.echo(f"  {rule.symbol} [{rule.category}]: {len(rule.alternatives)} alternatives")
+
+
+def sample(
+    space: Annotated[str, typer.Option(help="search space name (see `nas spaces`)")] = "einspace",
+    input_shape: Annotated[str, typer.Option(help="input shape without batch: C,H,W or C,L")] = "3,32,32",
+    num_classes: Annotated[int, typer.Option(min=1, help="classes of the classifier head")] = 10,
+    n: Annotated[int, typer.Option("-n", "--num", min=1, help="candidates to sample")] = 10,
+    seed: Annotated[int, typer.Option(help="seed; candidate i uses seed (SEED, i)")] = 0,
+    out: Annotated[Path, typer.Option(help="output folder for ONNX files and summary.jsonl")] = Path("candidates"),
+    arch: Annotated[Optional[list[str]], typer.Option(help="build this architecture instead (repeatable)")] = None,
+    arch_file: Annotated[Optional[Path], typer.Option(help="file with one architecture string per line")] = None,
+    grammar: Annotated[Optional[Path], typer.Option(help="use this grammar file instead of the space's")] = None,
+    max_params: Annotated[Optional[int], typer.Option(help="parameter budget of the body")] = None,
+    max_flops: Annotated[Optional[int], typer.Option(help="FLOPs budget of the body")] = None,
+    max_depth: Annotated[Optional[int], typer.Option(help="maximum combinator nesting")] = None,
+    max_nodes: Annotated[Optional[int], typer.Option(help="maximum module nodes")] = None,
+) -> None:
+    """Sample candidates (or build named ones), writing one ONNX file each and DIR/summary.jsonl."""
+    from dataclasses import replace
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nas.candidate import build_candidate
+    from nas.export.onnx import save_onnx
+    from search_spaces.spaces import get_space, space_spec
+
+    shape = _parse_shape(input_shape)
+    limits = space_spec(space).default_limits
+    overrides = {k: v for k, v in [("max_params", max_params), ("max_flops", max_flops), ("max_depth", max_depth),
+                                   ("max_nodes", max_nodes)] if v is not None}
+    limits = replace(limits, **overrides)
+    sp = get_space(space, shape, limits=limits, grammar_path=str(grammar) if grammar else None)
+    named = list(arch or [])
+    if arch_file is not None:
+        named += [line.strip() for line in arch_file.read_text().splitlines() if line.strip()]
+    derivations = [sp.from_arch(a) for a in named]  # parse all first: a bad string fails before any output
+    total = len(derivations) if named else n
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path = out / "summary.jsonl"
+    with summary_path.open("w") as summary, Progress(TextColumn("{task.description}"), BarColumn(),
+                                                     MofNCompleteColumn(), TimeElapsedColumn(),
+                                                     console=Console(stderr=True)) as progress:
+        task = progress.add_task(f"{space} {','.join(map(str, shape))}", total=total)
+        for i in range(total):
+            derivation = derivations[i] if named else sp.sample(__import__("random").Random(f"{seed}:{i}"))
+            cand = build_candidate(sp, derivation, num_classes)
+            file = f"{i:05d}_{cand.hash[:12]}.onnx"
+            save_onnx(cand.onnx_model, out / file)
+            row = {"file": file, "index": i, "seed": seed, **cand.summary()}
+            summary.write(json.dumps(row) + "\n")
+            progress.advance(task)
+    typer.echo(f"wrote {total} candidates to {out}/ (summary: {summary_path})")
