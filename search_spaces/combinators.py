@@ -13,6 +13,7 @@ and, for strings and graphs, ``parse`` (type-check a written derivation) and ``l
 from __future__ import annotations
 
 import random
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
 from search_spaces.derivation import Cost, DNode
@@ -44,17 +45,33 @@ def _slot_node(symbol: str, fa: "FlatAlternative", t_in: TensorType, t_out: Tens
     return DNode(symbol, fa.alt, t_in, t_out, cost)
 
 
+@lru_cache(maxsize=65536)
+def _merge_cost_cached(merge: "FlatAlternative", types: tuple[TensorType, ...]) -> Cost:
+    from nas.ir.ops import op_cost
+
+    term: Merge = merge.terminal  # type: ignore[assignment]
+    op, attrs = term.ir_op(merge.alt.param_dict, types)
+    params, flops = op_cost(op, attrs, [t.shape for t in types])
+    return Cost(params, flops, 0)
+
+
 class Combinator(Terminal):
     """Base of combinators. ``slot_categories(n)`` gives the category each of ``n`` arguments must derive."""
 
     category = "module"
     slot_roles: ClassVar[tuple[str, ...]] = ()
+    in_reach1: ClassVar[bool] = False  # whether its shallow outputs join the sampler's reach1 table
 
     def slot_categories(self, n: int) -> tuple[str, ...]:
         return self.slot_roles
 
     def type_error(self, message: str) -> ValueError:
         return ValueError(f"{self.name}: {message}")
+
+    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+                 budget: Cost) -> bool:
+        """Whether a derivation towards ``target`` exists within ``budget`` (see :meth:`plans`)."""
+        return bool(self.plans(ctx, fa, t, target, depth, budget))  # type: ignore[attr-defined]
 
 
 # --- sequential ------------------------------------------------------------------------------------------------------
@@ -155,6 +172,7 @@ class Routing(Combinator):
     """``routing(pre, M, post)``: re-arrange, apply a module, re-arrange back (einspace's R)."""
 
     name = "routing"
+    in_reach1 = True
     slots = ("pre", "body", "post")
     slot_roles = ("pre", "module", "post")
 
@@ -190,16 +208,20 @@ class Routing(Combinator):
 
     def _all_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
         """Every (pre, body target, post) with a leaf body: ``(weight, out, cost, pre, routed, ctx, mid, post)``."""
-        key = ("route-plans", fa.alt, t)
+        key = ("route-plans", id(fa), t)
         found = ctx.memo.get(key)
         if found is None:
             found = []
             body = fa.alt.args[1]
+            zero = Cost()
             for pre, routed, pre_ctx, pre_cost in self._pres(ctx, fa, t):
+                base = NODE + pre_cost
                 for mid, r in ctx.reach0(body, routed).items():
+                    mid_cost, w = base + r.cost, pre.prob * r.mass
                     for post, out, post_cost in self._posts(ctx, fa, mid, pre_ctx):
-                        found.append((pre.prob * r.mass * post.prob, out, NODE + pre_cost + r.cost + post_cost,
-                                      pre, routed, pre_ctx, mid, post, pre_cost + post_cost))
+                        free_post = post_cost == zero
+                        found.append((w * post.prob, out, mid_cost if free_post else mid_cost + post_cost,
+                                      pre, routed, pre_ctx, mid, post, pre_cost if free_post else pre_cost + post_cost))
             ctx.memo[key] = found
         return found
 
@@ -225,9 +247,19 @@ class Routing(Combinator):
                     _slot_node(fa.alt.args[2], post, body.out_type, out, post_cost))
         return DNode(symbol, fa.alt, t, out, spent + post_cost, children, pre_ctx)
 
+    def _plans_by_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, list]:
+        key = ("route-by-out", id(fa), t)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = {}
+            for p in self._all_plans(ctx, fa, t):
+                found.setdefault(p[1], []).append(p)
+            ctx.memo[key] = found
+        return found
+
     def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
-        return [(p[0], p) for p in self._all_plans(ctx, fa, t) if p[1] == target and p[2].fits(budget)]
+        return [(p[0], p) for p in self._plans_by_output(ctx, fa, t).get(target, ()) if p[2].fits(budget)]
 
     def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
@@ -312,12 +344,7 @@ class Branching(Combinator):
     @staticmethod
     def _merge_cost(merge: "FlatAlternative", types: Sequence[TensorType]) -> Cost:
         """Params and FLOPs of the aggregation itself (a dot product's matmul costs FLOPs)."""
-        from nas.ir.ops import op_cost
-
-        term: Merge = merge.terminal  # type: ignore[assignment]
-        op, attrs = term.ir_op(merge.alt.param_dict, types)
-        params, flops = op_cost(op, attrs, [t.shape for t in types])
-        return Cost(params, flops, 0)
+        return _merge_cost_cached(merge, tuple(types))
 
     @staticmethod
     def _min_nodes(k: int, shared: bool) -> Cost:
@@ -328,7 +355,36 @@ class Branching(Combinator):
 
     def _pair_plans(self, ctx: "Sampler", fa: "FlatAlternative", t_b: TensorType, first: TensorType,
                     candidates: dict[TensorType, "Reach"], target: TensorType | None) -> list[tuple[float, Any]]:
-        """(merge, second target) pairs for two independent branches whose first output is ``first``."""
+        """(merge, second target) pairs for two independent branches whose first output is ``first``.
+
+        Memoised: ``candidates`` must be one of the sampler's (immutable) reach tables for ``t_b``.
+        """
+        key = ("pairs", fa.alt.args[2], id(candidates), first, target)
+        found = ctx.memo.get(key)
+        if found is None:
+            found = self._pair_plans_uncached(ctx, fa, first, candidates, target)
+            ctx.memo[key] = found
+        return found
+
+    @staticmethod
+    def _operand_index(ctx: "Sampler", merge: "FlatAlternative",
+                       candidates: dict[TensorType, "Reach"]) -> dict[Any, list[TensorType]] | None:
+        """Candidates grouped by the merge's second-operand key (None when the merge has no key)."""
+        key = ("operand-index", id(merge), id(candidates))
+        if key not in ctx.memo:
+            term: Merge = merge.terminal  # type: ignore[assignment]
+            index: dict[Any, list[TensorType]] | None = {}
+            for cand in candidates:
+                k = term.operand_key(merge.alt.param_dict, cand, 1)
+                if k is NotImplemented:
+                    index = None
+                    break
+                index.setdefault(k, []).append(cand)
+            ctx.memo[key] = index
+        return ctx.memo[key]
+
+    def _pair_plans_uncached(self, ctx: "Sampler", fa: "FlatAlternative", first: TensorType,
+                             candidates: dict[TensorType, "Reach"], target: TensorType | None) -> list[Any]:
         plans = []
         for merge in ctx.alternatives(fa.alt.args[2]):
             term: Merge = merge.terminal  # type: ignore[assignment]
@@ -336,7 +392,11 @@ class Branching(Combinator):
             if partner is not NotImplemented:
                 seconds = [partner] if partner is not None and partner in candidates else []
             else:
-                seconds = [s for s in candidates if term.merge(merge.alt.param_dict, (first, s)) is not None]
+                index = self._operand_index(ctx, merge, candidates)
+                if index is None:
+                    seconds = [s for s in candidates if term.merge(merge.alt.param_dict, (first, s)) is not None]
+                else:
+                    seconds = index.get(term.operand_key(merge.alt.param_dict, first, 0), [])
             for second in seconds:
                 out = term.merge(merge.alt.param_dict, (first, second))
                 if out is not None and ctx.admissible(out) and (target is None or out == target):
@@ -366,8 +426,8 @@ class Branching(Combinator):
             mcost = self._merge_cost(merge, [child.out_type] * k)
             children = (fork_node, child, _slot_node(merge_sym, merge, child.out_type, out, mcost))
             return DNode(symbol, fa.alt, t, out, spent + mcost, children, k)
-        candidates = {ty: r for ty, r in ctx.reach(body_sym, t_b, depth + 1).items() if r.cost.fits(room)}
-        firsts = [(r.mass, ty) for ty, r in candidates.items()]
+        candidates = ctx.reach(body_sym, t_b, depth + 1)
+        firsts = [(r.mass, ty) for ty, r in candidates.items() if r.cost.fits(room)]
         while True:  # lazily prune first-branch types that no aggregation can pair (finite, never fails)
             first = _pick(rng, firsts)
             pairs = [(w, p) for w, p in self._pair_plans(ctx, fa, t_b, first, candidates, None)
@@ -395,30 +455,43 @@ class Branching(Combinator):
         merge_node = _slot_node(fa.alt.args[2], merge, children[0].out_type, out, mcost)
         return DNode(symbol, fa.alt, t, out, NODE + spent, (fork_node, *children, merge_node))
 
+    def _iter_target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType):
+        """Yield ``(weight, plan)`` for every fork, leaf child targets and merge that produce ``target``."""
+        body_sym = fa.alt.args[1]
+        for fork, t_b, k, shared in self._forks(ctx, fa, t):
+            reach = ctx.reach0(body_sym, t_b)
+            if shared:
+                for merge in ctx.alternatives(fa.alt.args[2]):
+                    term: Merge = merge.terminal  # type: ignore[assignment]
+                    mid = term.identical_operand(merge.alt.param_dict, target, k)
+                    mids = list(reach) if mid is NotImplemented else ([mid] if mid in reach else [])
+                    for mid in mids:
+                        if self._merge(merge, [mid] * k) == target:
+                            r = reach[mid]
+                            cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
+                            yield (fork.prob * r.mass * merge.prob, (fork, t_b, k, True, [mid], merge, cost))
+            elif k == 2:
+                for first, r in reach.items():
+                    for w, (merge, second, _, mcost) in self._pair_plans(ctx, fa, t_b, first, reach, target):
+                        yield (fork.prob * r.mass * w,
+                               (fork, t_b, k, False, [first, second], merge, NODE + r.cost + reach[second].cost + mcost))
+
     def _target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType,
                       target: TensorType) -> list[tuple[float, Any]]:
-        key = ("branch-plans", fa.alt, t, target)
+        key = ("branch-plans", id(fa), t, target)
         found = ctx.memo.get(key)
         if found is None:
-            found = []
-            body_sym = fa.alt.args[1]
-            for fork, t_b, k, shared in self._forks(ctx, fa, t):
-                reach = ctx.reach0(body_sym, t_b)
-                if shared:
-                    for mid, r in reach.items():
-                        for merge in ctx.alternatives(fa.alt.args[2]):
-                            if self._merge(merge, [mid] * k) == target:
-                                cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
-                                found.append((fork.prob * r.mass * merge.prob,
-                                              (fork, t_b, k, True, [mid], merge, cost)))
-                elif k == 2:
-                    for first, r in reach.items():
-                        for w, (merge, second, _, mcost) in self._pair_plans(ctx, fa, t_b, first, reach, target):
-                            found.append((fork.prob * r.mass * w,
-                                          (fork, t_b, k, False, [first, second], merge,
-                                           NODE + r.cost + reach[second].cost + mcost)))
+            found = list(self._iter_target_plans(ctx, fa, t, target))
             ctx.memo[key] = found
         return found
+
+    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+                 budget: Cost) -> bool:
+        """Whether some plan fits ``budget``; stops at the first one found (the full list is built only if chosen)."""
+        key = ("branch-plans", id(fa), t, target)
+        if key in ctx.memo:
+            return any(p[-1].fits(budget) for _, p in ctx.memo[key])
+        return any(p[-1].fits(budget) for _, p in self._iter_target_plans(ctx, fa, t, target))
 
     def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:

@@ -9,41 +9,43 @@ The string form is exactly that s-expression, with leaves written ``name`` or ``
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from search_spaces.grammar import Alternative
 from search_spaces.types import TensorType
 
 
-@dataclass(frozen=True)
-class Cost:
-    """Size of a derivation: trainable parameters, FLOPs per sample, and module nodes."""
+class Cost(NamedTuple):
+    """Size of a derivation: trainable parameters, FLOPs per sample, and module nodes.
+
+    A NamedTuple (not a dataclass) because the sampler adds millions of them; ``+``/``-`` are element-wise.
+    """
 
     params: int = 0
     flops: int = 0
     nodes: int = 0
 
-    def __add__(self, other: "Cost") -> "Cost":
-        return Cost(self.params + other.params, self.flops + other.flops, self.nodes + other.nodes)
+    def __add__(self, other: "Cost") -> "Cost":  # type: ignore[override]
+        return Cost(self[0] + other[0], self[1] + other[1], self[2] + other[2])
 
     def __sub__(self, other: "Cost") -> "Cost":
-        return Cost(self.params - other.params, self.flops - other.flops, self.nodes - other.nodes)
+        return Cost(self[0] - other[0], self[1] - other[1], self[2] - other[2])
 
     def times(self, k: int) -> "Cost":
-        return Cost(self.params * k, self.flops * k, self.nodes * k)
+        return Cost(self[0] * k, self[1] * k, self[2] * k)
 
     def divided(self, k: int) -> "Cost":
-        return Cost(self.params // k, self.flops // k, self.nodes // k)
+        return Cost(self[0] // k, self[1] // k, self[2] // k)
 
     def fits(self, budget: "Cost") -> bool:
-        return self.params <= budget.params and self.flops <= budget.flops and self.nodes <= budget.nodes
+        return self[0] <= budget[0] and self[1] <= budget[1] and self[2] <= budget[2]
 
     def min(self, other: "Cost") -> "Cost":
         """The cheaper of two achievable costs (by params, then FLOPs, then nodes).
 
         Not a component-wise minimum: that could mix two paths into a cost no single derivation achieves.
         """
-        return min(self, other, key=lambda c: (c.params, c.flops, c.nodes))
+        return self if tuple(self) <= tuple(other) else other
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ frozen and hashable so that they work as cache keys; load one with :func:`search
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Mapping
 
 from search_spaces.exceptions import GrammarSyntaxError
@@ -31,8 +32,9 @@ class Alternative:
     line: int = field(default=0, compare=False)
     column: int = field(default=0, compare=False)
 
-    @property
+    @cached_property
     def param_dict(self) -> dict[str, Any]:
+        """The parameters as a dict (cached; do not mutate)."""
         return dict(self.params)
 
     def label(self) -> str:

@@ -52,9 +52,12 @@ class Limits:
         return Cost(self.max_params, self.max_flops, self.max_nodes)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FlatAlternative:
-    """An alternative reached from a symbol through unit productions, with its total probability."""
+    """An alternative reached from a symbol through unit productions, with its total probability.
+
+    Compared and hashed by identity: one sampler makes each exactly once, and memo keys hash them often.
+    """
 
     alt: Alternative
     prob: float
@@ -183,13 +186,18 @@ class Sampler:
         return found
 
     def reach1(self, symbol: str, t: TensorType) -> dict[TensorType, Reach]:
-        """Output types of ``symbol`` from ``t`` by a leaf or by one combinator whose children are leaves."""
+        """Output types of ``symbol`` from ``t`` by a leaf or by one combinator whose children are leaves.
+
+        Only combinators with ``in_reach1`` contribute (routing: transposes, convolutions, patchifying); the
+        others' shallow outputs are mostly leaf types again and cost much more to enumerate. This only narrows
+        which targets are proposed to independent branches; it never admits an infeasible one.
+        """
         key = (symbol, t)
         found = self._reach1.get(key)
         if found is None:
             found = dict(self.reach0(symbol, t))
             for fa in self._flat[symbol]:
-                if isinstance(fa.terminal, Leaf):
+                if isinstance(fa.terminal, Leaf) or not fa.terminal.in_reach1:  # type: ignore[attr-defined]
                     continue
                 for out, reach in fa.terminal.shallow_outputs(self, fa, t).items():  # type: ignore[attr-defined]
                     if not self.admissible(out):
@@ -236,10 +244,8 @@ class Sampler:
                 if target is None:
                     if comb.feasible_free(self, fa, t, depth, budget):  # type: ignore[attr-defined]
                         options.append((fa.prob, (fa, None)))
-                else:
-                    plans = comb.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
-                    if plans:
-                        options.append((fa.prob, (fa, plans)))
+                elif comb.has_plan(self, fa, t, target, depth, budget):  # type: ignore[attr-defined]
+                    options.append((fa.prob, (fa, None)))
         if not options:
             if exclude is not None:
                 return self.expand(symbol, t, target, depth, budget, rng)
@@ -251,8 +257,8 @@ class Sampler:
             return DNode(symbol, fa.alt, t, out, cost)
         if target is None:
             return fa.terminal.expand_free(self, symbol, fa, t, depth, budget, rng)  # type: ignore[attr-defined]
-        return fa.terminal.expand_planned(self, symbol, fa, t, target, extra, depth, budget,  # type: ignore
-                                          rng)
+        plans = fa.terminal.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
+        return fa.terminal.expand_planned(self, symbol, fa, t, target, plans, depth, budget, rng)  # type: ignore
 
     def can_reach(self, symbol: str, t: TensorType, target: TensorType, depth: int, budget: Cost) -> bool:
         """Whether :meth:`expand` towards ``target`` has a feasible alternative."""
@@ -261,7 +267,7 @@ class Sampler:
                 return True
         if depth >= self.limits.max_depth:
             return False
-        return any(fa.terminal.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
+        return any(fa.terminal.has_plan(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
                    for fa in self._flat[symbol] if not isinstance(fa.terminal, Leaf))
 
 

@@ -12,26 +12,35 @@ Types are computed statically by each terminal's shape rule; no tensor is ever r
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MODES = ("image", "signal", "token")
 _RANKS = {"image": 3, "signal": 2, "token": 2}
 
 
-@dataclass(frozen=True, order=True)
-class TensorType:
-    """A feature mode and a shape (batch dim excluded)."""
-
+class _TensorTypeFields(NamedTuple):
     mode: str
     shape: tuple[int, ...]
 
-    def __post_init__(self) -> None:
-        if self.mode not in _RANKS:
-            raise ValueError(f"unknown feature mode {self.mode!r}; known: {', '.join(MODES)}")
-        if len(self.shape) != _RANKS[self.mode]:
-            raise ValueError(f"{self.mode} tensors have rank {_RANKS[self.mode]}, got shape {self.shape}")
-        if any(d < 1 for d in self.shape):
-            raise ValueError(f"dimensions must be positive, got {self.shape}")
+
+class TensorType(_TensorTypeFields):
+    """A feature mode and a shape (batch dim excluded). Immutable and hashable.
+
+    A validated NamedTuple rather than a dataclass: the sampler hashes millions of types, and a tuple's hash is
+    computed in C.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, mode: str, shape: tuple[int, ...]) -> "TensorType":
+        rank = _RANKS.get(mode)
+        if rank is None:
+            raise ValueError(f"unknown feature mode {mode!r}; known: {', '.join(MODES)}")
+        if len(shape) != rank:
+            raise ValueError(f"{mode} tensors have rank {rank}, got shape {shape}")
+        if min(shape) < 1:
+            raise ValueError(f"dimensions must be positive, got {shape}")
+        return super().__new__(cls, mode, tuple(shape))
 
     @property
     def numel(self) -> int:
@@ -44,6 +53,9 @@ class TensorType:
 
     def with_shape(self, shape: tuple[int, ...], mode: str | None = None) -> "TensorType":
         return TensorType(mode or self.mode, tuple(shape))
+
+    def __repr__(self) -> str:
+        return f"TensorType({self.mode!r}, {self.shape!r})"
 
     def __str__(self) -> str:
         return f"{self.mode}[{'x'.join(map(str, self.shape))}]"

@@ -115,6 +115,15 @@ class Merge(Terminal):
     def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
         raise NotImplementedError
 
+    def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
+        """A key such that two operands merge iff ``operand_key(a, 0) == operand_key(b, 1)`` (lets the sampler
+        index candidates instead of trying every pair), or NotImplemented."""
+        return NotImplemented
+
+    def identical_operand(self, p: Params, target: TensorType, k: int) -> TensorType | None | NotImplementedType:
+        """The ``t`` with ``merge([t] * k) == target`` (None if none), or NotImplemented to enumerate."""
+        return NotImplemented
+
     def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None | NotImplementedType:
         """The second operand ``b`` with ``merge([first, b]) == target`` (None if none), or NotImplemented when
         the merge has no closed form and candidates must be enumerated."""

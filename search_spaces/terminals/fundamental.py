@@ -242,6 +242,12 @@ class Add(Merge):
     def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
         return first if first == target else None
 
+    def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
+        return t
+
+    def identical_operand(self, p: Params, target: TensorType, k: int) -> TensorType | None:
+        return target
+
 
 class Concat(Merge):
     """Concatenate along ``dim`` (torch numbering, 1 = first non-batch dim)."""
@@ -251,17 +257,37 @@ class Concat(Merge):
 
     def merge(self, p: Params, types: Sequence[TensorType]) -> TensorType | None:
         axis, first = p["dim"] - 1, types[0]
-        if axis >= len(first.shape):
+        rank = len(first.shape)
+        if axis >= rank:
             return None
+        total = 0
         for t in types:
-            if t.mode != first.mode or any(a != b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis):
+            if t.mode != first.mode or len(t.shape) != rank:
                 return None
+            for i in range(rank):
+                if i != axis and t.shape[i] != first.shape[i]:
+                    return None
+            total += t.shape[axis]
         shape = list(first.shape)
-        shape[axis] = sum(t.shape[axis] for t in types)
-        return first.with_shape(tuple(shape))
+        shape[axis] = total
+        return TensorType(first.mode, tuple(shape))
 
     def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
         return "concat", {"dim": p["dim"] - 1}
+
+    def identical_operand(self, p: Params, target: TensorType, k: int) -> TensorType | None:
+        axis = p["dim"] - 1
+        if axis >= len(target.shape) or target.shape[axis] % k:
+            return None
+        shape = list(target.shape)
+        shape[axis] //= k
+        return target.with_shape(tuple(shape))
+
+    def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
+        axis = p["dim"] - 1
+        if axis >= len(t.shape):
+            return None
+        return t.mode, t.shape[:axis] + (-1,) + t.shape[axis + 1:]
 
     def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
         axis = p["dim"] - 1
@@ -292,6 +318,14 @@ class DotProduct(Merge):
     def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
         scale = 1.0 / math.sqrt(types[0].shape[-1]) if self.scaled else 1.0
         return "matmul", {"scale": scale}
+
+    def identical_operand(self, p: Params, target: TensorType, k: int) -> TensorType | None:
+        # t @ t == target only for a square t equal in shape to the target
+        return target if k == 2 and target.shape[-1] == target.shape[-2] else None
+
+    def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
+        inner = t.shape[-1] if position == 0 else t.shape[-2]
+        return t.mode, t.shape[:-2], inner
 
     def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
         if first.mode != target.mode or first.shape[:-1] != target.shape[:-1]:
