@@ -388,9 +388,9 @@ class Branching(Combinator):
         plans = []
         for merge in ctx.alternatives(fa.alt.args[2]):
             term: Merge = merge.terminal  # type: ignore[assignment]
-            partner = NotImplemented if target is None else term.partner(merge.alt.param_dict, first, target)
-            if partner is not NotImplemented:
-                seconds = [partner] if partner is not None and partner in candidates else []
+            partners = NotImplemented if target is None else term.partners(merge.alt.param_dict, first, target)
+            if partners is not NotImplemented:
+                seconds = [s for s in partners if s in candidates]
             else:
                 index = self._operand_index(ctx, merge, candidates)
                 if index is None:

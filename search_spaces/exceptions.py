@@ -22,9 +22,13 @@ class DerivationSyntaxError(SearchSpaceError):
     def __init__(self, message: str, text: str = "", column: int = 0):
         self.message, self.text, self.column = message, text, column
         excerpt = ""
-        if text:
-            start = max(0, column - 1 - 30)
-            excerpt = f"\n    {text[start:column + 40]}\n    {' ' * (column - 1 - start)}^"
+        if text and column:
+            offset = column - 1  # columns count characters of the whole string, newlines included
+            line_start = text.rfind("\n", 0, offset) + 1
+            line_end = text.find("\n", offset)
+            line = text[line_start:line_end if line_end >= 0 else len(text)]
+            start = max(0, offset - line_start - 40)
+            excerpt = f"\n    {line[start:start + 100]}\n    {' ' * (offset - line_start - start)}^"
         super().__init__(f"column {column}: {message}{excerpt}" if column else message)
 
 

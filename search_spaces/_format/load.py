@@ -176,8 +176,12 @@ def _infer_categories(raw: dict[str, tuple[list[_RawAlt], int, int]], start: str
                 elif "module" in registry.categories(alt.name):
                     term = registry.get(alt.name, "module")
                     if isinstance(term, Combinator):
-                        for (slot, _, _), cat in zip(alt.slots, term.slot_categories(len(alt.slots))):
+                        for (slot, line, column), cat in zip(alt.slots, term.slot_categories(len(alt.slots))):
                             if slot in candidates:
+                                if cat not in candidates[slot]:
+                                    kinds = "/".join(sorted(candidates[slot])) or "nothing consistent"
+                                    raise src.error(f"argument {slot!r} of {alt.name!r} must derive {cat}s, but "
+                                                    f"{slot!r} derives {kinds}", line, column)
                                 candidates[slot] &= {cat}
     result = {}
     for symbol, cats in candidates.items():

@@ -124,7 +124,7 @@ class Merge(Terminal):
         """The ``t`` with ``merge([t] * k) == target`` (None if none), or NotImplemented to enumerate."""
         return NotImplemented
 
-    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None | NotImplementedType:
-        """The second operand ``b`` with ``merge([first, b]) == target`` (None if none), or NotImplemented when
-        the merge has no closed form and candidates must be enumerated."""
+    def partners(self, p: Params, first: TensorType, target: TensorType) -> list[TensorType] | NotImplementedType:
+        """Every second operand ``b`` with ``merge([first, b]) == target``, or NotImplemented when the merge has
+        no closed form and candidates must be enumerated."""
         return NotImplemented

@@ -239,8 +239,8 @@ class Add(Merge):
     def ir_op(self, p: Params, types: Sequence[TensorType]) -> tuple[str, dict[str, Any]]:
         return "add", {}
 
-    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
-        return first if first == target else None
+    def partners(self, p: Params, first: TensorType, target: TensorType) -> list[TensorType]:
+        return [first] if first == target else []
 
     def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
         return t
@@ -289,16 +289,16 @@ class Concat(Merge):
             return None
         return t.mode, t.shape[:axis] + (-1,) + t.shape[axis + 1:]
 
-    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
+    def partners(self, p: Params, first: TensorType, target: TensorType) -> list[TensorType]:
         axis = p["dim"] - 1
         if first.mode != target.mode or axis >= len(first.shape) or len(first.shape) != len(target.shape):
-            return None
+            return []
         rest = target.shape[axis] - first.shape[axis]
         if rest < 1 or any(a != b for i, (a, b) in enumerate(zip(first.shape, target.shape)) if i != axis):
-            return None
+            return []
         shape = list(first.shape)
         shape[axis] = rest
-        return first.with_shape(tuple(shape))
+        return [first.with_shape(tuple(shape))]
 
 
 class DotProduct(Merge):
@@ -310,8 +310,8 @@ class DotProduct(Merge):
     def merge(self, p: Params, types: Sequence[TensorType]) -> TensorType | None:
         if len(types) != 2:
             return None
-        a, b = types
-        if a.mode != b.mode or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
+        a, b = types  # b may be in another mode of the same rank (a transposed token is a channels-first signal)
+        if len(a.shape) != len(b.shape) or a.shape[:-2] != b.shape[:-2] or a.shape[-1] != b.shape[-2]:
             return None
         return a.with_shape(a.shape[:-1] + (b.shape[-1],))
 
@@ -325,12 +325,14 @@ class DotProduct(Merge):
 
     def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
         inner = t.shape[-1] if position == 0 else t.shape[-2]
-        return t.mode, t.shape[:-2], inner
+        return len(t.shape), t.shape[:-2], inner
 
-    def partner(self, p: Params, first: TensorType, target: TensorType) -> TensorType | None:
+    def partners(self, p: Params, first: TensorType, target: TensorType) -> list[TensorType]:
         if first.mode != target.mode or first.shape[:-1] != target.shape[:-1]:
-            return None
-        return first.with_shape(first.shape[:-2] + (first.shape[-1], target.shape[-1]))
+            return []
+        shape = first.shape[:-2] + (first.shape[-1], target.shape[-1])
+        modes = ("image",) if len(shape) == 3 else ("token", "signal")
+        return [TensorType(m, shape) for m in modes]
 
 
 class ScaledDotProduct(DotProduct):

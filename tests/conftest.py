@@ -1,0 +1,15 @@
+"""Shared fixtures: spaces are cached per session because their samplers memoise reachability."""
+
+from __future__ import annotations
+
+import pytest
+
+from search_spaces.spaces import Space, get_space
+
+INPUTS = {"image3x32x32": ("einspace", (3, 32, 32)), "image1x8x8": ("einspace", (1, 8, 8)),
+          "sequence1x40": ("einspace-1d", (1, 40))}
+
+
+@pytest.fixture(scope="session")
+def spaces() -> dict[str, Space]:
+    return {label: get_space(name, shape) for label, (name, shape) in INPUTS.items()}
