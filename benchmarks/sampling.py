@@ -63,6 +63,7 @@ BATCH = 2
 WARM_SKIP = 50  # samples excluded from the "warm" throughput figure (sampler caches fill up first)
 STAGES = ("build", "compile", "forward", "export", "checker", "ort_match")
 MAX_FAILURES_KEPT = 10
+SLOWEST_KEPT = 5  # slowest export+check candidates listed per input
 DETERMINISM_SEEDS = 20  # seeds re-sampled in a fresh space to check that the same seed gives the same derivation
 
 console = Console()
@@ -132,6 +133,7 @@ def machine_info() -> dict[str, Any]:
             "python": platform.python_version(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
@@ -213,6 +215,7 @@ def run_candidates(space: Any, derivations: list[Any], shape: tuple[int, ...], l
     onnx_nodes: list[int] = []
     max_abs_diffs: list[float] = []
     param_mismatch: list[int] = []
+    slowest: list[dict[str, Any]] = []  # the slowest export+check candidates, kept sorted, at most SLOWEST_KEPT
     n = len(derivations)
     t_start = time.perf_counter()
 
@@ -275,6 +278,12 @@ def run_candidates(space: Any, derivations: list[Any], shape: tuple[int, ...], l
             export_ms.append((t1 - t0) * 1e3)
             check_ms.append((t2 - t1) * 1e3)
             export_check_ms.append((t2 - t0) * 1e3)
+            if len(slowest) < SLOWEST_KEPT or export_check_ms[-1] > slowest[-1]["export_check_ms"]:
+                slowest.append({"seed": seed, "export_check_ms": round(export_check_ms[-1], 2),
+                                "export_ms": round(export_ms[-1], 2), "params": params[-1],
+                                "onnx_mb": round(model.ByteSize() / 2**20, 2), "onnx_nodes": onnx_nodes[-1]})
+                slowest.sort(key=lambda r: -r["export_check_ms"])
+                del slowest[SLOWEST_KEPT:]
 
             stage = "ort_match"
             result = compare_with_onnxruntime(model, module, shape, batch=BATCH, seed=seed)
@@ -293,6 +302,7 @@ def run_candidates(space: Any, derivations: list[Any], shape: tuple[int, ...], l
         "num_failures": num_failures,
         "failures": failures,
         "wall_s": time.perf_counter() - t_start,
+        "slowest_export_check": slowest,
         "params_graph_vs_module_mismatch_seeds": param_mismatch[:MAX_FAILURES_KEPT],
         "params_graph_vs_module_mismatches": len(param_mismatch),
         "timing_ms": {
@@ -428,6 +438,11 @@ def print_report(report: dict[str, Any]) -> None:
                         f"{fmt_int(sizes['depth']['p90'])} / {fmt_int(sizes['depth']['max'])}"
                       + f"; module nodes p50/p90 = {fmt_int(sizes['module_nodes']['p50'])} / "
                         f"{fmt_int(sizes['module_nodes']['p90'])}")
+        slow = r["candidates"]["slowest_export_check"]
+        if slow:
+            console.print("  slowest export+check: " + "; ".join(
+                f"seed {x['seed']} {x['export_check_ms']:.0f} ms ({x['onnx_mb']:.1f} MB ONNX, {fmt_count(x['params'])} "
+                f"params)" for x in slow[:3]))
         fails = r["candidates"]["failures"] + r["sampling"]["sample_failures"]
         for f in fails[:5]:
             console.print(f"  [red]failure[/] seed {f['seed']} stage {f['stage']}: {f['message']}", markup=True)
@@ -447,7 +462,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# einspace sampling benchmark", "",
         f"Command: `{report['command']}`", "",
         f"Machine: {m['platform']}, {m['cpu_count']} CPUs, torch {m['torch']} ({m['torch_threads']} threads), "
-        f"onnx {m['onnx']}, onnxruntime {m['onnxruntime']}; date {m['date']}; commit {report.get('commit')}; "
+        f"onnx {m['onnx']}, onnxruntime {m['onnxruntime']}; load average at start {m.get('load_average_at_start')}; "
+        f"date {m['date']}; commit {report.get('commit')}; "
         f"total runtime {report['total_runtime_s']:.0f} s.", "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c == "input" else "---:" for c in COLUMNS) + "|",
@@ -464,6 +480,12 @@ def markdown(report: dict[str, Any]) -> str:
             + f" | {fmt_count(s['flops']['p50'])} / {fmt_count(s['flops']['p99'])}"
             + f" | {fmt_int(s['depth']['p50'])} / {fmt_int(s['depth']['p90'])} / {fmt_int(s['depth']['max'])}"
             + f" | {fmt_int(s['module_nodes']['p50'])} / {fmt_int(s['module_nodes']['p90'])} |")
+    lines += ["", "Slowest export+check per input (seed: ms, ONNX size, params):", ""]
+    for r in report["inputs"]:
+        slow = r["candidates"]["slowest_export_check"][:3]
+        lines.append(f"- {r['label']}: " + "; ".join(
+            f"seed {x['seed']}: {x['export_check_ms']:.0f} ms, {x['onnx_mb']:.1f} MB, {fmt_count(x['params'])}"
+            for x in slow))
     failures = [(r["label"], f) for r in report["inputs"]
                 for f in r["sampling"]["sample_failures"] + r["candidates"]["failures"]]
     lines += ["", "Failures: " + ("none." if not failures else "")]
