@@ -16,28 +16,22 @@ import random
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
+from nas.ir.ops import op_cost
 from search_spaces.derivation import Cost, DNode
+from search_spaces.sampler import Reach, SamplingBugError, weighted_choice
 from search_spaces.terminals.base import Fork, Merge, PostRoute, PreRoute, Terminal
 from search_spaces.types import TensorType
 
 if TYPE_CHECKING:
-    from search_spaces.sampler import FlatAlternative, Reach, Sampler
+    from search_spaces.sampler import FlatAlternative, Sampler
 
 NODE = Cost(nodes=1)
 ParseChild = Callable[[str, Any, TensorType], DNode]
 ParseAtom = Callable[[str, Any], "FlatAlternative"]
 
 
-def _pick(rng: random.Random, options: Sequence[tuple[float, Any]]) -> Any:
-    from search_spaces.sampler import weighted_choice
-
-    return weighted_choice(rng, options)
-
-
-def _reach(cost: Cost, mass: float) -> "Reach":
-    from search_spaces.sampler import Reach
-
-    return Reach(cost, mass)
+_pick = weighted_choice
+_reach = Reach
 
 
 def _slot_node(symbol: str, fa: "FlatAlternative", t_in: TensorType, t_out: TensorType,
@@ -47,8 +41,6 @@ def _slot_node(symbol: str, fa: "FlatAlternative", t_in: TensorType, t_out: Tens
 
 @lru_cache(maxsize=65536)
 def _merge_cost_cached(merge: "FlatAlternative", types: tuple[TensorType, ...]) -> Cost:
-    from nas.ir.ops import op_cost
-
     term: Merge = merge.terminal  # type: ignore[assignment]
     op, attrs = term.ir_op(merge.alt.param_dict, types)
     params, flops = op_cost(op, attrs, [t.shape for t in types])
@@ -238,8 +230,6 @@ class Routing(Combinator):
         posts = [(p.prob, (p, out, c)) for p, out, c in self._posts(ctx, fa, body.out_type, pre_ctx)
                  if (spent + c).fits(budget)]
         if not posts:
-            from search_spaces.sampler import SamplingBugError
-
             raise SamplingBugError(f"routing: no post-routing of {fa.alt.args[2]!r} accepts {body.out_type}; "
                                    "give the post-routing rule an 'identity' alternative")
         post, out, post_cost = _pick(rng, posts)
@@ -418,8 +408,6 @@ class Branching(Combinator):
                       if (out := self._merge(m, [child.out_type] * k)) is not None and ctx.admissible(out)
                       and (spent + self._merge_cost(m, [child.out_type] * k)).fits(budget)]
             if not merges:
-                from search_spaces.sampler import SamplingBugError
-
                 raise SamplingBugError(f"branching: no aggregation of {merge_sym!r} accepts {k} x {child.out_type}; "
                                        "give the rule an 'add' or 'concat' alternative")
             merge, out = _pick(rng, merges)
@@ -471,7 +459,10 @@ class Branching(Combinator):
                             cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
                             yield (fork.prob * r.mass * merge.prob, (fork, t_b, k, True, [mid], merge, cost))
             elif k == 2:
-                for first, r in reach.items():
+                # the target itself first: add(target, target) is the most common plan, so has_plan exits early
+                firsts = ([target] if target in reach else []) + [f for f in reach if f != target]
+                for first in firsts:
+                    r = reach[first]
                     for w, (merge, second, _, mcost) in self._pair_plans(ctx, fa, t_b, first, reach, target):
                         yield (fork.prob * r.mass * w,
                                (fork, t_b, k, False, [first, second], merge, NODE + r.cost + reach[second].cost + mcost))

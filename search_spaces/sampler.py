@@ -108,7 +108,6 @@ class Sampler:
         self._leaf_memo: dict[tuple[str, TensorType], list[tuple[FlatAlternative, TensorType, Cost]]] = {}
         self._reach0: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
         self._reach1: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
-        self._chain_cost: dict[tuple[str, TensorType], tuple[TensorType, Cost] | None] = {}
         self.memo: dict[Any, Any] = {}  # combinators' own caches
         if not input_type.numel <= self.limits.max_elements:
             raise InputShapeError(f"input {input_type} has more elements than max_elements={self.limits.max_elements}")
