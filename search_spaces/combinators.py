@@ -478,11 +478,15 @@ class Branching(Combinator):
 
     def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
                  budget: Cost) -> bool:
-        """Whether some plan fits ``budget``; stops at the first one found (the full list is built only if chosen)."""
-        key = ("branch-plans", id(fa), t, target)
-        if key in ctx.memo:
-            return any(p[-1].fits(budget) for _, p in ctx.memo[key])
-        return any(p[-1].fits(budget) for _, p in self._iter_target_plans(ctx, fa, t, target))
+        """Whether some plan fits ``budget`` (memoised: the cheapest plan per input and target type)."""
+        key = ("branch-cheapest", id(fa), t, target)
+        cheapest = ctx.memo.get(key, False)
+        if cheapest is False:
+            cheapest = None
+            for _, p in self._iter_target_plans(ctx, fa, t, target):
+                cheapest = p[-1] if cheapest is None else cheapest.min(p[-1])
+            ctx.memo[key] = cheapest
+        return cheapest is not None and cheapest.fits(budget)
 
     def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
