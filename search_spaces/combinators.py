@@ -65,6 +65,11 @@ class Combinator(Terminal):
         """Whether a derivation towards ``target`` exists within ``budget`` (see :meth:`plans`)."""
         return bool(self.plans(ctx, fa, t, target, depth, budget))  # type: ignore[attr-defined]
 
+    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+                      depth: int) -> Cost | None:
+        """The cheapest plan towards ``target`` (None when there is none)."""
+        raise NotImplementedError
+
 
 # --- sequential ------------------------------------------------------------------------------------------------------
 
@@ -115,6 +120,11 @@ class Sequential(Combinator):
               budget: Cost) -> list[tuple[float, Any]]:
         reach = self._chain(ctx, fa.alt.args, t).get(target)
         return [(1.0, None)] if reach is not None and (NODE + reach.cost).fits(budget) else []
+
+    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+                      depth: int) -> Cost | None:
+        reach = self._chain(ctx, fa.alt.args, t).get(target)
+        return None if reach is None else NODE + reach.cost
 
     def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
@@ -250,6 +260,13 @@ class Routing(Combinator):
     def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
         return [(p[0], p) for p in self._plans_by_output(ctx, fa, t).get(target, ()) if p[2].fits(budget)]
+
+    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+                      depth: int) -> Cost | None:
+        best = None
+        for p in self._plans_by_output(ctx, fa, t).get(target, ()):
+            best = p[2] if best is None else best.min(p[2])
+        return best
 
     def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
@@ -476,9 +493,9 @@ class Branching(Combinator):
             ctx.memo[key] = found
         return found
 
-    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
-                 budget: Cost) -> bool:
-        """Whether some plan fits ``budget`` (memoised: the cheapest plan per input and target type)."""
+    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+                      depth: int) -> Cost | None:
+        """The cheapest plan per input and target type (memoised)."""
         key = ("branch-cheapest", id(fa), t, target)
         cheapest = ctx.memo.get(key, False)
         if cheapest is False:
@@ -486,6 +503,12 @@ class Branching(Combinator):
             for _, p in self._iter_target_plans(ctx, fa, t, target):
                 cheapest = p[-1] if cheapest is None else cheapest.min(p[-1])
             ctx.memo[key] = cheapest
+        return cheapest
+
+    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+                 budget: Cost) -> bool:
+        """Whether some plan fits ``budget``: the cheapest one does."""
+        cheapest = self.min_plan_cost(ctx, fa, t, target, depth)
         return cheapest is not None and cheapest.fits(budget)
 
     def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,

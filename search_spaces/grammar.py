@@ -55,12 +55,17 @@ class Rule:
 
 @dataclass(frozen=True)
 class Grammar:
-    """A typed PCFG. ``rules`` are in file order; ``registry`` resolves terminal names (not part of equality)."""
+    """A typed PCFG. ``rules`` are in file order; ``registry`` resolves terminal names (not part of equality).
+
+    ``shared`` names non-terminals whose expansions are one motif reused everywhere within a derivation (e.g.
+    NAS-Bench-201's cell): they are derived once, towards their input type, and re-typed at every other use.
+    """
 
     name: str
     start: str
     rules: tuple[Rule, ...]
     source: str = field(default="<grammar>", compare=False)
+    shared: frozenset[str] = frozenset()
     registry: TerminalRegistry = field(default_factory=default_registry, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -41,8 +41,59 @@ def _module_nodes(sampler: Sampler, root: DNode) -> list[tuple[tuple[int, ...], 
     return [(path, node) for path, node in root.walk() if sampler.grammar.rule(node.symbol).category == "module"]
 
 
+def _is_prefix(a: tuple[int, ...], b: tuple[int, ...]) -> bool:
+    return b[:len(a)] == a
+
+
+def _occurrences(sampler: Sampler, root: DNode) -> dict[str, list[tuple[tuple[int, ...], DNode]]]:
+    found: dict[str, list[tuple[tuple[int, ...], DNode]]] = {}
+    for path, node in root.walk():
+        if node.symbol in sampler.grammar.shared:
+            found.setdefault(node.symbol, []).append((path, node))
+    return found
+
+
+def _motifs_outside(sampler: Sampler, root: DNode, path: tuple[int, ...]) -> dict[str, DNode]:
+    """Shared motifs used outside the subtree at ``path`` (a resampled subtree must reuse them)."""
+    motifs: dict[str, DNode] = {}
+    for symbol, occurrences in _occurrences(sampler, root).items():
+        for p, node in occurrences:
+            if not _is_prefix(path, p) and not _is_prefix(p, path):
+                motifs[symbol] = node
+                break
+    return motifs
+
+
+def enforce_shared(sampler: Sampler, root: DNode, path: tuple[int, ...]) -> DNode | None:
+    """Make every use of each shared symbol equal to the one changed at ``path`` (re-typed where it is used).
+
+    Returns None when the changed motif does not type-check at another use.
+    """
+    from search_spaces.exceptions import SearchSpaceError
+
+    for symbol, occurrences in _occurrences(sampler, root).items():
+        if len({node.to_sexpr() for _, node in occurrences}) <= 1:
+            continue
+        sources = [o for o in occurrences if _is_prefix(o[0], path)] or [o for o in occurrences
+                                                                         if _is_prefix(path, o[0])]
+        if not sources:
+            return None
+        source = sources[0][1]
+        for p, node in occurrences:
+            if node.to_sexpr() != source.to_sexpr():
+                try:
+                    root = replace_at(root, p, sampler.retype(source, node.in_type))
+                except SearchSpaceError:
+                    return None
+    return root
+
+
 def mutate(sampler: Sampler, root: DNode, rng: random.Random | int) -> Offspring:
-    """Resample the subtree under a random module node, preserving its input and output types."""
+    """Resample the subtree under a random module node, preserving its input and output types.
+
+    With shared symbols, a resampled subtree reuses the motifs used elsewhere, and a change inside a motif is
+    applied at every use of it.
+    """
     if not isinstance(rng, random.Random):
         rng = random.Random(rng)
     total = sampler.limits.budget()
@@ -58,10 +109,20 @@ def mutate(sampler: Sampler, root: DNode, rng: random.Random | int) -> Offspring
             feasible = sampler.can_reach(node.symbol, node.in_type, node.out_type, len(path), budget)
         if feasible:
             candidates.append((path, node, budget))
-    path, node, budget = candidates[rng.randrange(len(candidates))]
-    target = None if not path else node.out_type
-    new = sampler.expand(node.symbol, node.in_type, target, len(path), budget, rng, exclude=node.alt)
-    return Offspring(replace_at(root, path, new), "mutation", path, node.to_sexpr())
+    if not sampler.grammar.shared:
+        path, node, budget = candidates[rng.randrange(len(candidates))]
+        target = None if not path else node.out_type
+        new = sampler.expand(node.symbol, node.in_type, target, len(path), budget, rng, exclude=node.alt)
+        return Offspring(replace_at(root, path, new), "mutation", path, node.to_sexpr())
+    rng.shuffle(candidates)
+    for path, node, budget in candidates:  # shared motifs: the first candidate that stays consistent and in budget
+        target = None if not path else node.out_type
+        with sampler.sharing(_motifs_outside(sampler, root, path)):
+            new = sampler.expand(node.symbol, node.in_type, target, len(path), budget, rng, exclude=node.alt)
+        child = enforce_shared(sampler, replace_at(root, path, new), path)
+        if child is not None and child.cost.fits(total):
+            return Offspring(child, "mutation", path, node.to_sexpr())
+    return Offspring(root, "copy", ())
 
 
 def crossover(sampler: Sampler, a: DNode, b: DNode, rng: random.Random | int) -> Offspring:
@@ -82,7 +143,12 @@ def crossover(sampler: Sampler, a: DNode, b: DNode, rng: random.Random | int) ->
                 continue
             if (a.cost - node.cost.times(m) + donor.cost.times(m)).fits(total):
                 pairs.append((path, node, donor))
-    if not pairs:
-        return Offspring(a, "copy", ())
-    path, node, donor = pairs[rng.randrange(len(pairs))]
-    return Offspring(replace_at(a, path, donor), "crossover", path, node.to_sexpr())
+    rng.shuffle(pairs)
+    for path, node, donor in pairs:
+        child = replace_at(a, path, donor)
+        if sampler.grammar.shared:
+            child = enforce_shared(sampler, child, path)
+            if child is None or not child.cost.fits(total):
+                continue
+        return Offspring(child, "crossover", path, node.to_sexpr())
+    return Offspring(a, "copy", ())

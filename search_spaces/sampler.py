@@ -18,9 +18,10 @@ earlier sibling is expanded, so a budget is never exceeded.
 
 from __future__ import annotations
 
+import contextlib
 import random
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from nas.ir.ops import ShapeError, infer_shapes, op_cost
 from search_spaces.derivation import Cost, DNode
@@ -73,6 +74,29 @@ class Reach:
     mass: float
 
 
+class CostBuilder:
+    """Lowers terminals onto shapes instead of a graph, adding up params and FLOPs (the builder protocol of
+    :mod:`nas.ir.build`: ``add_op``, ``add_chain``, ``add_fork``, ``add_merge``; values are shapes)."""
+
+    def __init__(self) -> None:
+        self.params = self.flops = 0
+
+    @property
+    def cost(self) -> Cost:
+        return Cost(self.params, self.flops, 0)
+
+    def add_op(self, op: str, attrs: dict[str, Any], values: Sequence[tuple[int, ...]]) -> list[tuple[int, ...]]:
+        shapes = [tuple(v) for v in values]
+        p, f = op_cost(op, attrs, shapes)
+        self.params, self.flops = self.params + p, self.flops + f
+        return infer_shapes(op, attrs, shapes)
+
+    def add_chain(self, chain: IrChain, value: tuple[int, ...]) -> tuple[int, ...]:
+        for op, attrs in chain:
+            (value,) = self.add_op(op, attrs, [value])
+        return value
+
+
 class SamplingBugError(SearchSpaceError):
     """The invariant was broken: no alternative is feasible where one was proved to be. Please report."""
 
@@ -109,6 +133,7 @@ class Sampler:
         self._reach0: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
         self._reach1: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
         self.memo: dict[Any, Any] = {}  # combinators' own caches
+        self._motifs: dict[str, DNode] | None = None  # shared motifs of the derivation being built
         if not input_type.numel <= self.limits.max_elements:
             raise InputShapeError(f"input {input_type} has more elements than max_elements={self.limits.max_elements}")
         if not self.root_feasible():
@@ -151,6 +176,14 @@ class Sampler:
             (shape,) = infer_shapes(op, attrs, [shape])
         return Cost(params, flops, 0)
 
+    def leaf_cost(self, term: Leaf, params: Any, t: TensorType, out: TensorType) -> Cost:
+        """Params and FLOPs of one leaf on ``t``, plus one module node; checks the ops really produce ``out``."""
+        builder = CostBuilder()
+        shape = term.lower(params, builder, t.shape, t)
+        if tuple(shape) != out.shape:
+            raise ShapeError(f"{term.name} lowers to shape {shape}, but its shape rule says {out.shape}")
+        return builder.cost + Cost(nodes=1)
+
     def leaf_outputs(self, symbol: str, t: TensorType) -> list[tuple[FlatAlternative, TensorType, Cost]]:
         """Leaf alternatives of ``symbol`` applicable to ``t``: ``(alternative, output type, cost)`` (memoised)."""
         key = (symbol, t)
@@ -165,7 +198,7 @@ class Sampler:
                     out = fa.terminal.out_type(params, t)
                     if not self.admissible(out):
                         continue
-                    cost = self.chain_cost(fa.terminal.ir_chain(params, t), t) + Cost(nodes=1)
+                    cost = self.leaf_cost(fa.terminal, params, t, out)
                 except (ShapeError, ValueError):
                     continue
                 found.append((fa, out, cost))
@@ -226,11 +259,52 @@ class Sampler:
         """One derivation of the start symbol (deterministic for an integer seed)."""
         if not isinstance(rng, random.Random):
             rng = random.Random(rng)
-        return self.expand(self.grammar.start, self.input_type, None, 0, self.limits.budget(), rng)
+        with self.sharing({}):
+            return self.expand(self.grammar.start, self.input_type, None, 0, self.limits.budget(), rng)
+
+    @contextlib.contextmanager
+    def sharing(self, motifs: dict[str, DNode]) -> Iterator[None]:
+        """Within the block, expansions of shared symbols reuse ``motifs`` (filled by the first expansion)."""
+        previous, self._motifs = self._motifs, motifs
+        try:
+            yield
+        finally:
+            self._motifs = previous
+
+    def retype(self, node: DNode, t: TensorType) -> DNode:
+        """The same derivation as ``node`` applied to input type ``t`` (raises DerivationTypeError if it does not
+        type-check there)."""
+        if node.in_type == t:
+            return node
+        from search_spaces.sexpr import DerivationParser, read_sexpr
+
+        return DerivationParser(self).parse_symbol(node.symbol, read_sexpr(node.to_sexpr()), t)
+
+    def _expand_shared(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,
+                       rng: random.Random, exclude: Alternative | None) -> DNode:
+        motif = self._motifs.get(symbol) if self._motifs is not None else None
+        if motif is None:
+            node = self._expand(symbol, t, t, depth, budget, rng, exclude)  # motifs keep their input type
+            if self._motifs is not None:
+                self._motifs[symbol] = node
+            return node
+        try:
+            node = self.retype(motif, t)
+        except SearchSpaceError as err:
+            raise SamplingBugError(f"shared {symbol!r} does not type-check on {t}: {err}") from None
+        if (target is not None and node.out_type != target) or not node.cost.fits(budget):
+            raise SamplingBugError(f"shared {symbol!r} reused on {t} misses its target {target} or budget {budget}")
+        return node
 
     def expand(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,
                rng: random.Random, exclude: Alternative | None = None) -> DNode:
         """Derive ``symbol`` from input type ``t`` (towards ``target`` when given) within ``budget``."""
+        if symbol in self.grammar.shared:
+            return self._expand_shared(symbol, t, target, depth, budget, rng, exclude)
+        return self._expand(symbol, t, target, depth, budget, rng, exclude)
+
+    def _expand(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,
+                rng: random.Random, exclude: Alternative | None = None) -> DNode:
         options: list[tuple[float, tuple[FlatAlternative, Any]]] = []
         for fa, out, cost in self.leaf_outputs(symbol, t):
             if (target is None or out == target) and cost.fits(budget) and fa.alt != exclude:
@@ -247,7 +321,7 @@ class Sampler:
                     options.append((fa.prob, (fa, None)))
         if not options:
             if exclude is not None:
-                return self.expand(symbol, t, target, depth, budget, rng)
+                return self._expand(symbol, t, target, depth, budget, rng)
             raise SamplingBugError(f"no feasible alternative for {symbol!r} from {t} to {target} "
                                    f"(depth {depth}, budget {budget}) in grammar {self.grammar.name!r}")
         fa, extra = weighted_choice(rng, options)
@@ -258,6 +332,26 @@ class Sampler:
             return fa.terminal.expand_free(self, symbol, fa, t, depth, budget, rng)  # type: ignore[attr-defined]
         plans = fa.terminal.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
         return fa.terminal.expand_planned(self, symbol, fa, t, target, plans, depth, budget, rng)  # type: ignore
+
+    def min_cost_to(self, symbol: str, t: TensorType, target: TensorType, depth: int) -> Cost | None:
+        """The cheapest known derivation of ``symbol`` from ``t`` to ``target`` at ``depth`` (None: none known)."""
+        key = ("min-cost", symbol, t, target, depth)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None  # guards against recursion through the same key
+        best: Cost | None = None
+        for fa, out, cost in self.leaf_outputs(symbol, t):
+            if out == target:
+                best = cost if best is None else best.min(cost)
+        if depth < self.limits.max_depth:
+            for fa in self._flat[symbol]:
+                if isinstance(fa.terminal, Leaf):
+                    continue
+                cost = fa.terminal.min_plan_cost(self, fa, t, target, depth)  # type: ignore[attr-defined]
+                if cost is not None:
+                    best = cost if best is None else best.min(cost)
+        self.memo[key] = best
+        return best
 
     def can_reach(self, symbol: str, t: TensorType, target: TensorType, depth: int, budget: Cost) -> bool:
         """Whether :meth:`expand` towards ``target`` has a feasible alternative."""

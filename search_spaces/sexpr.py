@@ -121,8 +121,13 @@ class DerivationParser:
 
     def parse(self, text: str) -> DNode:
         expr = read_sexpr(text)
-        self._text = text
+        self._text, self._motifs = text, {}
         return self.parse_child(self.sampler.grammar.start, expr, self.sampler.input_type)
+
+    def parse_symbol(self, symbol: str, expr: Expr, t: TensorType, text: str = "") -> DNode:
+        """Type-check ``expr`` as a derivation of ``symbol`` on input ``t``."""
+        self._text, self._motifs = text, {}
+        return self.parse_child(symbol, expr, t)
 
     def _lookup(self, symbol: str, atom: Atom) -> FlatAlternative:
         label = canonical_label(atom, self._text)
@@ -142,6 +147,15 @@ class DerivationParser:
         return self._lookup(symbol, expr)
 
     def parse_child(self, symbol: str, expr: Expr, t: TensorType) -> DNode:
+        node = self._parse_child(symbol, expr, t)
+        if symbol in self.sampler.grammar.shared:
+            first = self._motifs.setdefault(symbol, (node.to_sexpr(), expr.column))
+            if first[0] != node.to_sexpr():
+                raise DerivationTypeError(f"shared {symbol!r} must be the same everywhere; it differs from its first "
+                                          f"use at column {first[1]}", self._text, expr.column)
+        return node
+
+    def _parse_child(self, symbol: str, expr: Expr, t: TensorType) -> DNode:
         if isinstance(expr, Atom):
             fa = self._lookup(symbol, expr)
             if not isinstance(fa.terminal, Leaf):
@@ -152,7 +166,7 @@ class DerivationParser:
             if out is None:
                 raise DerivationTypeError(f"{fa.alt.label()} does not accept input {t}", self._text, expr.column)
             try:
-                cost = self.sampler.chain_cost(fa.terminal.ir_chain(params, t), t) + Cost(nodes=1)
+                cost = self.sampler.leaf_cost(fa.terminal, params, t, out)
             except ValueError as err:
                 raise DerivationTypeError(f"{fa.alt.label()} on {t}: {err}", self._text, expr.column) from None
             return DNode(symbol, fa.alt, t, out, cost)

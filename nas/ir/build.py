@@ -16,6 +16,9 @@ class _Builder:
     def __init__(self, graph: ArchGraph):
         self.graph = graph
 
+    def add_op(self, op: str, attrs: dict[str, Any], values: Sequence[Value]) -> list[Value]:
+        return self.graph.add_op(op, attrs, values)
+
     def add_chain(self, chain: Sequence[tuple[str, dict[str, Any]]], value: Value) -> Value:
         for op, attrs in chain:
             (value,) = self.graph.add_op(op, attrs, [value])
@@ -49,7 +52,7 @@ def build_graph(space: Space, derivation: Derivation, num_classes: int, *,
         category = sampler.grammar.rule(node.symbol).category
         term = sampler.grammar.terminal(node.alt, category)
         if isinstance(term, Leaf):
-            return builder.add_chain(term.ir_chain(node.alt.param_dict, node.in_type), value)
+            return term.lower(node.alt.param_dict, builder, value, node.in_type)
         return term.lower(sampler, node, builder, value, lower)  # type: ignore[attr-defined]
 
     out = lower(derivation.root, graph.input)

@@ -100,8 +100,12 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
         raise _syntax_error(err, src) from None
 
     start: tuple[str, int, int] | None = None
+    shared: list[tuple[str, int, int]] = []
     raw: dict[str, tuple[list[_RawAlt], int, int]] = {}
     for stmt in tree.children:
+        if stmt.data == "shared_decl":
+            shared.extend((str(tok), tok.line, tok.column) for tok in stmt.children)
+            continue
         if stmt.data == "start_decl":
             tok = stmt.children[0]
             if start is not None:
@@ -121,8 +125,15 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
         raise src.error(f"start symbol {start[0]!r} has no rule{_did_you_mean(start[0], list(raw))}", start[1], start[2])
 
     categories = _infer_categories(raw, start[0], registry, src)
+    for symbol, line, column in shared:
+        if symbol not in raw:
+            raise src.error(f"shared symbol {symbol!r} has no rule{_did_you_mean(symbol, list(raw))}", line, column)
+        if categories[symbol] != "module" or symbol == start[0]:
+            raise src.error(f"only module rules other than the start symbol can be shared, not {symbol!r}", line,
+                            column)
     rules = tuple(_build_rule(symbol, alts, categories, registry, raw, src) for symbol, (alts, _, _) in raw.items())
-    grammar = Grammar(name=name, start=start[0], rules=rules, source=file, registry=registry)
+    grammar = Grammar(name=name, start=start[0], rules=rules, source=file, registry=registry,
+                      shared=frozenset(s for s, _, _ in shared))
     _check_finite(grammar, raw, src)
     return grammar
 
@@ -254,6 +265,9 @@ def _expand_params(alt: _RawAlt, term: Any, src: _Source) -> list[tuple[tuple[st
         if len(set(value)) != len(value):
             raise src.error(f"parameter {name!r} lists a value twice", line, column)
         values[name] = [float(v) if declared[name].kind is float else v for v in value]
+    for pname, param in declared.items():
+        if pname not in values and param.default is not None:
+            values[pname] = [param.default]
     missing = [p for p in declared if p not in values]
     if missing:
         raise src.error(f"{alt.name!r} needs parameter {missing[0]!r}", alt.line, alt.column)

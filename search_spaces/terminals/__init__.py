@@ -42,11 +42,13 @@ class TerminalRegistry:
 
 
 def default_registry() -> TerminalRegistry:
-    """Every built-in terminal: einspace's fundamental operations and the combinators."""
+    """Every built-in terminal: einspace's operations, combinators, topology operators and conv blocks."""
     from search_spaces.combinators import COMBINATORS
+    from search_spaces.terminals.convolutional import CONVOLUTIONAL_TERMINALS
     from search_spaces.terminals.fundamental import FUNDAMENTAL_TERMINALS
+    from search_spaces.topology import TOPOLOGY_OPERATORS
 
-    return TerminalRegistry(FUNDAMENTAL_TERMINALS + COMBINATORS)
+    return TerminalRegistry(FUNDAMENTAL_TERMINALS + COMBINATORS + TOPOLOGY_OPERATORS + CONVOLUTIONAL_TERMINALS)
 
 
 __all__ = ["Fork", "Leaf", "Merge", "Param", "PostRoute", "PreRoute", "Terminal", "TerminalRegistry",

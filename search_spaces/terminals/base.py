@@ -19,12 +19,16 @@ IrChain = list[tuple[str, dict[str, Any]]]
 
 @dataclass(frozen=True)
 class Param:
-    """A typed parameter of a terminal; ``choices`` restricts the values a grammar may give it."""
+    """A typed parameter of a terminal; ``choices`` restricts the values a grammar may give it.
+
+    A parameter with a ``default`` may be left out in grammar files (it is still printed in derivations).
+    """
 
     name: str
     kind: type
     choices: tuple[Any, ...] | None = None
     doc: str = ""
+    default: Any = None
 
     def check(self, value: Any) -> str | None:
         """An error message when ``value`` is not admissible, else None."""
@@ -55,7 +59,11 @@ class Terminal:
 
 
 class Leaf(Terminal):
-    """A computation: one tensor in, one out, lowered to a chain of IR ops."""
+    """A computation: one tensor in, one out, lowered to IR ops.
+
+    Simple leaves give a chain of ops (:meth:`ir_chain`); composite leaves (a residual block, an inverted
+    bottleneck) override :meth:`lower` and emit a small DAG through the builder instead.
+    """
 
     category = "module"
 
@@ -65,6 +73,10 @@ class Leaf(Terminal):
     def ir_chain(self, p: Params, t: TensorType) -> IrChain:
         """IR ops (name, attrs) applied in order; empty for identity."""
         raise NotImplementedError
+
+    def lower(self, p: Params, builder: Any, value: Any, t: TensorType) -> Any:
+        """Emit the leaf's ops after ``value`` (builder: ``add_op``, ``add_chain``); returns the output value."""
+        return builder.add_chain(self.ir_chain(p, t), value)
 
 
 class PreRoute(Terminal):
