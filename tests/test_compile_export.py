@@ -202,6 +202,154 @@ def _image_linear() -> ArchGraph:
     return finish(g, x, 1)
 
 
+# --- image / NAS-Bench-201 ops -------------------------------------------------------------------------------------
+
+CONV_IMAGE = (4, 9, 8)  # odd, non-square: a swapped H/W or a ceil-mode pool would change the shapes
+
+
+def _conv2d_case(k: int, s: int, p: int, depthwise: bool, bias: bool) -> Callable[[], ArchGraph]:
+    def build() -> ArchGraph:
+        g = ArchGraph(CONV_IMAGE)
+        channels = CONV_IMAGE[0]
+        attrs = {"in_channels": channels, "out_channels": channels if depthwise else 6, "kernel": k, "stride": s,
+                 "padding": p, "groups": channels if depthwise else 1, "bias": bias}
+        x = one(g, "conv2d", attrs, [g.input])
+        return finish(g, x, 0)
+
+    return build
+
+
+for _k in (1, 3, 5):
+    for _s in (1, 2):
+        for _p in sorted({_k // 2, 0}):
+            for _dw in (False, True):
+                for _bias in (True, False):
+                    case(f"conv2d_k{_k}_s{_s}_p{_p}_{'dw' if _dw else 'g1'}_{'bias' if _bias else 'nobias'}")(
+                        _conv2d_case(_k, _s, _p, _dw, _bias))
+
+
+@case("conv2d_grouped_and_multiplier")
+def _conv2d_groups() -> ArchGraph:
+    g = ArchGraph(CONV_IMAGE)
+    x = one(g, "conv2d", {"in_channels": 4, "out_channels": 6, "kernel": 3, "stride": 1, "padding": 1, "groups": 2,
+                          "bias": True}, [g.input])  # (6, 9, 8)
+    x = one(g, "conv2d", {"in_channels": 6, "out_channels": 12, "kernel": 3, "stride": 2, "padding": 1, "groups": 6,
+                          "bias": False}, [x])  # depthwise, channel multiplier 2: (12, 5, 4)
+    return finish(g, x, 0)
+
+
+# (kernel, stride, padding, count_include_pad); rank 3 = 2-D pooling, rank 2 = 1-D pooling
+POOLS = {
+    "avg_pool": [((4, 9, 8), 3, 1, 1, False),  # NAS-Bench-201's avg_pool_3x3
+                 ((4, 9, 8), 3, 1, 1, True),
+                 ((4, 9, 8), 2, 2, 0, True),  # NAS-Bench-201's residual shortcut
+                 ((4, 9, 8), 3, 2, 1, False),
+                 ((4, 11), 2, 2, 0, True),
+                 ((4, 11), 3, 2, 1, False),
+                 ((4, 11), 3, 1, 1, True)],
+    "max_pool": [((4, 9, 8), 3, 1, 1, None),
+                 ((4, 9, 8), 2, 2, 0, None),
+                 ((4, 9, 8), 3, 2, 1, None),
+                 ((4, 11), 2, 2, 0, None),
+                 ((4, 11), 3, 2, 1, None)],
+}
+
+
+def _pool_case(op: str, shape: tuple[int, ...], k: int, s: int, p: int, cip: bool | None) -> Callable[[], ArchGraph]:
+    def build() -> ArchGraph:
+        g = ArchGraph(shape)
+        attrs = {"kernel": k, "stride": s, "padding": p}
+        if cip is not None:
+            attrs["count_include_pad"] = cip
+        x = one(g, op, attrs, [g.input])
+        return finish(g, one(g, "relu", {}, [x]), 0)  # relu: the head's mean must not undo the pooling
+
+    return build
+
+
+for _op, _pools in POOLS.items():
+    for _shape, _k, _s, _p, _cip in _pools:
+        _tag = "" if _cip is None else ("_incpad" if _cip else "_excpad")
+        case(f"{_op}_{len(_shape) - 1}d_k{_k}_s{_s}_p{_p}{_tag}")(_pool_case(_op, _shape, _k, _s, _p, _cip))
+
+ACTIVATIONS = ("relu", "hardswish", "mish", "gelu", "sigmoid", "leaky_relu")
+
+
+def _activation_case(op: str) -> Callable[[], ArchGraph]:
+    def build() -> ArchGraph:
+        g = ArchGraph((4, 6, 5))
+        x = one(g, "add", {}, [g.input] * 6)  # ~N(0, 36): reaches the saturated and linear regions
+        x = one(g, op, {}, [x])  # rank 3
+        x = one(g, "global_avg_pool", {"axes": (2,)}, [x])
+        x = one(g, op, {}, [x])  # rank 2
+        x = one(g, "global_avg_pool", {"axes": (1,)}, [x])
+        x = one(g, op, {}, [x])  # rank 1
+        g.set_output(one(g, "linear", {"in_features": 4, "out_features": 3}, [x]))
+        return g
+
+    return build
+
+
+for _act in ACTIVATIONS:
+    case(f"activation_{_act}")(_activation_case(_act))
+
+
+@case("zero_plus_branch")
+def _zero() -> ArchGraph:
+    g = ArchGraph((4, 6, 5))
+    z = one(g, "zero", {}, [g.input])
+    y = one(g, "sigmoid", {}, [g.input])
+    x = one(g, "add", {}, [z, y])
+    return finish(g, x, 0)
+
+
+def _norm_case(op: str, shape: tuple[int, ...], attrs: dict) -> Callable[[], ArchGraph]:
+    def build() -> ArchGraph:
+        g = ArchGraph(shape)
+        x = one(g, "add", {}, [g.input] * 3)  # not already unit variance
+        x = one(g, op, attrs, [x])
+        x = one(g, "mish", {}, [x])  # the head's mean of a normalised value alone is constant
+        return finish(g, x, 0)
+
+    return build
+
+
+for _shape in ((4, 6, 5), (4, 12)):
+    for _affine in (True, False):
+        case(f"instancenorm_{len(_shape) - 1}d_{'affine' if _affine else 'plain'}")(
+            _norm_case("instancenorm", _shape, {"num_features": 4, "affine": _affine}))
+    for _groups in (1, 2, 4):
+        case(f"groupnorm_{len(_shape) - 1}d_g{_groups}")(
+            _norm_case("groupnorm", _shape, {"num_groups": _groups, "num_channels": 4}))
+
+
+def _relu_conv_bn(g: ArchGraph, x: Value, c_out: int, k: int, s: int) -> Value:
+    x = one(g, "relu", {}, [x])
+    x = one(g, "conv2d", {"in_channels": x.shape[0], "out_channels": c_out, "kernel": k, "stride": s,
+                          "padding": k // 2, "groups": 1, "bias": False}, [x])
+    return one(g, "batchnorm", {"num_features": c_out}, [x])
+
+
+@case("nb201_cell_and_reduction")
+def _nb201() -> ArchGraph:
+    """A NAS-Bench-201 cell (4 nodes, all five ops) followed by its residual reduction block."""
+    g = ArchGraph((4, 8, 8))
+    n0 = g.input
+    n1 = _relu_conv_bn(g, n0, 4, 3, 1)
+    n2 = one(g, "add", {}, [one(g, "avg_pool", {"kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False},
+                                [n0]), _relu_conv_bn(g, n1, 4, 1, 1)])
+    n3 = one(g, "add", {}, [one(g, "zero", {}, [n0]), n1, _relu_conv_bn(g, n2, 4, 3, 1)])
+    # ResNet basic block with stride 2 and the avg_pool + 1x1 conv shortcut
+    a = _relu_conv_bn(g, n3, 8, 3, 2)
+    b = _relu_conv_bn(g, a, 8, 3, 1)
+    sc = one(g, "avg_pool", {"kernel": 2, "stride": 2, "padding": 0, "count_include_pad": True}, [n3])
+    sc = one(g, "conv2d", {"in_channels": 4, "out_channels": 8, "kernel": 1, "stride": 1, "padding": 0, "groups": 1,
+                           "bias": False}, [sc])
+    x = one(g, "add", {}, [sc, b])  # (8, 4, 4)
+    x = one(g, "max_pool", {"kernel": 3, "stride": 2, "padding": 1}, [x])
+    return finish(g, x, 0)
+
+
 # --- helpers ------------------------------------------------------------------------------------------------------
 
 
@@ -258,7 +406,8 @@ def test_compile_and_export(name: str) -> None:
         assert result.ok, f"{name} batch {batch}: max |diff| {result.max_abs_diff}"
 
 
-@pytest.mark.parametrize("name", ["readme_example", "attention_tokens", "conv1d_k8"])
+@pytest.mark.parametrize("name", ["readme_example", "attention_tokens", "conv1d_k8", "nb201_cell_and_reduction",
+                                  "instancenorm_2d_affine", "groupnorm_1d_g2"])
 def test_train_mode_and_backward(name: str) -> None:
     graph, module = build(name)
     module.train()
@@ -372,3 +521,49 @@ def test_export_with_foreign_module_names_the_node() -> None:
     graph, _ = build("conv1d_k5")
     with pytest.raises(ValueError, match="node 1"):
         export_onnx(graph, torch.nn.Module())
+
+
+@pytest.mark.parametrize("op, attrs, shape", [
+    ("conv2d", {"in_channels": 4, "out_channels": 6, "kernel": 3, "stride": 1, "padding": 1, "groups": 1,
+                "bias": True}, (3, 8, 8)),  # wrong channel count
+    ("conv2d", {"in_channels": 4, "out_channels": 6, "kernel": 3, "stride": 1, "padding": 1, "groups": 4,
+                "bias": True}, (4, 8, 8)),  # out_channels not divisible by groups
+    ("conv2d", {"in_channels": 4, "out_channels": 4, "kernel": 5, "stride": 1, "padding": 0, "groups": 1,
+                "bias": True}, (4, 4, 8)),  # kernel larger than the image
+    ("conv2d", {"in_channels": 4, "out_channels": 4, "kernel": 1, "stride": 1, "padding": 0, "groups": 1,
+                "bias": True}, (4, 8)),  # not an image
+    ("avg_pool", {"kernel": 3, "stride": 1, "padding": 2, "count_include_pad": True}, (4, 8, 8)),  # pad > k/2
+    ("max_pool", {"kernel": 3, "stride": 1, "padding": 0}, (4, 2)),  # window larger than the input
+    ("max_pool", {"kernel": 2, "stride": 2, "padding": 0}, (8,)),  # rank 1
+    ("instancenorm", {"num_features": 4, "affine": True}, (5, 8)),
+    ("groupnorm", {"num_groups": 3, "num_channels": 4}, (4, 8)),
+    ("groupnorm", {"num_groups": 2, "num_channels": 4}, (4, 2, 2, 2)),
+])
+def test_new_ops_reject_bad_shapes(op: str, attrs: dict, shape: tuple[int, ...]) -> None:
+    from nas.ir.ops import ShapeError
+
+    g = ArchGraph(shape)
+    with pytest.raises(ShapeError):
+        g.add_op(op, attrs, [g.input])
+
+
+def test_pool_output_lengths_floor() -> None:
+    g = ArchGraph((3, 9, 8))
+    (x,) = g.add_op("avg_pool", {"kernel": 2, "stride": 2, "padding": 0, "count_include_pad": True}, [g.input])
+    assert x.shape == (3, 4, 4)
+    (y,) = g.add_op("max_pool", {"kernel": 3, "stride": 2, "padding": 1}, [g.input])
+    assert y.shape == (3, 5, 4)
+    (z,) = g.add_op("conv2d", {"in_channels": 3, "out_channels": 5, "kernel": 5, "stride": 2, "padding": 0,
+                               "groups": 1, "bias": False}, [g.input])
+    assert z.shape == (5, 3, 2)
+    assert g.g.nodes[z.node]["params"] == 5 * 3 * 25
+
+
+def test_deepcopy_with_image_ops() -> None:
+    graph, module = build("nb201_cell_and_reduction")
+    clone = copy.deepcopy(module)
+    x = torch.randn(2, *graph.input_shape)
+    module.eval()
+    clone.eval()
+    assert torch.equal(module(x), clone(x))
+    assert all(isinstance(v, (int, float, bool, tuple, type(None))) for step in clone.plan for v in step.args)

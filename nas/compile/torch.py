@@ -84,12 +84,29 @@ def _make_pos_enc(attrs: Mapping[str, Any], in_shapes: Sequence[Shape]) -> nn.Mo
     return PosEnc(attrs["shape"])
 
 
+def _make_conv2d(attrs: Mapping[str, Any], in_shapes: Sequence[Shape]) -> nn.Module:
+    return nn.Conv2d(attrs["in_channels"], attrs["out_channels"], attrs["kernel"], stride=attrs["stride"],
+                     padding=attrs["padding"], groups=attrs["groups"], bias=bool(attrs["bias"]))
+
+
+def _make_instancenorm(attrs: Mapping[str, Any], in_shapes: Sequence[Shape]) -> nn.Module:
+    cls = nn.InstanceNorm1d if len(in_shapes[0]) == 2 else nn.InstanceNorm2d
+    return cls(attrs["num_features"], eps=1e-5, affine=bool(attrs["affine"]), track_running_stats=False)
+
+
+def _make_groupnorm(attrs: Mapping[str, Any], in_shapes: Sequence[Shape]) -> nn.Module:
+    return nn.GroupNorm(attrs["num_groups"], attrs["num_channels"], eps=1e-5, affine=True)
+
+
 _LAYER_BUILDERS: dict[str, Callable[[Mapping[str, Any], Sequence[Shape]], nn.Module]] = {
     "linear": _make_linear,
     "conv1d": _make_conv1d,
     "batchnorm": _make_batchnorm,
     "layernorm": _make_layernorm,
     "pos_enc": _make_pos_enc,
+    "conv2d": _make_conv2d,
+    "instancenorm": _make_instancenorm,
+    "groupnorm": _make_groupnorm,
 }
 
 
@@ -121,6 +138,10 @@ def _static_args(op: str, attrs: Mapping[str, Any]) -> tuple[Any, ...]:
         return (float(attrs.get("scale", 1.0)),)
     if op == "global_avg_pool":
         return (tuple(a + 1 for a in attrs["axes"]),)
+    if op == "avg_pool":
+        return (attrs["kernel"], attrs["stride"], attrs["padding"], bool(attrs["count_include_pad"]))
+    if op == "max_pool":
+        return (attrs["kernel"], attrs["stride"], attrs["padding"])
     return ()
 
 
@@ -190,6 +211,44 @@ def _fw_global_avg_pool(layer: None, args: tuple, xs: Inputs) -> Outputs:
     return (xs[0].mean(dim=args[0]),)
 
 
+def _fw_relu(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    return (F.relu(xs[0]),)
+
+
+def _fw_hardswish(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    return (F.hardswish(xs[0]),)
+
+
+def _fw_mish(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    return (F.mish(xs[0]),)
+
+
+def _fw_gelu(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    return (F.gelu(xs[0]),)  # exact erf form
+
+
+def _fw_sigmoid(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    return (torch.sigmoid(xs[0]),)
+
+
+def _fw_avg_pool(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    kernel, stride, padding, count_include_pad = args
+    x = xs[0]
+    pool = F.avg_pool1d if x.dim() == 3 else F.avg_pool2d
+    return (pool(x, kernel, stride, padding, ceil_mode=False, count_include_pad=count_include_pad),)
+
+
+def _fw_max_pool(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    kernel, stride, padding = args
+    x = xs[0]
+    pool = F.max_pool1d if x.dim() == 3 else F.max_pool2d
+    return (pool(x, kernel, stride, padding, ceil_mode=False),)
+
+
+def _fw_zero(layer: None, args: tuple, xs: Inputs) -> Outputs:
+    return (xs[0] * 0.0,)  # as NAS-Bench-201's Zero op; keeps the graph connected for autograd
+
+
 _FORWARD: dict[str, Callable[[Any, tuple, Inputs], Outputs]] = {
     "linear": _fw_layer,
     "conv1d": _fw_conv1d,
@@ -206,6 +265,17 @@ _FORWARD: dict[str, Callable[[Any, tuple, Inputs], Outputs]] = {
     "concat": _fw_concat,
     "matmul": _fw_matmul,
     "global_avg_pool": _fw_global_avg_pool,
+    "conv2d": _fw_layer,
+    "relu": _fw_relu,
+    "hardswish": _fw_hardswish,
+    "mish": _fw_mish,
+    "gelu": _fw_gelu,
+    "sigmoid": _fw_sigmoid,
+    "avg_pool": _fw_avg_pool,
+    "max_pool": _fw_max_pool,
+    "zero": _fw_zero,
+    "instancenorm": _fw_layer,
+    "groupnorm": _fw_layer,
 }
 
 

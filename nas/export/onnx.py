@@ -206,6 +206,89 @@ def _emit_global_avg_pool(e: _Emitter, a: _NodeArgs) -> None:
     e.op("ReduceMean", [a.inputs[0], axes], a.outputs, keepdims=0)
 
 
+def _emit_conv2d(e: _Emitter, a: _NodeArgs) -> None:
+    conv = a.layer
+    k, s, p = a.attrs["kernel"], a.attrs["stride"], a.attrs["padding"]
+    inputs = [a.inputs[0], e.tensor("weight", _f32(conv.weight))]
+    if conv.bias is not None:
+        inputs.append(e.tensor("bias", _f32(conv.bias)))
+    e.op("Conv", inputs, a.outputs, kernel_shape=[k, k], strides=[s, s], pads=[p, p, p, p], dilations=[1, 1],
+         group=a.attrs["groups"])
+
+
+def _emit_relu(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("Relu", a.inputs, a.outputs)
+
+
+def _emit_hardswish(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("HardSwish", a.inputs, a.outputs)  # x * max(0, min(1, x/6 + 1/2)) == x * relu6(x + 3) / 6
+
+
+def _emit_mish(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("Mish", a.inputs, a.outputs)  # opset 18
+
+
+def _emit_gelu(e: _Emitter, a: _NodeArgs) -> None:
+    # Opset 18 has no Gelu (added in 20): x * 0.5 * (1 + erf(x / sqrt(2))), in torch's order of operations.
+    x = a.inputs[0]
+    e.op("Mul", [x, e.tensor("rsqrt2", np.array(np.sqrt(0.5), dtype=np.float32))], [e.name("scaled")])
+    e.op("Erf", [e.name("scaled")], [e.name("erf")])
+    e.op("Add", [e.name("erf"), e.tensor("one", np.array(1.0, dtype=np.float32))], [e.name("cdf2")])
+    e.op("Mul", [x, e.tensor("half", np.array(0.5, dtype=np.float32))], [e.name("xhalf")])
+    e.op("Mul", [e.name("xhalf"), e.name("cdf2")], a.outputs)
+
+
+def _emit_sigmoid(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("Sigmoid", a.inputs, a.outputs)
+
+
+def _pool_window(a: _NodeArgs) -> dict[str, Any]:
+    """Kernel/stride/pads attributes of a 1-D or 2-D pooling node (square window)."""
+    spatial = len(a.in_shapes[0]) - 1
+    k, s, p = a.attrs["kernel"], a.attrs["stride"], a.attrs["padding"]
+    return {"kernel_shape": [k] * spatial, "strides": [s] * spatial, "pads": [p] * (2 * spatial), "ceil_mode": 0}
+
+
+def _emit_avg_pool(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("AveragePool", a.inputs, a.outputs, count_include_pad=int(bool(a.attrs["count_include_pad"])),
+         **_pool_window(a))
+
+
+def _emit_max_pool(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("MaxPool", a.inputs, a.outputs, **_pool_window(a))
+
+
+def _emit_zero(e: _Emitter, a: _NodeArgs) -> None:
+    e.op("Mul", [a.inputs[0], e.tensor("zero", np.array(0.0, dtype=np.float32))], a.outputs)
+
+
+def _emit_instancenorm(e: _Emitter, a: _NodeArgs) -> None:
+    norm = a.layer
+    channels = a.attrs["num_features"]
+    if norm.affine:
+        scale, bias = _f32(norm.weight), _f32(norm.bias)
+    else:
+        scale, bias = np.ones(channels, dtype=np.float32), np.zeros(channels, dtype=np.float32)
+    e.op("InstanceNormalization", [a.inputs[0], e.tensor("scale", scale), e.tensor("bias", bias)], a.outputs,
+         epsilon=float(norm.eps))
+
+
+def _emit_groupnorm(e: _Emitter, a: _NodeArgs) -> None:
+    # Opset 18's GroupNormalization takes per-group scale/bias (per-channel only from opset 21), so: normalise
+    # (B, G, C/G * spatial) with InstanceNormalization, reshape back, then the per-channel affine.
+    gn = a.layer
+    shape = tuple(a.in_shapes[0])
+    groups = a.attrs["num_groups"]
+    e.op("Reshape", [a.inputs[0], e.ints("group_shape", [0, groups, -1])], [e.name("grouped")])
+    e.op("InstanceNormalization", [e.name("grouped"), e.tensor("ones", np.ones(groups, dtype=np.float32)),
+                                   e.tensor("zeros", np.zeros(groups, dtype=np.float32))], [e.name("normed")],
+         epsilon=float(gn.eps))
+    e.op("Reshape", [e.name("normed"), e.ints("shape", [0, *shape])], [e.name("flat")])
+    affine_shape = (shape[0],) + (1,) * (len(shape) - 1)
+    e.op("Mul", [e.name("flat"), e.tensor("scale", _f32(gn.weight).reshape(affine_shape))], [e.name("scaled")])
+    e.op("Add", [e.name("scaled"), e.tensor("bias", _f32(gn.bias).reshape(affine_shape))], a.outputs)
+
+
 _EMITTERS: dict[str, Callable[[_Emitter, _NodeArgs], None]] = {
     "linear": _emit_linear,
     "conv1d": _emit_conv1d,
@@ -222,6 +305,17 @@ _EMITTERS: dict[str, Callable[[_Emitter, _NodeArgs], None]] = {
     "concat": _emit_concat,
     "matmul": _emit_matmul,
     "global_avg_pool": _emit_global_avg_pool,
+    "conv2d": _emit_conv2d,
+    "relu": _emit_relu,
+    "hardswish": _emit_hardswish,
+    "mish": _emit_mish,
+    "gelu": _emit_gelu,
+    "sigmoid": _emit_sigmoid,
+    "avg_pool": _emit_avg_pool,
+    "max_pool": _emit_max_pool,
+    "zero": _emit_zero,
+    "instancenorm": _emit_instancenorm,
+    "groupnorm": _emit_groupnorm,
 }
 
 

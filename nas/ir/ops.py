@@ -10,7 +10,7 @@ signal. A tensor at run time has shape ``(B, *shape)``.
 
 FLOPs follow :class:`torch.utils.flop_counter.FlopCounterMode`'s convention, so they can be checked against it:
 only matrix products and convolutions count, each multiply-accumulate as 2 FLOPs, bias additions,
-normalisations and element-wise ops as 0. Values are per sample (batch size 1).
+normalisations, pooling and element-wise ops as 0. Values are per sample (batch size 1).
 """
 
 from __future__ import annotations
@@ -185,6 +185,70 @@ def _pool_infer(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> list[Shape]:
     return [tuple(d for i, d in enumerate(x) if i not in axes)]
 
 
+def window_out_len(length: int, kernel: int, stride: int, padding: int) -> int:
+    """Output length of a convolution or pooling window (no dilation, floor mode): ``(L + 2p - k) // s + 1``."""
+    return (length + 2 * padding - kernel) // stride + 1
+
+
+def _check_window(op: str, kernel: int, stride: int, padding: int) -> None:
+    if kernel < 1 or stride < 1 or padding < 0:
+        raise ShapeError(f"{op} needs kernel >= 1, stride >= 1, padding >= 0, got k={kernel} s={stride} p={padding}")
+
+
+def _conv2d_infer(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> list[Shape]:
+    (x,) = ins
+    c_in, c_out, groups = attrs["in_channels"], attrs["out_channels"], attrs["groups"]
+    k, s, p = attrs["kernel"], attrs["stride"], attrs["padding"]
+    if len(x) != 3 or x[0] != c_in:
+        raise ShapeError(f"conv2d expects an image (C={c_in}, H, W), got {x}")
+    if groups < 1 or c_in % groups or c_out % groups:
+        raise ShapeError(f"conv2d channels {c_in} -> {c_out} not divisible by groups={groups}")
+    _check_window("conv2d", k, s, p)
+    ho, wo = window_out_len(x[1], k, s, p), window_out_len(x[2], k, s, p)
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"conv2d kernel {k} larger than padded image {x} (padding {p})")
+    return [(int(c_out), ho, wo)]
+
+
+def _window_pool_infer(attrs: Mapping[str, Any], ins: Sequence[Shape], op: str) -> list[Shape]:
+    (x,) = ins
+    k, s, p = attrs["kernel"], attrs["stride"], attrs["padding"]
+    if len(x) not in (2, 3):
+        raise ShapeError(f"{op} expects (C, L) or (C, H, W), got {x}")
+    _check_window(op, k, s, p)
+    if 2 * p > k:  # torch's pooling rejects padding above half the kernel
+        raise ShapeError(f"{op} padding {p} is more than half the kernel {k}")
+    spatial = tuple(window_out_len(d, k, s, p) for d in x[1:])
+    if min(spatial) < 1:
+        raise ShapeError(f"{op} kernel {k} larger than padded input {x} (padding {p})")
+    return [(x[0], *spatial)]
+
+
+def _avg_pool_infer(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> list[Shape]:
+    return _window_pool_infer(attrs, ins, "avg_pool")
+
+
+def _max_pool_infer(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> list[Shape]:
+    return _window_pool_infer(attrs, ins, "max_pool")
+
+
+def _instancenorm_infer(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> list[Shape]:
+    (x,) = ins
+    if len(x) not in (2, 3) or x[0] != attrs["num_features"]:
+        raise ShapeError(f"instancenorm expects (C={attrs['num_features']}, ...) of rank 2 or 3, got {x}")
+    return [tuple(x)]
+
+
+def _groupnorm_infer(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> list[Shape]:
+    (x,) = ins
+    groups, channels = attrs["num_groups"], attrs["num_channels"]
+    if len(x) not in (2, 3) or x[0] != channels:
+        raise ShapeError(f"groupnorm expects (C={channels}, ...) of rank 2 or 3, got {x}")
+    if groups < 1 or channels % groups:
+        raise ShapeError(f"groupnorm: {channels} channels not divisible into {groups} groups")
+    return [tuple(x)]
+
+
 # --- parameters and FLOPs ----------------------------------------------------------------------------------------
 
 
@@ -202,6 +266,16 @@ def _conv1d_params(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> int:
 
 def _conv1d_flops(attrs: Mapping[str, Any], ins: Sequence[Shape], outs: Sequence[Shape]) -> int:
     return 2 * _prod(outs[0]) * attrs["in_channels"] * attrs["kernel"]
+
+
+def _conv2d_params(attrs: Mapping[str, Any], ins: Sequence[Shape]) -> int:
+    weight = attrs["out_channels"] * (attrs["in_channels"] // attrs["groups"]) * attrs["kernel"] ** 2
+    return weight + (attrs["out_channels"] if attrs["bias"] else 0)
+
+
+def _conv2d_flops(attrs: Mapping[str, Any], ins: Sequence[Shape], outs: Sequence[Shape]) -> int:
+    # FlopCounterMode: 2 * numel(output) * numel(weight[0]); the bias is not counted.
+    return 2 * _prod(outs[0]) * (attrs["in_channels"] // attrs["groups"]) * attrs["kernel"] ** 2
 
 
 def _matmul_flops(attrs: Mapping[str, Any], ins: Sequence[Shape], outs: Sequence[Shape]) -> int:
@@ -238,6 +312,26 @@ OPS: dict[str, OpSpec] = {
                "(a @ b) * scale over the last two dims (attr scale: float, 1.0 for a plain dot product)"),
         OpSpec("global_avg_pool", 1, _pool_infer, _zero_params, _zero_flops,
                "mean over the given non-batch axes (attr axes, 0-based over non-batch dims)"),
+        OpSpec("conv2d", 1, _conv2d_infer, _conv2d_params, _conv2d_flops,
+               "2-D convolution over (C, H, W), square kernel, zero padding on all sides "
+               "(attrs in_channels, out_channels, kernel, stride, padding, groups, bias: bool)"),
+        OpSpec("relu", 1, _same, _zero_params, _zero_flops, "ReLU"),
+        OpSpec("hardswish", 1, _same, _zero_params, _zero_flops, "Hardswish: x * relu6(x + 3) / 6"),
+        OpSpec("mish", 1, _same, _zero_params, _zero_flops, "Mish: x * tanh(softplus(x))"),
+        OpSpec("gelu", 1, _same, _zero_params, _zero_flops, "GELU, exact (erf) form"),
+        OpSpec("sigmoid", 1, _same, _zero_params, _zero_flops, "logistic sigmoid"),
+        OpSpec("avg_pool", 1, _avg_pool_infer, _zero_params, _zero_flops,
+               "average pooling, 1-D over (C, L) or 2-D (square window) over (C, H, W), floor mode, zero padding "
+               "(attrs kernel, stride, padding <= kernel // 2, count_include_pad: bool)"),
+        OpSpec("max_pool", 1, _max_pool_infer, _zero_params, _zero_flops,
+               "max pooling, 1-D over (C, L) or 2-D (square window) over (C, H, W), floor mode, -inf padding "
+               "(attrs kernel, stride, padding <= kernel // 2)"),
+        OpSpec("zero", 1, _same, _zero_params, _zero_flops, "x * 0: zeros of the input's shape (NAS-Bench-201 'none')"),
+        OpSpec("instancenorm", 1, _instancenorm_infer, lambda a, i: 2 * a["num_features"] if a["affine"] else 0,
+               _zero_flops, "InstanceNorm over the spatial dims of (C, H, W) or (C, L), eps 1e-5, no running "
+               "stats (attrs num_features, affine: bool)"),
+        OpSpec("groupnorm", 1, _groupnorm_infer, lambda a, i: 2 * a["num_channels"], _zero_flops,
+               "GroupNorm of (C, H, W) or (C, L), per-channel affine, eps 1e-5 (attrs num_groups, num_channels)"),
     ]
 }
 
