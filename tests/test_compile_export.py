@@ -567,3 +567,15 @@ def test_deepcopy_with_image_ops() -> None:
     clone.eval()
     assert torch.equal(module(x), clone(x))
     assert all(isinstance(v, (int, float, bool, tuple, type(None))) for step in clone.plan for v in step.args)
+
+
+def test_large_patch_im2col_on_uneven_image_exports_small() -> None:
+    """kernel == stride on a size the kernel does not divide: crop + reshape, not a C*k^4 one-hot weight."""
+    g = ArchGraph((64, 17, 19))
+    (x,) = g.add_op("im2col", {"kernel": 16, "stride": 16, "padding": 0}, [g.input])
+    g.set_output(add_classifier_head(g, x, 1, 3))
+    torch.manual_seed(0)
+    module = compile_graph(g).eval()
+    model = export_onnx(g, module)
+    assert model.ByteSize() < 200_000  # the one-hot Conv weight alone would be 64 * 16**4 floats = 16 MB
+    assert compare_with_onnxruntime(model, module, (64, 17, 19)).ok

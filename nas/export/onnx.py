@@ -154,10 +154,16 @@ def _emit_im2col(e: _Emitter, a: _NodeArgs) -> None:
     channels, height, width = a.in_shapes[0]
     k, s, p = a.attrs["kernel"], a.attrs["stride"], a.attrs["padding"]
     features = channels * k * k
-    if k == s and p == 0 and height % k == 0 and width % k == 0:
-        # Non-overlapping patches tiling the image: a pure reshape/transpose, no arithmetic.
+    if k == s and p == 0:
+        # Non-overlapping patches: a pure reshape/transpose, no arithmetic. Like unfold, the rows and columns that
+        # do not fill a whole patch are dropped first (a one-hot Conv would need C*k^4 weights, 200 MB at k = 16).
         ho, wo = height // k, width // k
-        e.op("Reshape", [a.inputs[0], e.ints("grid_shape", [0, channels, ho, k, wo, k])], [e.name("grid")])
+        source = a.inputs[0]
+        if height % k or width % k:
+            e.op("Slice", [source, e.ints("crop_starts", [0, 0]), e.ints("crop_ends", [ho * k, wo * k]),
+                           e.ints("crop_axes", [2, 3])], [e.name("cropped")])
+            source = e.name("cropped")
+        e.op("Reshape", [source, e.ints("grid_shape", [0, channels, ho, k, wo, k])], [e.name("grid")])
         e.op("Transpose", [e.name("grid")], [e.name("patches")], perm=[0, 2, 4, 1, 3, 5])
         e.op("Reshape", [e.name("patches"), e.ints("shape", [0, ho * wo, features])], a.outputs)
         return
