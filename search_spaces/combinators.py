@@ -84,24 +84,45 @@ class Sequential(Combinator):
     def slot_categories(self, n: int) -> tuple[str, ...]:
         return ("module",) * n
 
-    def _chain(self, ctx: "Sampler", symbols: tuple[str, ...], t: TensorType) -> dict[TensorType, "Reach"]:
-        """Types reachable by applying one leaf of each symbol in turn, with min cost and mass."""
-        key = ("seq-chain", symbols, t)
-        found = ctx.memo.get(key)
-        if found is None:
-            first = ctx.reach0(symbols[0], t)
-            if len(symbols) == 1:
-                found = first
-            else:
-                found = {}
-                for mid, r1 in first.items():
-                    for out, r2 in self._chain(ctx, symbols[1:], mid).items():
-                        cost, mass = r1.cost + r2.cost, r1.mass * r2.mass
-                        prev = found.get(out)
-                        found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost),
-                                                                                   prev.mass + mass)
-            ctx.memo[key] = found
-        return found
+    @staticmethod
+    def _step(ctx: "Sampler", symbol: str, t: TensorType, depth: int) -> tuple[dict[TensorType, "Reach"], bool]:
+        """Types one child at ``depth`` can be planned towards: a leaf's outputs, plus ``t`` itself when a deeper
+        type-preserving derivation exists (a cell, a residual block) though no leaf keeps the type. The flag says
+        whether the answer depended on ``depth``."""
+        step = ctx.reach0(symbol, t)
+        if t in step or depth > ctx.limits.max_depth:
+            return step, False
+        keep = ctx.min_cost_to(symbol, t, t, depth)
+        return (step if keep is None else {**step, t: _reach(keep, 1.0)}), True
+
+    def _chain(self, ctx: "Sampler", symbols: tuple[str, ...], t: TensorType,
+               depth: int = 0) -> dict[TensorType, "Reach"]:
+        """Types reachable by applying one planned step of each symbol in turn (children at ``depth + 1``)."""
+        return self._chain_flagged(ctx, symbols, t, depth)[0]
+
+    def _chain_flagged(self, ctx: "Sampler", symbols: tuple[str, ...], t: TensorType,
+                       depth: int) -> tuple[dict[TensorType, "Reach"], bool]:
+        """:meth:`_chain` and whether it depends on ``depth``; memoised without the depth when it does not
+        (einspace: identity keeps every type, so no step needs a deeper derivation)."""
+        found = ctx.memo.get(("seq-chain", symbols, t))
+        if found is not None:
+            return found, False
+        found = ctx.memo.get(("seq-chain", symbols, t, depth))
+        if found is not None:
+            return found, True
+        found, dependent = self._step(ctx, symbols[0], t, depth + 1)
+        if len(symbols) > 1:
+            first, found = found, {}
+            for mid, r1 in first.items():
+                rest, rest_dependent = self._chain_flagged(ctx, symbols[1:], mid, depth)
+                dependent = dependent or rest_dependent
+                for out, r2 in rest.items():
+                    cost, mass = r1.cost + r2.cost, r1.mass * r2.mass
+                    prev = found.get(out)
+                    found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost),
+                                                                               prev.mass + mass)
+        ctx.memo[("seq-chain", symbols, t, depth) if dependent else ("seq-chain", symbols, t)] = found
+        return found, dependent
 
     def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
         return Cost(nodes=1 + len(fa.alt.args)).fits(budget)
@@ -118,12 +139,12 @@ class Sequential(Combinator):
 
     def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
-        reach = self._chain(ctx, fa.alt.args, t).get(target)
+        reach = self._chain(ctx, fa.alt.args, t, depth).get(target)
         return [(1.0, None)] if reach is not None and (NODE + reach.cost).fits(budget) else []
 
     def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
                       depth: int) -> Cost | None:
-        reach = self._chain(ctx, fa.alt.args, t).get(target)
+        reach = self._chain(ctx, fa.alt.args, t, depth).get(target)
         return None if reach is None else NODE + reach.cost
 
     def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
@@ -136,8 +157,8 @@ class Sequential(Combinator):
             else:
                 rest = args[i + 1:]
                 options = []
-                for mid, r in ctx.reach0(s, cur).items():
-                    tail = self._chain(ctx, rest, mid).get(target)
+                for mid, r in self._step(ctx, s, cur, depth + 1)[0].items():
+                    tail = self._chain(ctx, rest, mid, depth).get(target)
                     if tail is not None and (spent + r.cost + tail.cost).fits(budget):
                         options.append((r.mass * tail.mass, (mid, tail.cost)))
                 child_target, reserve = _pick(rng, options)
@@ -476,13 +497,43 @@ class Branching(Combinator):
                             cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
                             yield (fork.prob * r.mass * merge.prob, (fork, t_b, k, True, [mid], merge, cost))
             elif k == 2:
-                # the target itself first: add(target, target) is the most common plan, so has_plan exits early
-                firsts = ([target] if target in reach else []) + [f for f in reach if f != target]
-                for first in firsts:
-                    r = reach[first]
-                    for w, (merge, second, _, mcost) in self._pair_plans(ctx, fa, t_b, first, reach, target):
-                        yield (fork.prob * r.mass * w,
-                               (fork, t_b, k, False, [first, second], merge, NODE + r.cost + reach[second].cost + mcost))
+                for merge in ctx.alternatives(fa.alt.args[2]):
+                    for first, second in self._operand_pairs(ctx, merge, reach, target):
+                        mcost = self._merge_cost(merge, (first, second))
+                        yield (fork.prob * reach[first].mass * merge.prob * reach[second].mass,
+                               (fork, t_b, k, False, [first, second], merge,
+                                NODE + reach[first].cost + reach[second].cost + mcost))
+
+    def _operand_pairs(self, ctx: "Sampler", merge: "FlatAlternative", reach: dict[TensorType, "Reach"],
+                       target: TensorType) -> list[tuple[TensorType, TensorType]]:
+        """Pairs of leaf outputs in ``reach`` that ``merge`` aggregates into ``target`` (memoised; first operands
+        looked up through the merge's ``first_key`` index instead of tried one by one)."""
+        key = ("operand-pairs", id(merge), id(reach), target)
+        found = ctx.memo.get(key)
+        if found is None:
+            term: Merge = merge.terminal  # type: ignore[assignment]
+            params = merge.alt.param_dict
+            wanted = term.target_key(params, target)
+            if wanted is NotImplemented:
+                firsts = list(reach)
+            else:
+                index_key = ("first-index", id(merge), id(reach))
+                index = ctx.memo.get(index_key)
+                if index is None:
+                    index = {}
+                    for cand in reach:
+                        index.setdefault(term.first_key(params, cand), []).append(cand)
+                    ctx.memo[index_key] = index
+                firsts = index.get(wanted, [])
+            found = []
+            for first in firsts:
+                partners = term.partners(params, first, target)
+                if partners is NotImplemented:
+                    partners = [s for s in reach if term.merge(params, (first, s)) == target]
+                found.extend((first, second) for second in partners
+                             if second in reach and term.merge(params, (first, second)) == target)
+            ctx.memo[key] = found
+        return found
 
     def _target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType,
                       target: TensorType) -> list[tuple[float, Any]]:

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from nas.ir.ops import ShapeError, infer_shapes, op_cost
+from nas.ir.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
 from search_spaces.derivation import Cost, DNode
 from search_spaces.exceptions import BudgetError, InputShapeError, SearchSpaceError
 from search_spaces.grammar import Alternative, Grammar
@@ -64,6 +64,7 @@ class FlatAlternative:
     prob: float
     category: str
     terminal: Terminal
+    branch: int = 0  # index of the symbol's own alternative this one was reached through (template choices)
 
 
 @dataclass(frozen=True)
@@ -125,10 +126,13 @@ class Sampler:
         self.input_type = input_type
         self.limits = limits or Limits()
         self._flat: dict[str, list[FlatAlternative]] = {}
-        self._labels: dict[str, dict[str, FlatAlternative]] = {}
+        self._labels: dict[str, dict[str, list[FlatAlternative]]] = {}
         for rule in grammar.rules:
             self._flat[rule.symbol] = self._flatten(rule.symbol, 1.0, ())
-            self._labels[rule.symbol] = {fa.alt.label(): fa for fa in self._flat[rule.symbol]}
+            by_label: dict[str, list[FlatAlternative]] = {}
+            for fa in self._flat[rule.symbol]:
+                by_label.setdefault(fa.alt.label(), []).append(fa)
+            self._labels[rule.symbol] = by_label
         self._leaf_memo: dict[tuple[str, TensorType], list[tuple[FlatAlternative, TensorType, Cost]]] = {}
         self._reach0: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
         self._reach1: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
@@ -147,19 +151,21 @@ class Sampler:
     def _flatten(self, symbol: str, prob: float, seen: tuple[str, ...]) -> list[FlatAlternative]:
         rule = self.grammar.rule(symbol)
         out: list[FlatAlternative] = []
-        for alt in rule.alternatives:
+        for index, alt in enumerate(rule.alternatives):
             if alt.unit:
-                out.extend(self._flatten(alt.term, prob * alt.weight, seen + (symbol,)))
+                out.extend(FlatAlternative(fa.alt, fa.prob, fa.category, fa.terminal, index)
+                           for fa in self._flatten(alt.term, prob * alt.weight, seen + (symbol,)))
             else:
                 out.append(FlatAlternative(alt, prob * alt.weight, rule.category,
-                                           self.grammar.terminal(alt, rule.category)))
+                                           self.grammar.terminal(alt, rule.category), index))
         return out
 
     def alternatives(self, symbol: str) -> list[FlatAlternative]:
         return self._flat[symbol]
 
-    def by_label(self, symbol: str, label: str) -> FlatAlternative | None:
-        return self._labels[symbol].get(label)
+    def by_label(self, symbol: str, label: str) -> list[FlatAlternative]:
+        """The alternatives of ``symbol`` printed as ``label`` (several only for combinators with other slots)."""
+        return self._labels[symbol].get(label, [])
 
     def admissible(self, t: TensorType | None) -> bool:
         return t is not None and t.numel <= self.limits.max_elements
@@ -170,10 +176,12 @@ class Sampler:
         """Params and FLOPs of a chain of IR ops applied to ``t`` (no module node)."""
         params = flops = 0
         shape = t.shape
-        for op, attrs in chain:
-            p, f = op_cost(op, attrs, [shape])
-            params, flops = params + p, flops + f
-            (shape,) = infer_shapes(op, attrs, [shape])
+        for i, (op, attrs) in enumerate(chain):
+            if op not in FREE_OPS:
+                p, f = op_cost(op, attrs, [shape])
+                params, flops = params + p, flops + f
+            if i + 1 < len(chain):
+                (shape,) = infer_shapes(op, attrs, [shape])
         return Cost(params, flops, 0)
 
     def leaf_cost(self, term: Leaf, params: Any, t: TensorType, out: TensorType) -> Cost:

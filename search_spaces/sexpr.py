@@ -130,15 +130,18 @@ class DerivationParser:
         return self.parse_child(symbol, expr, t)
 
     def _lookup(self, symbol: str, atom: Atom) -> FlatAlternative:
+        return self._lookup_all(symbol, atom)[0]
+
+    def _lookup_all(self, symbol: str, atom: Atom) -> list[FlatAlternative]:
         label = canonical_label(atom, self._text)
-        fa = self.sampler.by_label(symbol, label)
-        if fa is None:
+        found = self.sampler.by_label(symbol, label)
+        if not found:
             known = [fa.alt.label() for fa in self.sampler.alternatives(symbol)]
             close = difflib.get_close_matches(label, known, n=1, cutoff=0.5)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise DerivationSyntaxError(f"{label!r} is not an alternative of {symbol!r}{hint}", self._text,
                                         atom.column)
-        return fa
+        return found
 
     def parse_atom(self, symbol: str, expr: Expr) -> FlatAlternative:
         if not isinstance(expr, Atom):
@@ -173,14 +176,20 @@ class DerivationParser:
         head = expr.items[0]
         if not isinstance(head, Atom):
             raise DerivationSyntaxError("a list must start with a name", self._text, expr.column)
-        fa = self._lookup(symbol, head)
-        if isinstance(fa.terminal, Leaf):
-            raise DerivationSyntaxError(f"{fa.alt.label()!r} takes no arguments; drop the parentheses", self._text,
-                                        expr.column)
-        try:
-            return fa.terminal.parse(self.sampler, symbol, fa, expr.items[1:], t,  # type: ignore[attr-defined]
-                                     self.parse_child, self.parse_atom)
-        except DerivationSyntaxError:
-            raise
-        except ValueError as err:
-            raise DerivationTypeError(f"{err} (input {t})", self._text, expr.column) from None
+        candidates = self._lookup_all(symbol, head)
+        if isinstance(candidates[0].terminal, Leaf):
+            raise DerivationSyntaxError(f"{candidates[0].alt.label()!r} takes no arguments; drop the parentheses",
+                                        self._text, expr.column)
+        first_error: DerivationSyntaxError | None = None
+        for fa in candidates:  # same label, different slots: the first whose children parse
+            motifs = dict(self._motifs)
+            try:
+                return fa.terminal.parse(self.sampler, symbol, fa, expr.items[1:], t,  # type: ignore[attr-defined]
+                                         self.parse_child, self.parse_atom)
+            except DerivationSyntaxError as err:
+                first_error = first_error or err
+            except ValueError as err:
+                first_error = first_error or DerivationTypeError(f"{err} (input {t})", self._text, expr.column)
+            self._motifs = motifs
+        assert first_error is not None
+        raise first_error

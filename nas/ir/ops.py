@@ -336,6 +336,11 @@ OPS: dict[str, OpSpec] = {
 }
 
 
+FREE_OPS: frozenset[str] = frozenset(name for name, spec in OPS.items()
+                                     if spec.params is _zero_params and spec.flops is _zero_flops)
+"""Ops that never have parameters or FLOPs (routing, activations, pooling): costing them can be skipped."""
+
+
 def op_spec(name: str) -> OpSpec:
     """The spec of op ``name``; raises KeyError naming the known ops."""
     try:

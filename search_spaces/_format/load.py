@@ -335,19 +335,20 @@ def _check_finite(grammar: Grammar, raw: dict[str, Any], src: _Source) -> None:
             if nxt not in seen:
                 seen.add(nxt)
                 frontier.extend(a.term for a in grammar.rule(nxt).alternatives if a.unit)
-    for rule in grammar.rules:  # flattened labels must be unique so that derivation strings parse unambiguously
-        labels: dict[str, str] = {}
+    for rule in grammar.rules:  # flattened alternatives must differ so that derivation strings parse unambiguously
+        labels: dict[tuple[str, tuple[str, ...]], str] = {}
         stack = [(rule.symbol, a) for a in rule.alternatives]
         while stack:
             via, alt = stack.pop()
             if alt.unit:
                 stack.extend((alt.term, a) for a in grammar.rule(alt.term).alternatives)
                 continue
-            if alt.label() in labels and labels[alt.label()] != via:
+            key = (alt.label(), alt.args)  # same label, different slots: told apart by the children when parsing
+            if key in labels and labels[key] != via:
                 _, line, column = raw[rule.symbol]
                 raise src.error(f"{alt.label()!r} is reachable from {rule.symbol!r} through both {via!r} and "
-                                f"{labels[alt.label()]!r}; derivation strings would be ambiguous", line, column)
-            labels[alt.label()] = via
+                                f"{labels[key]!r}; derivation strings would be ambiguous", line, column)
+            labels[key] = via
 
 
 def load_grammar(path: str | Path, *, registry: TerminalRegistry | None = None) -> Grammar:

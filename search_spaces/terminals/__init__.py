@@ -46,9 +46,11 @@ def default_registry() -> TerminalRegistry:
     from search_spaces.combinators import COMBINATORS
     from search_spaces.terminals.convolutional import CONVOLUTIONAL_TERMINALS
     from search_spaces.terminals.fundamental import FUNDAMENTAL_TERMINALS
+    from search_spaces.terminals.sequence import SEQUENCE_TERMINALS
     from search_spaces.topology import TOPOLOGY_OPERATORS
 
-    return TerminalRegistry(FUNDAMENTAL_TERMINALS + COMBINATORS + TOPOLOGY_OPERATORS + CONVOLUTIONAL_TERMINALS)
+    return TerminalRegistry(FUNDAMENTAL_TERMINALS + COMBINATORS + TOPOLOGY_OPERATORS + CONVOLUTIONAL_TERMINALS
+                            + SEQUENCE_TERMINALS)
 
 
 __all__ = ["Fork", "Leaf", "Merge", "Param", "PostRoute", "PreRoute", "Terminal", "TerminalRegistry",

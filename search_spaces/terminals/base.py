@@ -132,6 +132,14 @@ class Merge(Terminal):
         index candidates instead of trying every pair), or NotImplemented."""
         return NotImplemented
 
+    def first_key(self, p: Params, t: TensorType) -> Any:
+        """With :meth:`target_key`: ``merge([a, b]) == target`` is only possible when
+        ``first_key(a) == target_key(target)``; lets the sampler index first operands (NotImplemented: none)."""
+        return NotImplemented
+
+    def target_key(self, p: Params, target: TensorType) -> Any:
+        return NotImplemented
+
     def identical_operand(self, p: Params, target: TensorType, k: int) -> TensorType | None | NotImplementedType:
         """The ``t`` with ``merge([t] * k) == target`` (None if none), or NotImplemented to enumerate."""
         return NotImplemented

@@ -248,6 +248,12 @@ class Add(Merge):
     def identical_operand(self, p: Params, target: TensorType, k: int) -> TensorType | None:
         return target
 
+    def first_key(self, p: Params, t: TensorType) -> Any:
+        return t
+
+    def target_key(self, p: Params, target: TensorType) -> Any:
+        return target
+
 
 class Concat(Merge):
     """Concatenate along ``dim`` (torch numbering, 1 = first non-batch dim)."""
@@ -289,6 +295,12 @@ class Concat(Merge):
             return None
         return t.mode, t.shape[:axis] + (-1,) + t.shape[axis + 1:]
 
+    def first_key(self, p: Params, t: TensorType) -> Any:
+        return self.operand_key(p, t, 0)
+
+    def target_key(self, p: Params, target: TensorType) -> Any:
+        return self.operand_key(p, target, 0)
+
     def partners(self, p: Params, first: TensorType, target: TensorType) -> list[TensorType]:
         axis = p["dim"] - 1
         if first.mode != target.mode or axis >= len(first.shape) or len(first.shape) != len(target.shape):
@@ -326,6 +338,12 @@ class DotProduct(Merge):
     def operand_key(self, p: Params, t: TensorType, position: int) -> Any:
         inner = t.shape[-1] if position == 0 else t.shape[-2]
         return len(t.shape), t.shape[:-2], inner
+
+    def first_key(self, p: Params, t: TensorType) -> Any:
+        return t.mode, t.shape[:-1]
+
+    def target_key(self, p: Params, target: TensorType) -> Any:
+        return target.mode, target.shape[:-1]
 
     def partners(self, p: Params, first: TensorType, target: TensorType) -> list[TensorType]:
         if first.mode != target.mode or first.shape[:-1] != target.shape[:-1]:
