@@ -70,6 +70,18 @@ class Combinator(Terminal):
         """The cheapest plan towards ``target`` (None when there is none)."""
         raise NotImplementedError
 
+    def sole_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> TensorType | None:
+        """The output type every derivation of this alternative has from ``t``, if there is exactly one."""
+        return None
+
+    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+        """A cost within which a free derivation from ``t`` surely exists (None: none exists)."""
+        raise NotImplementedError
+
+    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
+        cost = self.min_free_cost(ctx, fa, t, depth)
+        return cost is not None and cost.fits(budget)
+
 
 # --- sequential ------------------------------------------------------------------------------------------------------
 
@@ -124,15 +136,37 @@ class Sequential(Combinator):
         ctx.memo[("seq-chain", symbols, t, depth) if dependent else ("seq-chain", symbols, t)] = found
         return found, dependent
 
-    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
-        return Cost(nodes=1 + len(fa.alt.args)).fits(budget)
+    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+        first = ctx.sole_output(fa.alt.args[0], t, depth + 1)
+        return NODE + (first[1] if first else Cost(nodes=1)) + self._reserves(ctx, fa.alt.args, t, depth)[0]
+
+    def _reserves(self, ctx: "Sampler", args: tuple[str, ...], t: TensorType, depth: int) -> list[Cost]:
+        """What each child must leave for the children after it: their exact cheapest cost while the types ahead
+        are determined (template stems, stages, reductions), one module node each after that."""
+        costs: list[Cost] = []
+        cur: TensorType | None = t
+        for s in args:
+            sole = ctx.sole_output(s, cur, depth + 1) if cur is not None else None
+            costs.append(sole[1] if sole else Cost(nodes=1))
+            cur = sole[0] if sole else None
+        return [sum(costs[i + 1:], Cost()) for i in range(len(args))]
+
+    def sole_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> TensorType | None:
+        cur = t
+        for s in fa.alt.args:
+            sole = ctx.sole_output(s, cur, depth + 1)
+            if sole is None:
+                return None
+            cur = sole[0]
+        return cur
 
     def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
         args = fa.alt.args
+        reserves = self._reserves(ctx, args, t, depth)
         spent, cur, children = NODE, t, []
         for i, s in enumerate(args):
-            child = ctx.expand(s, cur, None, depth + 1, budget - spent - Cost(nodes=len(args) - 1 - i), rng)
+            child = ctx.expand(s, cur, None, depth + 1, budget - spent - reserves[i], rng)
             children.append(child)
             spent, cur = spent + child.cost, child.out_type
         return DNode(symbol, fa.alt, t, cur, spent, tuple(children))
@@ -248,8 +282,11 @@ class Routing(Combinator):
             ctx.memo[key] = found
         return found
 
-    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
-        return Cost(nodes=2).fits(budget) and any(c.fits(budget - Cost(nodes=2)) for *_, c in self._pres(ctx, fa, t))
+    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+        best = None
+        for *_, cost in self._pres(ctx, fa, t):
+            best = cost if best is None else best.min(cost)
+        return None if best is None else best + Cost(nodes=2)
 
     def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
@@ -378,8 +415,9 @@ class Branching(Combinator):
     def _min_nodes(k: int, shared: bool) -> Cost:
         return Cost(nodes=1 + k)
 
-    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
-        return any(self._min_nodes(k, s).fits(budget) for _, _, k, s in self._forks(ctx, fa, t))
+    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+        forks = self._forks(ctx, fa, t)
+        return min((self._min_nodes(k, s) for _, _, k, s in forks), default=None)
 
     def _pair_plans(self, ctx: "Sampler", fa: "FlatAlternative", t_b: TensorType, first: TensorType,
                     candidates: dict[TensorType, "Reach"], target: TensorType | None) -> list[tuple[float, Any]]:

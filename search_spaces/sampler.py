@@ -186,6 +186,8 @@ class Sampler:
 
     def leaf_cost(self, term: Leaf, params: Any, t: TensorType, out: TensorType) -> Cost:
         """Params and FLOPs of one leaf on ``t``, plus one module node; checks the ops really produce ``out``."""
+        if type(term).lower is Leaf.lower:  # a plain chain of ops: the cheap path
+            return self.chain_cost(term.ir_chain(params, t), t) + Cost(nodes=1)
         builder = CostBuilder()
         shape = term.lower(params, builder, t.shape, t)
         if tuple(shape) != out.shape:
@@ -311,28 +313,56 @@ class Sampler:
             return self._expand_shared(symbol, t, target, depth, budget, rng, exclude)
         return self._expand(symbol, t, target, depth, budget, rng, exclude)
 
+    def _options(self, symbol: str, t: TensorType, target: TensorType | None, depth: int) -> list[tuple]:
+        """The alternatives that may derive ``symbol`` from ``t`` (towards ``target``) at ``depth``:
+        ``(prob, alternative, leaf result)`` with leaf result ``(out, cost)`` for leaves and None for combinators,
+        whose feasibility :meth:`_combinator_cost` decides lazily (memoised)."""
+        key = ("options", symbol, t, target, depth < self.limits.max_depth)
+        found = self.memo.get(key)
+        if found is None:
+            found = [(fa.prob, fa, (out, cost)) for fa, out, cost in self.leaf_outputs(symbol, t)
+                     if target is None or out == target]
+            if depth < self.limits.max_depth:
+                found += [(fa.prob, fa, None) for fa in self._flat[symbol] if not isinstance(fa.terminal, Leaf)]
+            self.memo[key] = found
+        return found
+
+    def _combinator_cost(self, fa: FlatAlternative, t: TensorType, target: TensorType | None,
+                         depth: int) -> Cost | None:
+        """The cost within which combinator ``fa`` surely derives from ``t`` (towards ``target``); None: it can't."""
+        key = ("comb-cost", id(fa), t, target, depth)
+        if key not in self.memo:
+            comb = fa.terminal
+            if target is None:
+                self.memo[key] = comb.min_free_cost(self, fa, t, depth)  # type: ignore[attr-defined]
+            else:
+                self.memo[key] = comb.min_plan_cost(self, fa, t, target, depth)  # type: ignore[attr-defined]
+        return self.memo[key]
+
+    def _feasible(self, entry: tuple, t: TensorType, target: TensorType | None, depth: int, budget: Cost) -> bool:
+        _, fa, leaf = entry
+        cost = leaf[1] if leaf is not None else self._combinator_cost(fa, t, target, depth)
+        return cost is not None and cost.fits(budget)
+
     def _expand(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,
                 rng: random.Random, exclude: Alternative | None = None) -> DNode:
-        options: list[tuple[float, tuple[FlatAlternative, Any]]] = []
-        for fa, out, cost in self.leaf_outputs(symbol, t):
-            if (target is None or out == target) and cost.fits(budget) and fa.alt != exclude:
-                options.append((fa.prob, (fa, (out, cost))))
-        if depth < self.limits.max_depth:
-            for fa in self._flat[symbol]:
-                if isinstance(fa.terminal, Leaf) or fa.alt == exclude:
-                    continue
-                comb = fa.terminal
-                if target is None:
-                    if comb.feasible_free(self, fa, t, depth, budget):  # type: ignore[attr-defined]
-                        options.append((fa.prob, (fa, None)))
-                elif comb.has_plan(self, fa, t, target, depth, budget):  # type: ignore[attr-defined]
-                    options.append((fa.prob, (fa, None)))
-        if not options:
+        # Lazy pruning: draw by weight, check the drawn alternative statically, drop it and redraw when it cannot
+        # type-check within the budget. No derivation is built before the check, and the draw has exactly the
+        # distribution of "prune every infeasible alternative, renormalise, choose" without costing the others.
+        candidates = [e for e in self._options(symbol, t, target, depth) if e[1].alt != exclude]
+        chosen = None
+        while candidates:
+            entry = weighted_choice(rng, [(e[0], e) for e in candidates])
+            if self._feasible(entry, t, target, depth, budget):
+                chosen = entry
+                break
+            candidates.remove(entry)
+        if chosen is None:
             if exclude is not None:
                 return self._expand(symbol, t, target, depth, budget, rng)
             raise SamplingBugError(f"no feasible alternative for {symbol!r} from {t} to {target} "
                                    f"(depth {depth}, budget {budget}) in grammar {self.grammar.name!r}")
-        fa, extra = weighted_choice(rng, options)
+        _, fa, extra = chosen
         if isinstance(fa.terminal, Leaf):
             out, cost = extra
             return DNode(symbol, fa.alt, t, out, cost)
@@ -361,15 +391,39 @@ class Sampler:
         self.memo[key] = best
         return best
 
+    def sole_output(self, symbol: str, t: TensorType, depth: int) -> tuple[TensorType, Cost] | None:
+        """When every derivation of ``symbol`` from ``t`` has the same output type (templates: stems, reductions,
+        type-preserving stages), that type and the cheapest derivation's cost; else None. Lets a free sequential
+        reserve exactly what its later children will need."""
+        key = ("sole-output", symbol, t, depth)
+        if key in self.memo:
+            return self.memo[key]
+        self.memo[key] = None  # guards against recursion through the same key
+        outs: set[TensorType] = {out for _, out, _ in self.leaf_outputs(symbol, t)}
+        if len(outs) > 1:
+            return None
+        if depth < self.limits.max_depth:
+            for fa in self._flat[symbol]:
+                if isinstance(fa.terminal, Leaf):
+                    continue
+                sole = fa.terminal.sole_output(self, fa, t, depth)  # type: ignore[attr-defined]
+                if sole is None:
+                    return None
+                outs.add(sole)
+        result = None
+        if len(outs) == 1:
+            (out,) = outs
+            cost = self.min_cost_to(symbol, t, out, depth)
+            result = None if cost is None else (out, cost)
+        self.memo[key] = result
+        return result
+
     def can_reach(self, symbol: str, t: TensorType, target: TensorType, depth: int, budget: Cost) -> bool:
         """Whether :meth:`expand` towards ``target`` has a feasible alternative."""
         for fa, out, cost in self.leaf_outputs(symbol, t):
             if out == target and cost.fits(budget):
                 return True
-        if depth >= self.limits.max_depth:
-            return False
-        return any(fa.terminal.has_plan(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
-                   for fa in self._flat[symbol] if not isinstance(fa.terminal, Leaf))
+        return any(self._feasible(e, t, target, depth, budget) for e in self._options(symbol, t, target, depth))
 
 
 def minimum_budget_error(grammar: Grammar, t: TensorType, limits: Limits) -> BudgetError:

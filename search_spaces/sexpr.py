@@ -181,15 +181,25 @@ class DerivationParser:
             raise DerivationSyntaxError(f"{candidates[0].alt.label()!r} takes no arguments; drop the parentheses",
                                         self._text, expr.column)
         first_error: DerivationSyntaxError | None = None
-        for fa in candidates:  # same label, different slots: the first whose children parse
-            motifs = dict(self._motifs)
+        parsed: list[tuple[DNode, dict]] = []
+        motifs = dict(self._motifs)
+        for fa in candidates:  # same label, different slots: exactly one must parse
+            self._motifs = dict(motifs)
             try:
-                return fa.terminal.parse(self.sampler, symbol, fa, expr.items[1:], t,  # type: ignore[attr-defined]
+                node = fa.terminal.parse(self.sampler, symbol, fa, expr.items[1:], t,  # type: ignore[attr-defined]
                                          self.parse_child, self.parse_atom)
+                parsed.append((node, self._motifs))
             except DerivationSyntaxError as err:
                 first_error = first_error or err
             except ValueError as err:
                 first_error = first_error or DerivationTypeError(f"{err} (input {t})", self._text, expr.column)
-            self._motifs = motifs
+        if len(parsed) > 1:
+            raise DerivationSyntaxError(f"ambiguous: {symbol!r} derives this {head.text!r} in {len(parsed)} ways "
+                                        "(the grammar reaches it through different unit productions)", self._text,
+                                        expr.column)
+        if parsed:
+            self._motifs = parsed[0][1]
+            return parsed[0][0]
+        self._motifs = motifs
         assert first_error is not None
         raise first_error

@@ -57,8 +57,8 @@ class TypePreserving(Combinator):
               budget: Cost) -> list[tuple[float, Any]]:
         return [(1.0, None)] if self.has_plan(ctx, fa, t, target, depth, budget) else []
 
-    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
-        return self.has_plan(ctx, fa, t, t, depth, budget)
+    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+        return self.min_plan_cost(ctx, fa, t, t, depth)
 
     def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
@@ -78,6 +78,9 @@ class TypePreserving(Combinator):
 
     def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict:
         return {}
+
+    def sole_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> TensorType | None:
+        return t if self.min_plan_cost(ctx, fa, t, t, depth) is not None else None
 
     def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
               parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:

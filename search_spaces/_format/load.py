@@ -10,6 +10,7 @@ import difflib
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +104,12 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
     shared: list[tuple[str, int, int]] = []
     raw: dict[str, tuple[list[_RawAlt], int, int]] = {}
     for stmt in tree.children:
+        if stmt.data == "import_decl":
+            for symbol, entry in _imported_rules(stmt, file, registry, src).items():
+                if symbol in raw:
+                    raise src.error(f"imported rule {symbol!r} clashes with another rule", entry[1], entry[2])
+                raw[symbol] = entry
+            continue
         if stmt.data == "shared_decl":
             shared.extend((str(tok), tok.line, tok.column) for tok in stmt.children)
             continue
@@ -136,6 +143,48 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
                       shared=frozenset(s for s, _, _ in shared))
     _check_finite(grammar, raw, src)
     return grammar
+
+
+def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry,
+                    src: _Source) -> dict[str, tuple[list[_RawAlt], int, int]]:
+    """The rules of an imported grammar, every non-terminal prefixed with ``alias.``, positioned at the import."""
+    path_tok, alias_tok = stmt.children
+    relative = str(path_tok)[1:-1]
+    alias = str(alias_tok)
+    candidate = Path(file).parent / relative
+    if candidate.is_file():
+        text, imported_file = candidate.read_text(), str(candidate)
+    else:
+        try:
+            text = resources.files("search_spaces.grammars").joinpath(relative).read_text()
+        except (FileNotFoundError, IsADirectoryError):
+            raise src.error(f"cannot import {relative!r}: no such file next to {file} nor a shipped grammar",
+                            path_tok.line, path_tok.column) from None
+        imported_file = f"search_spaces/grammars/{relative}"
+    parse_grammar(text, name=alias, file=imported_file, registry=registry)  # its own errors, at its own positions
+    tree = _parser().parse(text)
+    inner: dict[str, list[_RawAlt]] = {}
+    for child in tree.children:
+        if child.data == "import_decl":
+            for symbol, entry in _imported_rules(child, imported_file, registry, _Source(text, imported_file)).items():
+                inner[symbol] = entry[0]
+        elif child.data == "rule":
+            inner[str(child.children[0])] = [_raw_alternative(a) for a in child.children[1:]]
+    line, column = alias_tok.line, alias_tok.column
+
+    def rename(name: str) -> str:
+        return f"{alias}.{name}" if name in inner else name
+
+    out: dict[str, tuple[list[_RawAlt], int, int]] = {}
+    for symbol, alts in inner.items():
+        renamed = []
+        for alt in alts:
+            unit = alt.name in inner and not (alt.slots or alt.fixed or alt.domains)
+            renamed.append(_RawAlt(rename(alt.name) if unit else alt.name,
+                                   [(rename(n), line, column) for n, _, _ in alt.slots], alt.fixed, alt.domains,
+                                   alt.weight, line, column))
+        out[rename(symbol)] = (renamed, line, column)
+    return out
 
 
 def _raw_alternative(tree: Tree) -> _RawAlt:
@@ -299,11 +348,11 @@ def _weights(symbol: str, expanded: list[tuple[_RawAlt, Alternative]], src: _Sou
         w = raws[g].weight
         for alt in alts:
             out.append(replace(alt, weight=w / len(alts) if w is not None else share))
-    labels: dict[str, Alternative] = {}
+    seen: set[tuple[str, tuple[str, ...]]] = set()
     for alt in out:
-        if alt.label() in labels and not alt.unit:
+        if (alt.label(), alt.args) in seen and not alt.unit:
             raise src.error(f"alternative {alt.label()!r} appears twice in {symbol!r}", alt.line, alt.column)
-        labels[alt.label()] = alt
+        seen.add((alt.label(), alt.args))
     return tuple(out)
 
 
