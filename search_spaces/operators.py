@@ -88,17 +88,21 @@ def enforce_shared(sampler: Sampler, root: DNode, path: tuple[int, ...]) -> DNod
     return root
 
 
-def mutate(sampler: Sampler, root: DNode, rng: random.Random | int) -> Offspring:
+def mutate(sampler: Sampler, root: DNode, rng: random.Random | int,
+           symbols: frozenset[str] | set[str] | None = None) -> Offspring:
     """Resample the subtree under a random module node, preserving its input and output types.
 
-    With shared symbols, a resampled subtree reuses the motifs used elsewhere, and a change inside a motif is
-    applied at every use of it.
+    ``symbols`` restricts the choice to nodes deriving those non-terminals (e.g. one template bit); with no such
+    node the parent is returned unchanged (operator ``"copy"``). With shared symbols, a resampled subtree reuses
+    the motifs used elsewhere, and a change inside a motif is applied at every use of it.
     """
     if not isinstance(rng, random.Random):
         rng = random.Random(rng)
     total = sampler.limits.budget()
     candidates = []
     for path, node in _module_nodes(sampler, root):
+        if symbols is not None and node.symbol not in symbols:
+            continue
         m = _multiplier(root, path)
         budget = (total - (root.cost - node.cost.times(m))).divided(m)
         if not Cost().fits(budget):
@@ -109,6 +113,8 @@ def mutate(sampler: Sampler, root: DNode, rng: random.Random | int) -> Offspring
             feasible = sampler.can_reach(node.symbol, node.in_type, node.out_type, len(path), budget)
         if feasible:
             candidates.append((path, node, budget))
+    if not candidates:
+        return Offspring(root, "copy", ())
     if not sampler.grammar.shared:
         path, node, budget = candidates[rng.randrange(len(candidates))]
         target = None if not path else node.out_type

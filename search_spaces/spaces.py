@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import difflib
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from importlib import resources
-from typing import Callable, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 from search_spaces._format.load import load_grammar, parse_grammar
-from search_spaces.derivation import Derivation
-from search_spaces.exceptions import InputShapeError, UnknownSpaceError
+from search_spaces.codecs import ChoiceCodec, NB201Codec
+from search_spaces.derivation import Derivation, DNode
+from search_spaces.exceptions import InputShapeError, SearchSpaceError, UnknownSpaceError
 from search_spaces.grammar import Grammar
 from search_spaces.operators import Offspring, crossover, mutate
 from search_spaces.sampler import Limits, Sampler
@@ -28,17 +29,28 @@ from search_spaces.types import TensorType, input_type
 class SpaceSpec:
     """A named space: its grammar file (package data), what it is, and which input modes it accepts.
 
-    ``arch_codec`` optionally maps the space's standard architecture strings to derivation strings and back
-    (``(to_derivation, from_derivation)``), for spaces such as NAS-Bench-201.
+    Attributes:
+        arch_codec: maps the space's standard architecture strings to derivations and back, and enumerates
+            finite spaces (see :mod:`search_spaces.codecs`).
+        shared: extra non-terminals to share (one motif reused everywhere), on top of the grammar's own.
+        template_symbols: the space's top-level template choices (HHNAS-AM's template bits), which a search
+            strategy may mutate separately.
+        example_input: an input shape the space is meant for.
     """
 
     name: str
     grammar_file: str
     description: str
     input_modes: tuple[str, ...]
-    arch_codec: tuple[Callable[[str], str], Callable[[str], str | None]] | None = None
+    arch_codec: Any = None
     default_limits: Limits = field(default_factory=Limits)
+    shared: tuple[str, ...] = ()
+    template_symbols: tuple[str, ...] = ()
+    example_input: tuple[int, ...] = (3, 32, 32)
 
+
+_TEMPLATE_LIMITS = Limits(max_depth=8, max_nodes=3000, max_params=5_000_000, max_flops=2_000_000_000,
+                          max_elements=1 << 20)
 
 SPACES: dict[str, SpaceSpec] = {
     spec.name: spec
@@ -47,7 +59,30 @@ SPACES: dict[str, SpaceSpec] = {
                   "einspace 2-D (Ericsson et al., NeurIPS 2024): branching, aggregation, routing, computation "
                   "over image inputs C,H,W", ("image",)),
         SpaceSpec("einspace-1d", "einspace-1d.grammar",
-                  "einspace 1-D variant: as einspace without im2col, plus conv1d; sequence inputs C,L", ("signal",)),
+                  "einspace 1-D variant: as einspace without im2col, plus conv1d; sequence inputs C,L", ("signal",),
+                  example_input=(1, 40)),
+        SpaceSpec("nb201", "nb201.grammar",
+                  "NAS-Bench-201 (Dong & Yang, ICLR 2020): one 4-node cell with 6 edge ops, C=16, N=5; "
+                  "15,625 architectures, strings |op~0|+|op~0|op~1|+|op~0|op~1|op~2|", ("image",),
+                  arch_codec=NB201Codec(), default_limits=Limits(6, 400, 20_000_000, 20_000_000_000, 1 << 20)),
+        SpaceSpec("nb-macro", "nb-macro.grammar",
+                  "NAS-Bench-Macro (Su et al., CVPR 2021): 8 layers of identity / MBConv e3k3 / e6k5; "
+                  "6,561 architectures, strings like 02012100", ("image",),
+                  arch_codec=ChoiceCodec(), default_limits=Limits(4, 64, 50_000_000, 20_000_000_000, 1 << 21)),
+        SpaceSpec("hnb201", "hnb201.grammar",
+                  "hierarchical NB201 (after Schrodi et al., NeurIPS 2023): resolutions -> stack topologies -> "
+                  "cell topologies -> NB201 cells -> conv blocks (act x conv x norm)", ("image",),
+                  default_limits=_TEMPLATE_LIMITS),
+        SpaceSpec("hnb201-shared", "hnb201.grammar",
+                  "hnb201 with one shared cell reused at every position", ("image",),
+                  default_limits=_TEMPLATE_LIMITS, shared=("cell",)),
+        SpaceSpec("hnb201-einspace", "hnb201-einspace.grammar",
+                  "hnb201 macro structure with einspace micro structure in the cell edges (holes)", ("image",),
+                  default_limits=Limits(9, 800, 5_000_000, 2_000_000_000, 1 << 20)),
+        SpaceSpec("seq-templates", "seq-templates.grammar",
+                  "sequence templates (after HHNAS-AM): 3 template bits (stem, mixer, ffn) x micro choices; "
+                  "sequence inputs C,L", ("signal",), default_limits=_TEMPLATE_LIMITS,
+                  template_symbols=("embed", "mixer", "ffn"), example_input=(1, 40)),
     ]
 }
 
@@ -92,8 +127,10 @@ class Space:
         """Type-check a derivation string on this space's input (raises with the column of the problem)."""
         return Derivation(self.name, self._parser.parse(text))
 
-    def mutate(self, parent: Derivation, seed: int | random.Random) -> tuple[Derivation, Offspring]:
-        child = mutate(self.sampler, parent.root, seed)
+    def mutate(self, parent: Derivation, seed: int | random.Random,
+               symbols: set[str] | frozenset[str] | None = None) -> tuple[Derivation, Offspring]:
+        """A type-preserving mutant; ``symbols`` limits it to nodes of those non-terminals (template bits)."""
+        child = mutate(self.sampler, parent.root, seed, symbols)
         return Derivation(self.name, child.root), child
 
     def crossover(self, a: Derivation, b: Derivation, seed: int | random.Random) -> tuple[Derivation, Offspring]:
@@ -101,16 +138,82 @@ class Space:
         return Derivation(self.name, child.root), child
 
     def from_arch(self, arch: str) -> Derivation:
-        """Build the space's named architecture from its standard string."""
-        if self.spec.arch_codec is None:
+        """Build the space's named architecture from its standard string (or a derivation string)."""
+        if self.spec.arch_codec is None or arch.lstrip().startswith("("):
             return self.parse(arch)
-        return self.parse(self.spec.arch_codec[0](arch))
+        return self.parse(self.spec.arch_codec.to_derivation(self, arch))
 
     def arch_string(self, derivation: Derivation) -> str | None:
         """The space's standard architecture string for ``derivation``, where the space has one."""
         if self.spec.arch_codec is None:
             return None
-        return self.spec.arch_codec[1](str(derivation))
+        return self.spec.arch_codec.from_derivation(self, derivation)
+
+    def enumerate(self) -> Iterator[str]:
+        """Every architecture string of a finite benchmark space (raises for spaces without an enumeration)."""
+        if self.spec.arch_codec is None:
+            raise SearchSpaceError(f"space {self.name!r} has no enumeration; count it with derivation_count()")
+        return self.spec.arch_codec.enumerate(self)
+
+    # --- template choices (HHNAS-AM's template bits) --------------------------------------------------------------
+
+    def template_choices(self) -> dict[str, list[str]]:
+        """For each template symbol, the labels of its top-level alternatives (the values a template bit takes)."""
+        return {s: [a.term if a.unit else a.label() for a in self.grammar.rule(s).alternatives]
+                for s in self.spec.template_symbols}
+
+    def template_of(self, derivation: Derivation) -> dict[str, int]:
+        """Which alternative each template symbol took (its first use in the derivation)."""
+        found: dict[str, int] = {}
+        for _, node in derivation.root.walk():
+            if node.symbol in self.spec.template_symbols and node.symbol not in found:
+                (fa,) = [f for f in self.sampler.by_label(node.symbol, node.alt.label()) if f.alt == node.alt]
+                found[node.symbol] = fa.branch
+        return found
+
+    def derivation_count(self) -> int | None:
+        """Number of derivations the grammar allows (None when unbounded), ignoring budgets and shape checks.
+
+        A shared symbol counts once however often it is used.
+        """
+        return count_derivations(self.sampler)
+
+
+def count_derivations(sampler: Sampler) -> int | None:
+    """Derivations of the start symbol, by dynamic programming over the grammar (None when recursive)."""
+    grammar = sampler.grammar
+    memo: dict[str, int | None] = {}
+    visiting: set[str] = set()
+
+    def count(symbol: str, inside_shared: bool = False) -> int | None:
+        if symbol in grammar.shared and not inside_shared:
+            return 1  # counted once, at the top
+        if symbol in memo:
+            return memo[symbol]
+        if symbol in visiting:
+            return None
+        visiting.add(symbol)
+        total: int | None = 0
+        for fa in sampler.alternatives(symbol):
+            term = fa.terminal
+            if not fa.alt.args:
+                n: int | None = 1
+            else:
+                symbols = term.child_symbols(fa) if hasattr(term, "child_symbols") else list(fa.alt.args)
+                n = 1
+                for s in symbols:
+                    c = count(s)
+                    n = None if c is None or n is None else n * c
+            total = None if n is None or total is None else total + n
+        visiting.discard(symbol)
+        memo[symbol] = total
+        return total
+
+    result = count(grammar.start)
+    for symbol in grammar.shared:
+        c = count(symbol, inside_shared=True)
+        result = None if c is None or result is None else result * c
+    return result
 
 
 def get_space(name: str, input_shape: Sequence[int], *, limits: Limits | None = None,
@@ -131,6 +234,8 @@ def get_space(name: str, input_shape: Sequence[int], *, limits: Limits | None = 
         wanted = " or ".join(shapes[m] for m in spec.input_modes)
         raise InputShapeError(f"space {name!r} takes {wanted} inputs, got {','.join(map(str, input_shape))}")
     grammar = load_grammar(grammar_path) if grammar_path else builtin_grammar(spec.grammar_file)
+    if spec.shared:
+        grammar = replace(grammar, shared=grammar.shared | frozenset(spec.shared))
     if probabilities:
         grammar = grammar.with_probabilities(probabilities)
     return Space(spec, grammar, in_type, limits or spec.default_limits)

@@ -24,14 +24,20 @@ def _parse_shape(text: str) -> tuple[int, ...]:
 
 
 def spaces() -> None:
-    """List the built-in search spaces."""
-    from search_spaces.spaces import list_spaces
+    """List the built-in search spaces with the size of each (log10 of its number of derivations)."""
+    import math
 
-    table = Table("space", "inputs", "description")
+    from search_spaces.spaces import get_space, list_spaces
+
+    table = Table("space", "inputs", "log10 size", "description")
     for spec in list_spaces():
+        count = get_space(spec.name, spec.example_input).derivation_count()
+        size = "unbounded" if count is None else f"{math.log10(count):.1f}"
+        if count is not None and count < 10**7:
+            size += f" ({count:,})"
         table.add_row(spec.name, "/".join({"image": "C,H,W", "signal": "C,L"}[m] for m in spec.input_modes),
-                      spec.description)
-    Console().print(table)
+                      size, spec.description)
+    Console(width=160).print(table)
 
 
 def check_grammar(path: Annotated[Path, typer.Argument(help="grammar file to validate")]) -> None:
@@ -53,6 +59,8 @@ def sample(
     out: Annotated[Path, typer.Option(help="output folder for ONNX files and summary.jsonl")] = Path("candidates"),
     arch: Annotated[Optional[list[str]], typer.Option(help="build this architecture instead (repeatable)")] = None,
     arch_file: Annotated[Optional[Path], typer.Option(help="file with one architecture string per line")] = None,
+    enumerate_all: Annotated[bool, typer.Option("--enumerate", help="build every architecture of a finite "
+                                                "benchmark space (nb201, nb-macro)")] = False,
     grammar: Annotated[Optional[Path], typer.Option(help="use this grammar file instead of the space's")] = None,
     max_params: Annotated[Optional[int], typer.Option(help="parameter budget of the body")] = None,
     max_flops: Annotated[Optional[int], typer.Option(help="FLOPs budget of the body")] = None,
@@ -77,6 +85,8 @@ def sample(
     named = list(arch or [])
     if arch_file is not None:
         named += [line.strip() for line in arch_file.read_text().splitlines() if line.strip()]
+    if enumerate_all:
+        named += list(sp.enumerate())
     derivations = [sp.from_arch(a) for a in named]  # parse all first: a bad string fails before any output
     total = len(derivations) if named else n
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,116 @@
+"""Standard architecture strings of benchmark spaces <-> derivation strings, and enumeration of finite spaces.
+
+- :class:`NB201Codec`: NAS-Bench-201's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (Dong & Yang, ICLR 2020).
+- :class:`ChoiceCodec`: one digit per choice of a fixed skeleton, e.g. NAS-Bench-Macro's ``02012100`` (the digit
+  is the index of the alternative, in grammar order, of each root slot that has a choice).
+
+Codecs build derivations from the grammar's own alternatives, so they follow the grammar file.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from typing import TYPE_CHECKING, Iterator
+
+from search_spaces.derivation import Derivation, DNode
+from search_spaces.exceptions import DerivationSyntaxError
+
+if TYPE_CHECKING:
+    from search_spaces.spaces import Space
+
+
+def only_label(space: "Space", symbol: str) -> str:
+    """The label of a rule's only alternative (a fixed part of a skeleton)."""
+    alts = space.grammar.rule(symbol).alternatives
+    if len(alts) != 1:
+        raise ValueError(f"rule {symbol!r} has {len(alts)} alternatives, expected one")
+    return alts[0].label()
+
+
+class NB201Codec:
+    """NAS-Bench-201 cell strings; the grammar's skeleton must be ``sequential(stem, stage, reduce, stage, reduce,
+    stage, lastact)`` with ``stage -> repeat(cell, n=N)`` and ``cell -> cell201(edge x 6)``."""
+
+    OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
+    _NODE = re.compile(r"^\|(?:[a-z0-9_]+~\d+\|)+$")
+
+    def parse_arch(self, arch: str) -> list[str]:
+        """The 6 edge ops, in the order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3."""
+        nodes = arch.strip().split("+")
+        if len(nodes) != 3 or not all(self._NODE.match(n) for n in nodes):
+            raise DerivationSyntaxError(f"not a NAS-Bench-201 architecture string (|op~0|+|op~0|op~1|+|op~0|op~1|"
+                                        f"op~2|): {arch!r}")
+        ops = []
+        for j, node in enumerate(nodes, start=1):
+            edges = [e.split("~") for e in node.strip("|").split("|")]
+            if [int(i) for _, i in edges] != list(range(j)):
+                raise DerivationSyntaxError(f"node {j} of {arch!r} must list inputs ~0..~{j - 1} in order")
+            for op, _ in edges:
+                if op not in self.OPS:
+                    raise DerivationSyntaxError(f"unknown NAS-Bench-201 op {op!r} in {arch!r}; known: "
+                                                f"{', '.join(self.OPS)}")
+                ops.append(op)
+        return ops
+
+    def to_derivation(self, space: "Space", arch: str) -> str:
+        ops = self.parse_arch(arch)
+        cell = "(cell201 " + " ".join(ops) + ")"
+        stage_alt = space.grammar.rule("stage").alternatives[0]
+        stage = f"({stage_alt.label()} " + " ".join([cell] * stage_alt.param_dict["n"]) + ")"
+        parts = [only_label(space, "stem"), stage, only_label(space, "reduce"), stage, only_label(space, "reduce"),
+                 stage, only_label(space, "lastact")]
+        return "(sequential " + " ".join(parts) + ")"
+
+    def from_derivation(self, space: "Space", derivation: Derivation) -> str | None:
+        cell = next((n for _, n in derivation.root.walk() if n.alt.term == "cell201"), None)
+        if cell is None:
+            return None
+        e = [c.alt.label() for c in cell.children]
+        return f"|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|"
+
+    def enumerate(self, space: "Space") -> Iterator[str]:
+        for e in itertools.product(self.OPS, repeat=6):
+            yield f"|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|"
+
+
+class ChoiceCodec:
+    """One digit per root slot with a choice: the index of the chosen alternative in grammar order."""
+
+    def _slots(self, space: "Space") -> list[str]:
+        (alt,) = space.grammar.rule(space.grammar.start).alternatives
+        return list(alt.args)
+
+    def _choice_slots(self, space: "Space") -> list[int]:
+        return [i for i, s in enumerate(self._slots(space)) if len(space.grammar.rule(s).alternatives) > 1]
+
+    def to_derivation(self, space: "Space", arch: str) -> str:
+        slots, choices = self._slots(space), self._choice_slots(space)
+        digits = arch.strip()
+        if len(digits) != len(choices) or not digits.isdigit():
+            raise DerivationSyntaxError(f"{space.name} architecture strings have {len(choices)} digits, got {arch!r}")
+        labels = []
+        digit_of = dict(zip(choices, digits))
+        for i, symbol in enumerate(slots):
+            alts = space.grammar.rule(symbol).alternatives
+            index = int(digit_of.get(i, "0"))
+            if index >= len(alts):
+                raise DerivationSyntaxError(f"digit {index} at position {choices.index(i) + 1} of {arch!r} is out "
+                                            f"of range 0..{len(alts) - 1}")
+            labels.append(alts[index].label())
+        (alt,) = space.grammar.rule(space.grammar.start).alternatives
+        return f"({alt.label()} " + " ".join(labels) + ")"
+
+    def from_derivation(self, space: "Space", derivation: Derivation) -> str | None:
+        root: DNode = derivation.root
+        digits = []
+        for i in self._choice_slots(space):
+            child = root.children[i]
+            labels = [a.label() for a in space.grammar.rule(child.symbol).alternatives]
+            digits.append(str(labels.index(child.alt.label())))
+        return "".join(digits)
+
+    def enumerate(self, space: "Space") -> Iterator[str]:
+        sizes = [len(space.grammar.rule(self._slots(space)[i]).alternatives) for i in self._choice_slots(space)]
+        for combo in itertools.product(*(range(n) for n in sizes)):
+            yield "".join(map(str, combo))
