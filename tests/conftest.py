@@ -7,7 +7,10 @@ import pytest
 from search_spaces.spaces import Space, get_space
 
 INPUTS = {"image3x32x32": ("einspace", (3, 32, 32)), "image1x8x8": ("einspace", (1, 8, 8)),
-          "sequence1x40": ("einspace-1d", (1, 40))}
+          "sequence1x40": ("einspace-1d", (1, 40)), "nb201": ("nb201", (3, 16, 16)),
+          "nb-macro": ("nb-macro", (3, 16, 16)), "hnb201": ("hnb201", (3, 16, 16)),
+          "hnb201-shared": ("hnb201-shared", (3, 16, 16)), "hnb201-einspace": ("hnb201-einspace", (3, 8, 8)),
+          "seq-templates": ("seq-templates", (1, 40))}
 
 
 @pytest.fixture(scope="session")
