@@ -1,6 +1,7 @@
 """Sampling benchmark: derivation throughput, end-to-end validity and exporter speed of the einspace spaces.
 
-For each input (``image 3x32x32``, ``image 1x8x8``, ``sequence 1x40``) and seeds ``0..N-1``:
+For each einspace input (``image 3x32x32``, ``image 1x8x8``, ``sequence 1x40``, seeds ``0..N-1``) and every other
+built-in space on its native input (``--space-seeds`` seeds each):
 
 1. times ``space.sample(seed)`` alone (derivations/second, cold and "warm" after the first 50 samples);
 2. builds every candidate through the backbone -- graph, torch module, forward pass, ONNX export, full ONNX check,
@@ -11,7 +12,7 @@ then compares the direct ONNX emitter with torch's dynamo exporter on the first 
 
 Run from the repository root::
 
-    python benchmarks/sampling.py [--seeds 1000] [--dynamo 50] [--out benchmarks/results/sampling.json] [--quick]
+    python benchmarks/sampling.py [--seeds 1000] [--space-seeds 500] [--dynamo 50] [--out benchmarks/results/sampling.json] [--quick]
 
 Results go to ``--out`` (JSON) and the same path with ``.md`` (markdown table). The run is deterministic apart from
 the timings: module weights come from ``torch.manual_seed(seed)``, inputs from seeded generators.
@@ -57,6 +58,15 @@ INPUTS: list[tuple[str, str, tuple[int, ...]]] = [
     ("image 3x32x32", "einspace", (3, 32, 32)),
     ("image 1x8x8", "einspace", (1, 8, 8)),
     ("sequence 1x40", "einspace-1d", (1, 40)),
+]
+# every other built-in space, on its native input, with --space-seeds seeds each
+SPACE_INPUTS: list[tuple[str, str, tuple[int, ...]]] = [
+    ("nb201 3x32x32", "nb201", (3, 32, 32)),
+    ("nb-macro 3x32x32", "nb-macro", (3, 32, 32)),
+    ("hnb201 3x32x32", "hnb201", (3, 32, 32)),
+    ("hnb201-shared 3x32x32", "hnb201-shared", (3, 32, 32)),
+    ("hnb201-einspace 3x32x32", "hnb201-einspace", (3, 32, 32)),
+    ("seq-templates 1x40", "seq-templates", (1, 40)),
 ]
 NUM_CLASSES = 10
 BATCH = 2
@@ -507,8 +517,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="3x32x32 candidates exported with torch's dynamo exporter too (default 50; quick: 2)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sampling.json"),
                         help="JSON output; the markdown table goes next to it with .md")
+    parser.add_argument("--space-seeds", type=int, default=None,
+                        help="seeds per other built-in space (default 500; quick: 10; 0 skips them)")
     parser.add_argument("--quick", action="store_true", help="tiny smoke run (20 seeds, 2 dynamo exports)")
     args = parser.parse_args(argv)
+    space_seeds = args.space_seeds if args.space_seeds is not None else (10 if args.quick else 500)
     seeds = args.seeds if args.seeds is not None else (20 if args.quick else 1000)
     dynamo = args.dynamo if args.dynamo is not None else (2 if args.quick else 50)
     if seeds < 1 or dynamo < 0:
@@ -520,14 +533,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"command": command, "machine": machine_info(), "commit": git_commit(),
                               "seeds": seeds, "num_classes": NUM_CLASSES, "batch": BATCH, "inputs": []}
     kept: dict[str, tuple[Any, list[Any]]] = {}
-    for label, space_name, shape in INPUTS:
-        console.log(f"{label}: sampling {seeds} derivations")
-        space, derivations, sampling = measure_sampling(space_name, shape, seeds)
+    runs = [(label, name, shape, seeds) for label, name, shape in INPUTS]
+    runs += [(label, name, shape, space_seeds) for label, name, shape in SPACE_INPUTS if space_seeds > 0]
+    for label, space_name, shape, n_seeds in runs:
+        console.log(f"{label}: sampling {n_seeds} derivations")
+        space, derivations, sampling = measure_sampling(space_name, shape, n_seeds)
         console.log(f"{label}: {sampling['derivations_per_s']:.0f} derivations/s "
                     f"(warm {fmt_num(sampling['warm_derivations_per_s'], 0)}); building candidates")
         determinism = check_determinism(space_name, shape, derivations)
         candidates = run_candidates(space, derivations, shape, label)
-        report["inputs"].append({"label": label, "space": space_name, "input_shape": list(shape),
+        report["inputs"].append({"label": label, "space": space_name, "input_shape": list(shape), "seeds": n_seeds,
                                  "limits": dataclasses.asdict(space.limits),
                                  "sampling": sampling, "determinism": determinism, "candidates": candidates})
         kept[label] = (space, derivations)

@@ -78,7 +78,7 @@ SPACES: dict[str, SpaceSpec] = {
                   default_limits=_TEMPLATE_LIMITS, shared=("cell",)),
         SpaceSpec("hnb201-einspace", "hnb201-einspace.grammar",
                   "hnb201 macro structure with einspace micro structure in the cell edges (holes)", ("image",),
-                  default_limits=Limits(9, 800, 5_000_000, 2_000_000_000, 1 << 20)),
+                  default_limits=Limits(9, 400, 5_000_000, 2_000_000_000, 1 << 20)),
         SpaceSpec("seq-templates", "seq-templates.grammar",
                   "sequence templates (after HHNAS-AM): 3 template bits (stem, mixer, ffn) x micro choices; "
                   "sequence inputs C,L", ("signal",), default_limits=_TEMPLATE_LIMITS,
