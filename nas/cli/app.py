@@ -11,6 +11,7 @@ import sys
 
 import typer
 
+from nas.cli import bench as bench_cmd
 from nas.cli import sample as sample_cmd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -18,13 +19,23 @@ app = typer.Typer(add_completion=False, no_args_is_help=True,
 app.command("spaces")(sample_cmd.spaces)
 app.command("sample")(sample_cmd.sample)
 app.command("check-grammar")(sample_cmd.check_grammar)
+app.add_typer(bench_cmd.app, name="bench")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:
+    from nas.bench.labelled import BenchmarkFileError
     from nas.export.onnx import OnnxLoadError
     from search_spaces.exceptions import SearchSpaceError
 
-    return (SearchSpaceError, OnnxLoadError, FileNotFoundError, NotADirectoryError, PermissionError)
+    known: tuple[type[BaseException], ...] = (SearchSpaceError, OnnxLoadError, BenchmarkFileError, FileNotFoundError,
+                                              NotADirectoryError, PermissionError)
+    try:
+        from nas.data import DatasetError
+
+        known += (DatasetError,)
+    except ImportError:
+        pass
+    return known
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,84 @@
+"""``nas bench build`` and ``nas bench correlate``: labelled benchmarks and proxy rank correlations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Build labelled benchmarks and correlate zero-cost proxies with them.")
+
+
+@app.command("build")
+def build(
+    space: Annotated[str, typer.Option(help="search space (see `nas spaces`)")] = "einspace",
+    dataset: Annotated[str, typer.Option(help="digits, mnist1d, mnist5k, a .npz file or an image folder")] = "digits",
+    n: Annotated[int, typer.Option("-n", "--num", min=1, help="architectures to train")] = 300,
+    epochs: Annotated[int, typer.Option(min=1, help="training epochs per architecture")] = 10,
+    seed: Annotated[int, typer.Option(help="seed of sampling, splits, initialisation and training")] = 0,
+    out: Annotated[Path, typer.Option(help="benchmark file (.jsonl.gz); an existing one is resumed")] = Path(
+        "bench.jsonl.gz"),
+    config: Annotated[Optional[Path], typer.Option(help="YAML file with training protocol overrides")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="torch threads")] = None,
+) -> None:
+    """Train sampled architectures with a fixed protocol and store them with their curves and ONNX files."""
+    from dataclasses import replace
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from nas.bench import build_benchmark
+    from nas.train import TrainConfig
+
+    protocol = TrainConfig.from_yaml(config) if config else TrainConfig()
+    if threads is not None:
+        protocol = replace(protocol, threads=threads)
+    best = {"acc": 0.0}
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("best val {task.fields[best]:.3f}"), console=Console(stderr=True)) as progress:
+        task = progress.add_task(f"{space} on {dataset}", total=n, best=0.0)
+
+        def on_row(row) -> None:  # noqa: ANN001
+            if row.val_acc is not None:
+                best["acc"] = max(best["acc"], row.val_acc)
+            progress.update(task, advance=1, best=best["acc"])
+
+        bench = build_benchmark(space, dataset, n, out, epochs=epochs, seed=seed, config=protocol, on_row=on_row)
+    failed = sum(r.status == "failed" for r in bench.rows)
+    typer.echo(f"{out}: {len(bench.rows)} architectures ({failed} failed trainings), best val acc {best['acc']:.4f}")
+
+
+@app.command("correlate")
+def correlate(
+    file: Annotated[Path, typer.Argument(help="benchmark file from `nas bench build`")],
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report as JSON here")] = None,
+    proxies: Annotated[Optional[str], typer.Option(help="comma-separated proxy names (default: all)")] = None,
+    batch_size: Annotated[int, typer.Option(min=4, help="batch the proxies see")] = 64,
+    seed: Annotated[int, typer.Option(help="seed of initialisation and batch")] = 0,
+    lga_steps: Annotated[int, typer.Option(min=0, help="also report LGA after this many SGD steps (lga@K)")] = 0,
+) -> None:
+    """Kendall tau and Spearman rho of every proxy against validation accuracy, beside params and FLOPs."""
+    from rich.progress import Progress
+
+    from nas.bench import load_benchmark
+    from nas.bench.correlate import correlate as run
+
+    bench = load_benchmark(file)
+    names = [p.strip() for p in proxies.split(",")] if proxies else None
+    with Progress(console=Console(stderr=True)) as progress:
+        task = progress.add_task("proxies", total=len(bench.trained()))
+        report = run(bench, proxies=names, batch_size=batch_size, seed=seed, lga_steps=lga_steps,
+                     progress=lambda done, total: progress.update(task, completed=done))
+    table = Table("proxy", "Kendall tau", "Spearman rho", "median s", "valid",
+                  title=f"{report['space']} on {report['dataset']}: {report['rows']} architectures")
+    fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
+    for name, r in sorted(report["proxies"].items(), key=lambda kv: -(kv[1]["kendall_tau"] or -9)):
+        table.add_row(name, fmt(r["kendall_tau"]), fmt(r["spearman"]), f"{r['median_seconds']:.4f}",
+                      f"{r['valid']}/{report['rows']}")
+    Console().print(table)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n")

@@ -1,0 +1,10 @@
+"""Train one candidate under a fixed, documented protocol: ``train_candidate(module, dataset, TrainConfig())``.
+
+See :mod:`nas.train.trainer` for the protocol and :class:`TrainConfig` for its defaults.
+"""
+
+from nas.train.config import DEFAULT_LR, TrainConfig
+from nas.train.trainer import EpochMetrics, StopTraining, TrainResult, resolve_device, train_candidate
+
+__all__ = ["DEFAULT_LR", "EpochMetrics", "StopTraining", "TrainConfig", "TrainResult", "resolve_device",
+           "train_candidate"]
