@@ -524,8 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     space_seeds = args.space_seeds if args.space_seeds is not None else (10 if args.quick else 500)
     seeds = args.seeds if args.seeds is not None else (20 if args.quick else 1000)
     dynamo = args.dynamo if args.dynamo is not None else (2 if args.quick else 50)
-    if seeds < 1 or dynamo < 0:
-        parser.error("--seeds must be >= 1 and --dynamo >= 0")
+    if seeds < 0 or dynamo < 0 or (dynamo and not seeds):
+        parser.error("--seeds and --dynamo must be >= 0 (--seeds 0 skips the einspace inputs, then use --dynamo 0)")
 
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(sys.argv[0])] + list(
         sys.argv[1:] if argv is None else argv))
@@ -533,7 +533,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     report: dict[str, Any] = {"command": command, "machine": machine_info(), "commit": git_commit(),
                               "seeds": seeds, "num_classes": NUM_CLASSES, "batch": BATCH, "inputs": []}
     kept: dict[str, tuple[Any, list[Any]]] = {}
-    runs = [(label, name, shape, seeds) for label, name, shape in INPUTS]
+    runs = [(label, name, shape, seeds) for label, name, shape in INPUTS if seeds > 0]
     runs += [(label, name, shape, space_seeds) for label, name, shape in SPACE_INPUTS if space_seeds > 0]
     for label, space_name, shape, n_seeds in runs:
         console.log(f"{label}: sampling {n_seeds} derivations")

@@ -302,8 +302,10 @@ class Sampler:
             node = self.retype(motif, t)
         except SearchSpaceError as err:
             raise SamplingBugError(f"shared {symbol!r} does not type-check on {t}: {err}") from None
-        if (target is not None and node.out_type != target) or not node.cost.fits(budget):
-            raise SamplingBugError(f"shared {symbol!r} reused on {t} misses its target {target} or budget {budget}")
+        if target is not None and node.out_type != target:
+            raise SamplingBugError(f"shared {symbol!r} reused on {t} gives {node.out_type}, not {target}")
+        # Reuses are charged but not checked against the budget: the motif was sized at its first use, and a
+        # later, wider stage cannot shrink it. Budgets of spaces with shared motifs bound the first use only.
         return node
 
     def expand(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,

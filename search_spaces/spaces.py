@@ -75,7 +75,7 @@ SPACES: dict[str, SpaceSpec] = {
                   default_limits=_TEMPLATE_LIMITS),
         SpaceSpec("hnb201-shared", "hnb201.grammar",
                   "hnb201 with one shared cell reused at every position", ("image",),
-                  default_limits=_TEMPLATE_LIMITS, shared=("cell",)),
+                  default_limits=Limits(8, 3000, 100_000_000, 100_000_000_000, 1 << 20), shared=("cell",)),
         SpaceSpec("hnb201-einspace", "hnb201-einspace.grammar",
                   "hnb201 macro structure with einspace micro structure in the cell edges (holes)", ("image",),
                   default_limits=Limits(9, 400, 5_000_000, 2_000_000_000, 1 << 20)),

@@ -69,9 +69,13 @@ class TypePreserving(Combinator):
         symbols = self.child_symbols(fa)
         later = [ctx.min_cost_to(s, t, t, depth + 1) for s in symbols]
         spent, children = NODE, []
+        copies = symbols.count(symbols[0]) if symbols[0] in ctx.grammar.shared else 1
         for i, s in enumerate(symbols):
             reserve = sum((c for c in later[i + 1:]), Cost())  # type: ignore[misc]
-            child = ctx.expand(s, t, t, depth + 1, budget - spent - reserve, rng)
+            room = budget - spent - reserve
+            if i == 0 and copies > 1:  # one shared motif used `copies` times here: size it for all of them
+                room = (budget - spent - sum((c for c in later[copies:]), Cost())).divided(copies)  # type: ignore
+            child = ctx.expand(s, t, t, depth + 1, room, rng)
             children.append(child)
             spent = spent + child.cost
         return DNode(symbol, fa.alt, t, t, spent, tuple(children))

@@ -20,7 +20,7 @@ class VerifyResult:
 
     Attributes:
         max_abs_diff: largest ``|onnx - torch|`` over all outputs (``inf`` when the shapes differ).
-        ok: every element satisfied ``|onnx - torch| <= atol * max(1, |torch|)``.
+        ok: every element satisfied ``|onnx - torch| <= atol * max(1, max|torch|)``.
     """
 
     max_abs_diff: float
@@ -73,7 +73,10 @@ def compare_with_onnxruntime(model: onnx.ModelProto, module: Any, input_shape: S
         input_shape: per-sample input shape, without the batch dim.
         batch: batch size of the random input.
         seed: seed of the input's random generator.
-        atol: tolerance; an element passes when ``|onnx - torch| <= atol * max(1, |torch|)``.
+        atol: tolerance relative to the output's scale: every element must satisfy
+            ``|onnx - torch| <= atol * max(1, max|torch|)``. Float32 rounding grows with the largest activations
+            (a deep net with logits near 300 is already 3e-5 away from its own float64 result), so a small logit
+            next to a large one cannot be held to 1e-4 absolute.
 
     Raises:
         ImportError: onnxruntime is not installed.
@@ -86,6 +89,6 @@ def compare_with_onnxruntime(model: onnx.ModelProto, module: Any, input_shape: S
     if expected.shape != actual.shape:
         return VerifyResult(max_abs_diff=float("inf"), ok=False)
     diff = np.abs(actual.astype(np.float64) - expected.astype(np.float64))
-    tolerance = atol * np.maximum(1.0, np.abs(expected.astype(np.float64)))
+    tolerance = atol * max(1.0, float(np.abs(expected).max()) if expected.size else 1.0)
     max_abs_diff = float(diff.max()) if diff.size else 0.0
     return VerifyResult(max_abs_diff=max_abs_diff, ok=bool(np.all(diff <= tolerance)))
