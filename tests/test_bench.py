@@ -1,0 +1,73 @@
+"""Labelled benchmarks: build (real training on digits), resume after a crash, load, corrupt files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import replace
+
+import pytest
+
+from nas.bench import BenchmarkFileError, build_benchmark, load_benchmark
+from nas.train import TrainConfig
+
+QUICK = TrainConfig(epochs=1, batch_size=64, optimizer="adamw", threads=1, max_batches_per_epoch=3)
+
+
+def test_build_trains_and_stores_everything(tmp_path) -> None:
+    out = tmp_path / "b.jsonl.gz"
+    bench = build_benchmark("einspace", "digits", 3, out, epochs=2, seed=1, config=QUICK)
+    assert len(bench.rows) == 3 and len({r.hash for r in bench.rows}) == 3
+    loaded = load_benchmark(out)
+    assert loaded.header["space"] == "einspace" and loaded.header["dataset"] == "digits"
+    assert loaded.header["protocol"]["epochs"] == 2 and loaded.header["input_shape"] == [1, 8, 8]
+    assert [r.to_json() for r in loaded.rows] == [r.to_json() for r in bench.rows]
+    for row in loaded.rows:
+        assert row.status in ("ok", "failed")
+        assert row.onnx[:2] and row.params > 0 and row.flops >= 0 and row.derivation.startswith("(")
+        if row.status == "ok":
+            assert len(row.curves) == 2 and 0.0 <= row.val_acc <= 1.0 and 0.0 <= row.test_acc <= 1.0
+
+
+def test_build_is_deterministic_and_resumes_without_retraining(tmp_path) -> None:
+    full = build_benchmark("einspace", "digits", 4, tmp_path / "full.jsonl.gz", epochs=1, seed=2, config=QUICK)
+    partial_path = tmp_path / "partial.jsonl.gz"
+    build_benchmark("einspace", "digits", 2, partial_path, epochs=1, seed=2, config=QUICK)
+    trained: list[str] = []
+    resumed = build_benchmark("einspace", "digits", 4, partial_path, epochs=1, seed=2, config=QUICK,
+                              on_row=lambda row: trained.append(row.hash))
+    assert [r.hash for r in resumed.rows] == [r.hash for r in full.rows]
+    assert len(trained) == 2  # only the two missing architectures were trained
+    assert [r.val_acc for r in resumed.rows] == [r.val_acc for r in full.rows]
+
+
+def test_resuming_with_another_protocol_is_refused(tmp_path) -> None:
+    out = tmp_path / "b.jsonl.gz"
+    build_benchmark("einspace", "digits", 1, out, epochs=1, seed=0, config=QUICK)
+    with pytest.raises(BenchmarkFileError, match="another space, dataset, seed or protocol"):
+        build_benchmark("einspace", "digits", 2, out, epochs=1, seed=0, config=replace(QUICK, lr=0.5))
+
+
+def test_a_truncated_row_is_reported_and_earlier_rows_survive(tmp_path) -> None:
+    out = tmp_path / "b.jsonl.gz"
+    build_benchmark("einspace", "digits", 2, out, epochs=1, seed=0, config=QUICK)
+    with gzip.open(out, "at") as handle:
+        handle.write('{"index": 9, "hash": "abc"')  # a build killed mid-row
+    with pytest.raises(BenchmarkFileError, match="line 4 is not JSON"):
+        load_benchmark(out)
+
+
+@pytest.mark.parametrize("content, message", [(b"not gzip", "not a readable gzip"),
+                                              (gzip.compress(b'{"format": "other"}\n'), "not a nas-labelled"),
+                                              (gzip.compress(json.dumps({"format": "nas-labelled-benchmark",
+                                                                         "version": 99}).encode()), "version 99")])
+def test_corrupt_benchmark_files(tmp_path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.jsonl.gz"
+    path.write_bytes(content)
+    with pytest.raises(BenchmarkFileError, match=message):
+        load_benchmark(path)
+
+
+def test_missing_benchmark_file(tmp_path) -> None:
+    with pytest.raises(BenchmarkFileError, match="not found"):
+        load_benchmark(tmp_path / "nope.jsonl.gz")
