@@ -1,0 +1,43 @@
+"""Predictors of architecture quality before (or instead of) training.
+
+Zero-cost proxies
+-----------------
+::
+
+    from predictors import compute_proxies, PROXY_NAMES, ProxyResult, available_proxies
+
+    results = compute_proxies(model, x, y)                 # all proxies on one batch
+    results = compute_proxies(model, x, y, names=["synflow", "nwot"], seed=0)
+    results["nwot"].value, results["nwot"].valid, results["nwot"].seconds, results["nwot"].note
+
+``model`` is any plain ``torch.nn.Module`` (this package imports neither ``nas`` nor Ray, SQLAlchemy, Optuna or
+onnxruntime, and needs no GPU). Proxies (see ``predictors.zero_cost`` for formulas and references):
+
+==============  ============================================================================================
+params, flops   trainable parameters; FLOPs of one forward pass on one sample (FlopCounterMode)
+l2_norm         sum of Conv/Linear weight norms
+synflow         sum |theta * dR/dtheta|, R = sum f(1) on |theta|, float64, no normalisation layers
+snip            sum |theta * dL/dtheta| (cross-entropy on the batch)
+grad_norm       sum_l ||dL/dW_l||
+grasp           -sum theta * (H g) (Hessian-vector product)
+fisher          sum over Conv/Linear output channels of 0.5 mean_n (sum_spatial a dL/da)^2
+jacov           eigenvalue score of the correlation matrix of the input Jacobians (NASWOT v1)
+nwot            log|det K| of the ReLU binary-code agreement kernel (NASWOT)
+zen             log E|phi(x) - phi(x + 0.01 e)| + sum log sqrt(BN variance) (Zen-NAS)
+ntk_*           condition number, trace, Frobenius norm, mean, eigen score, kernel-regression accuracy
+lga             label-gradient alignment of the NTK (optionally after ``lga_steps`` SGD steps)
+==============  ============================================================================================
+
+**Invalid results.** ``ProxyResult.valid`` is False when the proxy could not apply (e.g. ``nwot`` on a network
+without ReLU, any gradient proxy on a network without parameters) or its raw value was NaN/inf; then
+``value == float("-inf")`` (the documented sentinel, so an invalid result ranks last when higher is better) and
+``note`` says why. Note that ``ntk_cond``, ``params`` and ``flops`` are not "higher is better" scores.
+"""
+
+from __future__ import annotations
+
+from predictors.zero_cost import (INVALID, PROXY_NAMES, ProxyResult, available_proxies, compute_proxies,
+                                  empirical_ntk, label_gradient_alignment)
+
+__all__ = ["INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",
+           "label_gradient_alignment"]
