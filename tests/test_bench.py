@@ -71,3 +71,43 @@ def test_corrupt_benchmark_files(tmp_path, content: bytes, message: str) -> None
 def test_missing_benchmark_file(tmp_path) -> None:
     with pytest.raises(BenchmarkFileError, match="not found"):
         load_benchmark(tmp_path / "nope.jsonl.gz")
+
+
+def test_correlate_reports_every_proxy_on_the_same_rows(tmp_path) -> None:
+    from nas.bench.correlate import correlate, rank_correlations
+    from predictors import PROXY_NAMES
+
+    bench = build_benchmark("einspace", "digits", 5, tmp_path / "b.jsonl.gz", epochs=1, seed=3, config=QUICK)
+    report = correlate(bench, batch_size=16, lga_steps=2)
+    assert report["space"] == "einspace" and report["dataset"] == "digits"
+    assert report["rows"] == len(bench.trained())
+    assert set(PROXY_NAMES) | {"lga@2"} == set(report["proxies"])
+    for name, r in report["proxies"].items():
+        assert set(r) >= {"kendall_tau", "spearman", "median_seconds"}
+        assert r["kendall_tau"] is None or -1.0 <= r["kendall_tau"] <= 1.0
+    assert rank_correlations([1, 2, 3, 4], [0.1, 0.2, 0.3, 0.4]) == (1.0, 1.0)
+    assert rank_correlations([4, 3, 2, 1], [0.1, 0.2, 0.3, 0.4]) == (-1.0, -1.0)
+    assert rank_correlations([float("-inf"), 2, 3, 4], [0.1, 0.2, 0.3, 0.4])[0] == 1.0  # the sentinel ranks last
+    assert rank_correlations([1, 1, 1], [0.1, 0.2, 0.3]) == (None, None)
+
+
+def test_bench_cli_build_and_correlate(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    out, report = tmp_path / "b.jsonl.gz", tmp_path / "r.json"
+    cfg = tmp_path / "protocol.yaml"
+    cfg.write_text("optimizer: adamw\nmax_batches_per_epoch: 2\nthreads: 1\n")
+    run = lambda *a: subprocess.run([sys.executable, "-m", "nas.cli.app", *a], capture_output=True, text=True)  # noqa
+    built = run("bench", "build", "--space", "einspace", "--dataset", "digits", "-n", "3", "--epochs", "1",
+                "--seed", "0", "--out", str(out), "--config", str(cfg))
+    assert built.returncode == 0, built.stderr
+    corr = run("bench", "correlate", str(out), "--json", str(report), "--proxies", "params,flops,synflow,lga")
+    assert corr.returncode == 0, corr.stderr
+    data = json.loads(report.read_text())
+    assert set(data) == {"space", "dataset", "rows", "proxies"} and set(data["proxies"]) == {
+        "params", "flops", "synflow", "lga"}
+    bad = run("bench", "correlate", str(tmp_path / "missing.jsonl.gz"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: benchmark file not found")
+    bad = run("bench", "build", "--dataset", "digts", "--out", str(tmp_path / "x.jsonl.gz"))
+    assert bad.returncode == 2 and "did you mean 'digits'" in bad.stderr

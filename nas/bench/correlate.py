@@ -9,6 +9,7 @@ proxy values keep their documented sentinel (``-inf``: ranked last).
 from __future__ import annotations
 
 import statistics
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -35,8 +36,10 @@ def rank_correlations(scores: Sequence[float], accuracies: Sequence[float]) -> t
     if len(s) < 3 or np.all(s == s[0]):
         return None, None
     s = np.where(np.isfinite(s), s, np.finfo(float).min)  # the -inf sentinel ranks last
-    tau = kendalltau(s, a).statistic
-    rho = spearmanr(s, a).statistic
+    with warnings.catch_warnings():  # constant accuracies: undefined, reported as None below
+        warnings.simplefilter("ignore")
+        tau = kendalltau(s, a).statistic
+        rho = spearmanr(s, a).statistic
     clean = lambda v: None if v is None or not np.isfinite(v) else float(v)  # noqa: E731
     return clean(tau), clean(rho)
 
