@@ -7,7 +7,8 @@ File format (``.jsonl.gz``): gzip-compressed JSON Lines. The first line is a hea
 
 and every further line is one trained architecture (:class:`BenchRow`): hash, derivation string, standard
 architecture string, params, FLOPs, per-epoch curves, final metrics, status and error, seconds, and the ONNX file
-(base64). Rows are appended one gzip member at a time and flushed, so a killed build loses at most the row in
+(base64, weights zeroed: see :func:`structure_only`; candidate ``i``'s initial weights are reproducible from the
+seed). Rows are appended one gzip member at a time and flushed, so a killed build loses at most the row in
 progress and :func:`build_benchmark` resumes where it stopped. Load with :func:`load_benchmark`.
 """
 
@@ -121,6 +122,24 @@ def load_benchmark(path: str | Path) -> LabelledBenchmark:
     return LabelledBenchmark(header, rows)
 
 
+def structure_only(model: Any) -> bytes:
+    """The ONNX file with every weight zeroed: the architecture's identity without its (reproducible, seeded)
+    initial weights, so that a row costs kilobytes once gzipped instead of megabytes."""
+    import onnx
+
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    for init in stripped.graph.initializer:
+        if init.raw_data:
+            init.raw_data = bytes(len(init.raw_data))
+        else:
+            for name in ("float_data", "int64_data", "int32_data", "double_data"):
+                values = getattr(init, name)
+                if len(values):
+                    values[:] = [0] * len(values)
+    return stripped.SerializeToString()
+
+
 def _append(path: Path, record: dict[str, Any]) -> None:
     with gzip.open(path, "at") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -181,7 +200,7 @@ def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path,
                        curves=[asdict(e) for e in result.epochs],
                        final=None if result.final is None else asdict(result.final),
                        best_val_acc=result.best_val_acc, seconds=result.seconds,
-                       onnx=cand.onnx_model.SerializeToString())
+                       onnx=structure_only(cand.onnx_model))
         _append(path, row.to_json())
         rows.append(row)
         if on_row is not None:
