@@ -57,7 +57,10 @@ def proxy_scores(bench: LabelledBenchmark, *, proxies: Sequence[str] | None = No
 
     header = bench.header
     dataset = load_dataset(bench.dataset, seed=header["seed"])
-    space = get_space(bench.space, tuple(header["input_shape"]))
+    from search_spaces.sampler import Limits
+
+    limits = Limits(**header["limits"]) if "limits" in header else None
+    space = get_space(bench.space, tuple(header["input_shape"]), limits=limits)
     order = np.random.default_rng(seed).permutation(len(dataset.train.y))[:batch_size]
     x = torch.as_tensor(dataset.train.x[order])
     y = torch.as_tensor(dataset.train.y[order])

@@ -148,9 +148,10 @@ def _append(path: Path, record: dict[str, Any]) -> None:
 
 def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path, *, epochs: int = 10,
                     seed: int = 0, config: Any = None, input_shape: tuple[int, ...] | None = None,
-                    on_row: Callable[[BenchRow], None] | None = None) -> LabelledBenchmark:
+                    limits: Any = None, on_row: Callable[[BenchRow], None] | None = None) -> LabelledBenchmark:
     """Sample ``n`` distinct architectures of ``space_name``, train each on ``dataset_name`` with the protocol
     ``config`` (a :class:`nas.train.TrainConfig`; ``epochs`` and ``seed`` override it) and append them to ``out``.
+    ``limits`` (a :class:`search_spaces.Limits`) bounds the sampled architectures; it is part of the header.
 
     Deterministic for a seed: candidate ``i`` is sampled with ``Random(f"{seed}:{i}")`` (duplicates by canonical
     hash are skipped) and initialised with ``torch.manual_seed(seed * 100003 + i)``. An existing ``out`` with the
@@ -165,16 +166,16 @@ def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path,
 
     dataset = load_dataset(dataset_name, seed=seed)
     shape = tuple(input_shape or dataset.input_shape)
-    space = get_space(space_name, shape)
+    space = get_space(space_name, shape, limits=limits)
     protocol = replace(config or TrainConfig(), epochs=epochs, seed=seed)
     header = {"format": FORMAT, "version": VERSION, "space": space_name, "dataset": dataset_name,
               "input_shape": list(shape), "num_classes": dataset.num_classes, "seed": seed,
-              "protocol": asdict(protocol)}
+              "protocol": asdict(protocol), "limits": asdict(space.limits)}
     path = Path(out)
     rows: list[BenchRow] = []
     if path.exists():
         existing = load_benchmark(path)
-        keys = ("space", "dataset", "input_shape", "num_classes", "seed", "protocol")
+        keys = ("space", "dataset", "input_shape", "num_classes", "seed", "protocol", "limits")
         if any(existing.header.get(k) != header[k] for k in keys):
             raise BenchmarkFileError(f"{path} holds a benchmark with another space, dataset, seed or protocol; "
                                      "choose another --out")

@@ -24,6 +24,10 @@ def build(
         "bench.jsonl.gz"),
     config: Annotated[Optional[Path], typer.Option(help="YAML file with training protocol overrides")] = None,
     threads: Annotated[Optional[int], typer.Option(help="torch threads")] = None,
+    max_params: Annotated[Optional[int], typer.Option(help="parameter budget of sampled bodies")] = None,
+    max_elements: Annotated[Optional[int], typer.Option(help="largest tensor per sample (bounds training time)")] = None,
+    max_nodes: Annotated[Optional[int], typer.Option(help="maximum module nodes")] = None,
+    max_depth: Annotated[Optional[int], typer.Option(help="maximum combinator nesting")] = None,
 ) -> None:
     """Train sampled architectures with a fixed protocol and store them with their curves and ONNX files."""
     from dataclasses import replace
@@ -33,9 +37,14 @@ def build(
     from nas.bench import build_benchmark
     from nas.train import TrainConfig
 
+    from search_spaces.spaces import space_spec
+
     protocol = TrainConfig.from_yaml(config) if config else TrainConfig()
     if threads is not None:
         protocol = replace(protocol, threads=threads)
+    overrides = {k: v for k, v in [("max_params", max_params), ("max_elements", max_elements),
+                                   ("max_nodes", max_nodes), ("max_depth", max_depth)] if v is not None}
+    limits = replace(space_spec(space).default_limits, **overrides)
     best = {"acc": 0.0}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("best val {task.fields[best]:.3f}"), console=Console(stderr=True)) as progress:
@@ -46,7 +55,8 @@ def build(
                 best["acc"] = max(best["acc"], row.val_acc)
             progress.update(task, advance=1, best=best["acc"])
 
-        bench = build_benchmark(space, dataset, n, out, epochs=epochs, seed=seed, config=protocol, on_row=on_row)
+        bench = build_benchmark(space, dataset, n, out, epochs=epochs, seed=seed, config=protocol, limits=limits,
+                                on_row=on_row)
     failed = sum(r.status == "failed" for r in bench.rows)
     typer.echo(f"{out}: {len(bench.rows)} architectures ({failed} failed trainings), best val acc {best['acc']:.4f}")
 
