@@ -65,6 +65,7 @@ def build(
 def correlate(
     file: Annotated[Path, typer.Argument(help="benchmark file from `nas bench build`")],
     json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report as JSON here")] = None,
+    md_out: Annotated[Optional[Path], typer.Option("--md", help="write the table as markdown here")] = None,
     proxies: Annotated[Optional[str], typer.Option(help="comma-separated proxy names (default: all)")] = None,
     batch_size: Annotated[int, typer.Option(min=4, help="batch the proxies see")] = 64,
     seed: Annotated[int, typer.Option(help="seed of initialisation and batch")] = 0,
@@ -92,3 +93,24 @@ def correlate(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2) + "\n")
+    if md_out is not None:
+        import shlex
+        import sys
+
+        md_out.parent.mkdir(parents=True, exist_ok=True)
+        md_out.write_text(_markdown(report, bench.header, "nas " + " ".join(shlex.quote(a) for a in sys.argv[1:])))
+
+
+def _markdown(report: dict, header: dict, command: str) -> str:
+    """The correlation table as markdown, best Kendall tau first, with the benchmark's protocol."""
+    fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
+    lines = [f"# Zero-cost proxies on {report['space']} / {report['dataset']}", "",
+             f"Command: `{command}`", "",
+             f"{report['rows']} trained architectures (seed {header['seed']}, input {header['input_shape']}); "
+             f"protocol: `{json.dumps(header['protocol'])}`; sampling limits: `{json.dumps(header.get('limits'))}`.",
+             "Correlations are against final validation accuracy; an invalid proxy value (-inf) ranks last.", "",
+             "| proxy | Kendall tau | Spearman rho | median s | valid |", "|---|---:|---:|---:|---:|"]
+    for name, r in sorted(report["proxies"].items(), key=lambda kv: -(kv[1]["kendall_tau"] or -9)):
+        lines.append(f"| {name} | {fmt(r['kendall_tau'])} | {fmt(r['spearman'])} | {r['median_seconds']:.4f} | "
+                     f"{r['valid']}/{report['rows']} |")
+    return "\n".join(lines) + "\n"
