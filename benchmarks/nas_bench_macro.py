@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     md = ["# NAS-Bench-Macro: every architecture against the published table", "",
           f"Command: `{report['command']}`", "", "| check | count |", "|---|---:|"]
     md += [f"| {k} | {v:,}{'' if k == 'architectures' else f'/{len(table):,}'} |" for k, v in counts.items()]
-    md += ["", f"FLOPs are 2 per multiply-accumulate (torch's FlopCounterMode); the table counts multiply-accumulates.",
+    md += ["", "FLOPs are 2 per multiply-accumulate (torch's FlopCounterMode); the table counts multiply-accumulates.",
            f"Runtime {seconds:.1f} s ({1000 * seconds / len(table):.1f} ms per architecture).",
            "", "Mismatches: " + ("none." if not mismatches else json.dumps(mismatches))]
     args.out.with_suffix(".md").write_text("\n".join(md) + "\n")

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Union
 
-from search_spaces.derivation import Cost, DNode
+from search_spaces.derivation import DNode
 from search_spaces.exceptions import DerivationSyntaxError, DerivationTypeError
 from search_spaces.grammar import format_value
 from search_spaces.sampler import FlatAlternative, Sampler

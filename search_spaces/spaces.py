@@ -16,7 +16,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from search_spaces._format.load import load_grammar, parse_grammar
 from search_spaces.codecs import ChoiceCodec, NB201Codec
-from search_spaces.derivation import Derivation, DNode
+from search_spaces.derivation import Derivation
 from search_spaces.exceptions import InputShapeError, SearchSpaceError, UnknownSpaceError
 from search_spaces.grammar import Grammar
 from search_spaces.operators import Offspring, crossover, mutate
