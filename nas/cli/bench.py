@@ -37,14 +37,13 @@ def build(
     from nas.bench import build_benchmark
     from nas.train import TrainConfig
 
-    from search_spaces.spaces import space_spec
+    from nas.cli._options import space_limits
 
     protocol = TrainConfig.from_yaml(config) if config else TrainConfig()
     if threads is not None:
         protocol = replace(protocol, threads=threads)
-    overrides = {k: v for k, v in [("max_params", max_params), ("max_elements", max_elements),
-                                   ("max_nodes", max_nodes), ("max_depth", max_depth)] if v is not None}
-    limits = replace(space_spec(space).default_limits, **overrides)
+    limits = space_limits(space, max_params=max_params, max_elements=max_elements, max_nodes=max_nodes,
+                          max_depth=max_depth)
     best = {"acc": 0.0}
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("best val {task.fields[best]:.3f}"), console=Console(stderr=True)) as progress:

@@ -68,19 +68,17 @@ def sample(
     max_nodes: Annotated[Optional[int], typer.Option(help="maximum module nodes")] = None,
 ) -> None:
     """Sample candidates (or build named ones), writing one ONNX file each and DIR/summary.jsonl."""
-    from dataclasses import replace
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nas.candidate import build_candidate
     from nas.export.onnx import save_onnx
-    from search_spaces.spaces import get_space, space_spec
+    from nas.cli._options import space_limits
+    from search_spaces.spaces import get_space
 
     shape = _parse_shape(input_shape)
-    limits = space_spec(space).default_limits
-    overrides = {k: v for k, v in [("max_params", max_params), ("max_flops", max_flops), ("max_depth", max_depth),
-                                   ("max_nodes", max_nodes)] if v is not None}
-    limits = replace(limits, **overrides)
+    limits = space_limits(space, max_params=max_params, max_flops=max_flops, max_depth=max_depth,
+                          max_nodes=max_nodes)
     sp = get_space(space, shape, limits=limits, grammar_path=str(grammar) if grammar else None)
     named = list(arch or [])
     if arch_file is not None:
