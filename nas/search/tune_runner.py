@@ -1,0 +1,418 @@
+"""Train a batch of candidates as Ray Tune trials, with ASHA early stopping, streaming results to the driver.
+
+:func:`run_trials` runs every :class:`~nas.search.trainable.TrialSpec` of a batch as one trial of one
+``ray.tune.Tuner`` (a grid over the specs, :func:`~nas.search.trainable.train_trial` as the trainable). While it
+runs, a ``ray.tune.Callback`` in the driver process hands each epoch's metrics to ``on_epoch`` and each finished
+trial, as a :class:`TrialOutcome`, to ``on_finish``, so the caller can store a trial the moment it ends.
+
+The three Tune roles stay apart: the grid picks the configs (the specs), the scheduler (ASHA or FIFO) decides
+whether a trial keeps running, and the trainable is a function of its config.
+
+Outcome status:
+
+- ``"ok"``: every epoch of the protocol finished;
+- ``"stopped"``: the scheduler (ASHA) ended the trial early; the epochs it finished are kept;
+- ``"failed"``: the candidate failed (exception, NaN/infinite loss, out of memory: reported by the trainable), or
+  the trainable raised and Tune recorded a trial error.
+
+Only APIs that survive Ray Train V2 are used (``ray.tune.Tuner``, ``TuneConfig``, ``RunConfig``,
+``with_resources``, ``report``, ``get_context``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import shutil
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray import tune
+
+from nas.search.trainable import EPOCH_KEYS, TrialSpec, _describe, train_trial
+
+__all__ = ["RayConnectionError", "TrialOutcome", "TuneSettings", "ensure_ray", "run_trials"]
+
+_SCHEDULERS = ("asha", "fifo")
+_STATUSES = ("ok", "stopped", "failed")
+
+
+class RayConnectionError(ConnectionError):
+    """The Ray cluster at ``TuneSettings.address`` cannot be reached; ``str(err)`` names the address and cause."""
+
+
+@dataclass(frozen=True)
+class TuneSettings:
+    """How a batch of trials runs on Ray Tune (``to_dict``/``from_dict``).
+
+    Attributes:
+        address: a Ray cluster to join (``"host:port"``, ``"ray://host:port"``, ``"auto"``); ``None`` starts a
+            local Ray instance with ``num_cpus`` CPUs.
+        num_cpus: CPUs of the local Ray instance (``None``: all of the machine's); ignored with ``address``.
+        cpus_per_trial: CPUs reserved per trial; torch uses ``max(1, int(cpus_per_trial))`` threads.
+        gpus_per_trial: GPUs per trial, fractions allowed (0.25: four trials share a GPU); with a positive share a
+            protocol's ``device="auto"`` trains on CUDA.
+        max_concurrent: at most this many trials at once (``None``: as many as the resources allow).
+        scheduler: ``"asha"`` (asynchronous successive halving on ``val_acc`` per epoch) or ``"fifo"`` (every
+            trial runs all its epochs).
+        grace_period: ASHA: epochs every trial gets before it can be stopped.
+        reduction_factor: ASHA: the fraction ``1 / reduction_factor`` of trials continues at each rung.
+        storage_path: Tune's experiment directory (results, error files); ``None``: a temporary directory that
+            is removed afterwards.
+        memory_limit_mb: default ``TrialSpec.memory_limit_mb`` for specs that have none (``None``: no cap).
+        reuse_actors: run consecutive trials in the same worker process (saves starting a process and importing
+            torch per trial; the dataset is then loaded once per worker).
+    """
+
+    address: str | None = None
+    num_cpus: int | None = None
+    cpus_per_trial: float = 1
+    gpus_per_trial: float = 0
+    max_concurrent: int | None = None
+    scheduler: str = "asha"
+    grace_period: int = 2
+    reduction_factor: int = 3
+    storage_path: str | None = None
+    memory_limit_mb: int | None = None
+    reuse_actors: bool = True
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in _SCHEDULERS:
+            raise ValueError(f"scheduler must be one of {', '.join(_SCHEDULERS)}, got {self.scheduler!r}")
+        if not self.cpus_per_trial > 0:
+            raise ValueError(f"cpus_per_trial must be positive, got {self.cpus_per_trial!r}")
+        if self.gpus_per_trial < 0:
+            raise ValueError(f"gpus_per_trial must not be negative, got {self.gpus_per_trial!r}")
+        positive = {"num_cpus": self.num_cpus, "max_concurrent": self.max_concurrent,
+                    "memory_limit_mb": self.memory_limit_mb, "grace_period": self.grace_period}
+        for key, value in positive.items():
+            if value is not None and not value > 0:
+                raise ValueError(f"{key} must be positive, got {value!r}")
+        if self.reduction_factor < 2:
+            raise ValueError(f"reduction_factor must be at least 2, got {self.reduction_factor!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict (``from_dict`` gives the settings back)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TuneSettings:
+        """Build from a mapping of field names; unknown keys raise ``ValueError`` naming the closest field."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        for key in data:
+            if key not in names:
+                close = difflib.get_close_matches(str(key), names, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                raise ValueError(f"unknown tune setting '{key}'{hint}; known: {', '.join(names)}")
+        return cls(**dict(data))
+
+
+@dataclass(frozen=True)
+class TrialOutcome:
+    """How one trial ended, as handed to ``on_finish``.
+
+    Attributes:
+        trial_id: the spec's (the store's) trial id.
+        hash: the candidate's hash, from the spec.
+        status: ``"ok"``, ``"stopped"`` (ASHA ended it before its last epoch) or ``"failed"``.
+        error: empty unless failed: ``"NaN loss at epoch 1 step 1"``, ``"out of memory: ..."``,
+            ``"ValueError: ..."``, ``"trial error: ..."`` (the trainable raised).
+        epochs: the finished epochs' metrics, in order (``trainable.EPOCH_KEYS``).
+        final: the last finished epoch's metrics, ``None`` when none finished.
+        seconds: wall time of the trial on its worker.
+        resources: ``cpu`` and ``gpu`` reserved, the ``device`` and torch ``threads`` it trained with (``None`` when
+            the worker never said), ``memory_limit_mb``, ``node_ip``.
+    """
+
+    trial_id: int
+    hash: str
+    status: str
+    error: str
+    epochs: list[dict[str, Any]] = field(hash=False)
+    final: dict[str, Any] | None = field(hash=False)
+    seconds: float
+    resources: dict[str, Any] = field(hash=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a plain dict."""
+        return dataclasses.asdict(self)
+
+
+def ensure_ray(settings: TuneSettings | None = None) -> None:
+    """Initialise Ray for ``settings`` unless it is already initialised (then nothing changes).
+
+    Without ``address`` a local instance starts with ``num_cpus`` CPUs. The dashboard is off and worker output
+    does not reach the driver. ``RAY_AUTH_MODE`` defaults to ``disabled`` for quiet local use.
+
+    Raises:
+        RayConnectionError: ``settings.address`` cannot be reached (checked with a 5 s TCP connect first, so an
+            unreachable host fails fast).
+    """
+    import ray
+
+    settings = settings if settings is not None else TuneSettings()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
+    if settings.address is None:
+        ray.init(num_cpus=settings.num_cpus, **options)
+        return
+    _check_reachable(settings.address)
+    try:
+        ray.init(address=settings.address, **options)
+    except (ConnectionError, RuntimeError, TimeoutError, ValueError) as err:
+        raise RayConnectionError(f"cannot connect to the Ray cluster at {settings.address}: "
+                                 f"{_describe(err)}") from err
+
+
+def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None, *,
+               on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+               on_finish: Callable[[TrialOutcome], None] | None = None) -> list[TrialOutcome]:
+    """Train every spec as one trial of one Tune run; return the outcomes in the order of ``specs``.
+
+    ``on_epoch(trial_id, metrics)`` is called after each finished epoch of a trial (``metrics``: the keys of
+    ``trainable.EPOCH_KEYS``, ``trial_id`` being the spec's); ``on_finish(outcome)`` exactly once per spec, as soon
+    as its trial ends. Both run in the calling thread (Tune's event loop runs there), so they may use the caller's
+    database connection.
+
+    Specs without ``memory_limit_mb`` take ``settings.memory_limit_mb``. With ASHA, ``max_t`` is the largest
+    ``epochs`` of the specs and rungs count epochs (``time_attr="epoch"``), so the trainable's final report never
+    counts as a training step. ``RAY_AIR_NEW_OUTPUT`` defaults to ``0``: Tune's new output engine prints a table
+    to stdout even at ``verbose=0``, the legacy one prints nothing (Tune's log messages still go to stderr).
+
+    Raises:
+        ValueError: two specs share a ``trial_id``.
+        RayConnectionError: see :func:`ensure_ray`.
+        Exception: whatever ``on_epoch`` or ``on_finish`` raised, once Tune has stopped the run (running trials
+            are stopped, pending ones never start, no further outcome is handed over). If Tune itself fails, the
+            specs without an outcome are handed to ``on_finish`` as failed before its error propagates.
+    """
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
+    settings = settings if settings is not None else TuneSettings()
+    specs = [spec if spec.memory_limit_mb is not None or settings.memory_limit_mb is None
+             else dataclasses.replace(spec, memory_limit_mb=settings.memory_limit_mb) for spec in specs]
+    ids = [spec.trial_id for spec in specs]
+    if len(set(ids)) != len(ids):
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        raise ValueError(f"trial ids must be unique; repeated: {', '.join(map(str, duplicates))}")
+    if not specs:
+        return []
+    ensure_ray(settings)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    max_t = max(spec.epochs for spec in specs)
+    if settings.scheduler == "asha":
+        scheduler: Any = ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(settings.grace_period, max_t),
+                                       reduction_factor=settings.reduction_factor)
+    else:
+        scheduler = FIFOScheduler()
+    stream = _Stream(specs, settings, on_epoch, on_finish)
+    storage = settings.storage_path or tempfile.mkdtemp(prefix="nas-tune-")
+    name = f"nas-trials-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    try:
+        tuner = tune.Tuner(
+            tune.with_resources(train_trial, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}),
+            param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs])},
+            tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler,
+                                        max_concurrent_trials=settings.max_concurrent,
+                                        reuse_actors=settings.reuse_actors),
+            run_config=tune.RunConfig(name=name, storage_path=os.path.abspath(storage), verbose=0,
+                                      callbacks=[stream], stop=_StopOnDriverError(stream),
+                                      failure_config=tune.FailureConfig(max_failures=0)))
+        tuner.fit()
+    except Exception as err:
+        if stream.user_error is not None:
+            raise stream.user_error from None
+        stream.finish_missing(f"the Tune run failed: {_describe(err)}")
+        raise
+    finally:
+        if settings.storage_path is None:
+            shutil.rmtree(storage, ignore_errors=True)
+    if stream.user_error is not None:
+        raise stream.user_error
+    stream.finish_missing("the trial never finished (Tune reported neither completion nor error)")
+    return [stream.outcomes[spec.trial_id] for spec in specs]
+
+
+# --- internals ----------------------------------------------------------------------------------------------------
+
+
+def _check_reachable(address: str) -> None:
+    """Fail fast with :class:`RayConnectionError` when ``host:port`` of ``address`` refuses a TCP connection."""
+    if address in ("auto", "local"):
+        return
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = rest.rstrip("/").rpartition(":")
+    if not host:
+        host, port = rest, "10001" if address.startswith("ray://") else "6379"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=5):
+            pass
+    except (OSError, ValueError) as err:
+        raise RayConnectionError(f"cannot connect to the Ray cluster at {address}: {_describe(err)}") from None
+
+
+class _Stream(tune.Callback):
+    """A Tune callback (driver side): turns Tune's trial events into ``on_epoch`` / ``on_finish`` calls.
+
+    Exactly one outcome per spec: later events of a trial that already has one are ignored. An exception raised by
+    the user's callbacks is kept in ``user_error`` (and re-raised, which stops the Tune run).
+    """
+
+    def __init__(self, specs: Sequence[TrialSpec], settings: TuneSettings,
+                 on_epoch: Callable[[int, dict[str, Any]], None] | None,
+                 on_finish: Callable[[TrialOutcome], None] | None):
+        self.specs = {spec.trial_id: spec for spec in specs}
+        self.settings = settings
+        self.on_epoch = on_epoch
+        self.on_finish = on_finish
+        self.epochs: dict[int, list[dict[str, Any]]] = {spec.trial_id: [] for spec in specs}
+        self.final: dict[int, dict[str, Any]] = {}
+        self.last: dict[int, dict[str, Any]] = {}
+        self.outcomes: dict[int, TrialOutcome] = {}
+        self.user_error: BaseException | None = None
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Tune pickles its run config to restore experiments; the driver's callables need not pickle, so a
+        pickled stream comes back as an inert ``tune.Callback`` (runs here are never restored)."""
+        return tune.Callback, ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Stream:
+        """Copies share the driver's state: events must reach this very object."""
+        return self
+
+    def on_trial_result(self, iteration: int, trials: list[Any], trial: Any, result: dict[str, Any],
+                        **info: Any) -> None:
+        """A report arrived: an epoch (forwarded to ``on_epoch``) or the trainable's final result."""
+        spec_id = _spec_id(trial)
+        if spec_id not in self.specs or spec_id in self.outcomes:
+            return
+        self.last[spec_id] = result
+        if result.get("finished"):
+            self.final[spec_id] = dict(result)
+            return
+        if result.get("status") != "running":
+            return
+        metrics = {key: result[key] for key in EPOCH_KEYS if key in result}
+        metrics["trial_id"] = spec_id  # Tune overwrites "trial_id" in results with its own id
+        self.epochs[spec_id].append(metrics)
+        if self.on_epoch is not None:
+            self._call(self.on_epoch, spec_id, metrics)
+
+    def on_trial_complete(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        """The trial ended without a Tune error: finished, failed (reported), or stopped by the scheduler."""
+        spec_id = _spec_id(trial)
+        if spec_id not in self.specs or spec_id in self.outcomes:
+            return
+        final = self.final.get(spec_id)
+        epochs = self.epochs[spec_id]
+        status, error = "ok", ""
+        if final is not None and final.get("status") in _STATUSES:
+            status, error = final["status"], str(final.get("error", ""))
+        if status == "ok" and len(epochs) < self.specs[spec_id].epochs:
+            status = "stopped"  # the scheduler ended it early (no final report comes then)
+        self._finish(spec_id, status, error)
+
+    def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        """The trainable raised (or its worker died): a failed outcome with Tune's error."""
+        spec_id = _spec_id(trial)
+        if spec_id not in self.specs or spec_id in self.outcomes:
+            return
+        self._finish(spec_id, "failed", f"trial error: {_trial_error(trial)}")
+
+    def finish_missing(self, error: str) -> None:
+        """Hand a failed outcome to ``on_finish`` for every spec that has none yet."""
+        for spec_id in self.specs:
+            if spec_id not in self.outcomes and self.user_error is None:
+                self._finish(spec_id, "failed", error)
+
+    def _finish(self, spec_id: int, status: str, error: str) -> None:
+        spec = self.specs[spec_id]
+        epochs = self.epochs[spec_id]
+        final = self.final.get(spec_id)
+        last = self.last.get(spec_id, {})
+        if final is not None:
+            seconds = float(final.get("total_seconds", 0.0))
+        elif last.get("time_total_s") is not None:
+            seconds = float(last["time_total_s"])
+        else:
+            seconds = math.fsum(float(e.get("seconds", 0.0)) for e in epochs)
+        worker = final or (epochs[-1] if epochs else {})
+        resources = {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial,
+                     "device": worker.get("device"), "threads": worker.get("threads"),
+                     "memory_limit_mb": spec.memory_limit_mb, "node_ip": last.get("node_ip")}
+        outcome = TrialOutcome(spec_id, spec.hash, status, error, list(epochs), dict(epochs[-1]) if epochs else None,
+                               seconds, resources)
+        self.outcomes[spec_id] = outcome
+        if self.on_finish is not None:
+            self._call(self.on_finish, outcome)
+
+    def _call(self, function: Callable[..., None], *args: Any) -> None:
+        if self.user_error is not None:
+            return
+        try:
+            function(*args)
+        except BaseException as err:
+            self.user_error = err
+            raise
+
+
+class _NeverStop(tune.Stopper):
+    """A stopper that never stops: what a pickled :class:`_StopOnDriverError` comes back as."""
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return False
+
+
+class _StopOnDriverError(_NeverStop):
+    """Stops the whole Tune run once the driver's ``on_epoch``/``on_finish`` raised (no point training on)."""
+
+    def __init__(self, stream: _Stream):
+        self.stream = stream
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _NeverStop, ()
+
+    def stop_all(self) -> bool:
+        return self.stream.user_error is not None
+
+
+def _spec_id(trial: Any) -> int | None:
+    """The spec's trial id of a Tune trial."""
+    spec = (trial.config or {}).get("spec") or {}
+    return spec.get("trial_id")
+
+
+def _trial_error(trial: Any) -> str:
+    """One line naming the exception a Tune trial died of (from the error files Tune writes in the driver)."""
+    from ray import cloudpickle
+
+    error: Any = None
+    pickled = getattr(trial, "pickled_error_file", None)
+    if pickled and os.path.exists(pickled):
+        try:
+            with open(pickled, "rb") as handle:
+                error = cloudpickle.load(handle)
+        except Exception:  # noqa: BLE001 - an unreadable pickle falls back to the text trace
+            error = None
+    cause = getattr(error, "cause", None) or error  # RayTaskError wraps the trainable's exception
+    if isinstance(cause, BaseException):
+        return _describe(cause)
+    text = ""
+    path = getattr(trial, "error_file", None)
+    if path and os.path.exists(path):
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            text = handle.read()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "the trial failed without an error message"
