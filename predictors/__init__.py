@@ -32,12 +32,28 @@ lga             label-gradient alignment of the NTK (optionally after ``lga_step
 without ReLU, any gradient proxy on a network without parameters) or its raw value was NaN/inf; then
 ``value == float("-inf")`` (the documented sentinel, so an invalid result ranks last when higher is better) and
 ``note`` says why. Note that ``ntk_cond``, ``params`` and ``flops`` are not "higher is better" scores.
+
+ONNX-Net text predictor
+-----------------------
+::
+
+    from predictors import OnnxNetPredictor
+
+    predictor = OnnxNetPredictor.default()          # pretrained, shipped inside the package
+    scores = predictor.predict(["net.onnx", onnx_bytes, model_proto])   # numpy array, higher = better
+    predictor.fit(models, accuracies)               # fine-tune on your labels (OnnxNetPredictor() is untrained)
+    predictor.save("mine"); OnnxNetPredictor.load("mine")               # mine.json + mine.safetensors
+
+``encode_onnx(model)`` gives the text form it reads (see ``predictors.onnx_text``).
 """
 
 from __future__ import annotations
 
+from predictors.onnx_net import EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError
+from predictors.onnx_text import OnnxTextError, encode_lines, encode_onnx
 from predictors.zero_cost import (INVALID, PROXY_NAMES, ProxyResult, available_proxies, compute_proxies,
                                   empirical_ntk, label_gradient_alignment)
 
-__all__ = ["INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",
+__all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextError", "PredictorConfig", "PredictorError", "encode_lines",
+           "encode_onnx", "INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",
            "label_gradient_alignment"]

@@ -600,10 +600,12 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
 _Line = list
 
 
-def _build_lines(model: onnx.ModelProto) -> list[_Line]:
+def _build_lines(model: onnx.ModelProto, shapes_out: dict[str, str] | None = None) -> list[_Line]:
     gr = _analyse(model)
     order, succ = _canonical_order(gr)
     shapes = _infer_shapes(model, [gr.nodes[i] for i in order])
+    if shapes_out is not None:
+        shapes_out.update(shapes)
     input_names = ["Input"] if len(gr.graph_inputs) == 1 else [f"Input{k + 1}" for k in range(len(gr.graph_inputs))]
     input_text = [f"{input_names[k]}:{shapes.get(name, '*')}" for k, name in enumerate(gr.graph_inputs)]
     ids: dict[tuple[int, int], int] = {}
@@ -741,9 +743,20 @@ def encode_lines(model: ModelLike, *, variant: str = "chain") -> list[str]:
         OnnxTextError: the model cannot be read or its graph is not a valid DAG.
         ValueError: unknown ``variant``.
     """
+    return encode_with_shapes(model, variant=variant)[0]
+
+
+def encode_with_shapes(model: ModelLike, *, variant: str = "chain") -> tuple[list[str], dict[str, str]]:
+    """:func:`encode_lines` and the inferred shape text of every value (``{name: "?x16x8x8"}``), from one
+    shape inference (the predictor computes FLOPs from these shapes)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    lines = _build_lines(load_model(model))
+    shapes: dict[str, str] = {}
+    lines = _build_lines(load_model(model), shapes)
+    return _render(lines, variant), shapes
+
+
+def _render(lines: list[_Line], variant: str) -> list[str]:
     if variant == "chain":
         return [_render_absolute(line) for line in lines]
     relative = []

@@ -1,0 +1,153 @@
+"""Evaluation protocols of the ONNX-Net predictor against baselines, on corpora of labelled architectures.
+
+Protocols (Kendall tau and Spearman rho on the held-out rows of one space, mean over seeds):
+
+* ``random``: a random 80/20 split within each space, predictor trained on that space's 80%.
+* ``few-shot``: ``n`` labels of the target space (n in 10, 50, 100, 500, 1000 where the space has room for a test
+  set), test on the rest; the predictor is first pretrained on the *other* spaces only (so it never saw the
+  target space), then fine-tuned on the ``n`` labels. ``scratch`` is the same predictor without pretraining.
+* ``zero-shot``: leave-one-space-out: trained on all other spaces, tested on all rows of the held-out one.
+
+Baselines on the same test rows: ``params`` and ``flops`` (no training), ``graf`` (GRAF-style graph features in a
+random forest, Kadlecova et al., 2024, trained on the same labels), and for NAS-Bench-Macro the space-specific
+``onehot-rf`` (one-hot of the 8 layer choices in a random forest) quoted by the issue.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from nas.bench.correlate import rank_correlations
+from nas.bench.predictor_corpus import Corpus
+
+FEW_SHOT_SIZES = (10, 50, 100, 500, 1000)
+
+
+@dataclass(frozen=True)
+class Score:
+    """One method on one protocol cell, averaged over seeds."""
+
+    protocol: str
+    space: str
+    method: str
+    n_train: int
+    kendall_tau: float
+    spearman: float
+    tau_std: float
+    seeds: int
+
+
+def _mean_scores(protocol: str, space: str, method: str, n_train: int, pairs: list[tuple[float, float]]) -> Score:
+    taus = np.asarray([p[0] for p in pairs], dtype=float)
+    rhos = np.asarray([p[1] for p in pairs], dtype=float)
+    return Score(protocol, space, method, n_train, float(np.nanmean(taus)), float(np.nanmean(rhos)),
+                 float(np.nanstd(taus)), len(pairs))
+
+
+def _corr(scores: Sequence[float], acc: Sequence[float]) -> tuple[float, float]:
+    tau, rho = rank_correlations(list(map(float, scores)), list(map(float, acc)))
+    return (np.nan if tau is None else tau, np.nan if rho is None else rho)
+
+
+def _onehot(corpus: Corpus, idx: np.ndarray) -> np.ndarray:
+    return np.asarray([[float(c == str(k)) for c in corpus.rows[i].key for k in range(3)] for i in idx])
+
+
+def _forest(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, seed: int) -> np.ndarray:
+    from sklearn.ensemble import RandomForestRegressor
+
+    model = RandomForestRegressor(n_estimators=300, random_state=seed, n_jobs=1)
+    return model.fit(x_train, y_train).predict(x_test)
+
+
+def baseline_scores(corpus: Corpus, train: np.ndarray, test: np.ndarray, seed: int) -> dict[str, tuple[float, float]]:
+    """Baselines on ``test`` rows, trained (where they train) on ``train`` rows."""
+    acc = corpus.accuracies()
+    out = {"params": _corr([corpus.rows[i].params for i in test], acc[test]),
+           "flops": _corr([corpus.rows[i].flops for i in test], acc[test])}
+    if len(train) >= 5:
+        feats = np.asarray([r.features for r in corpus.rows])
+        out["graf"] = _corr(_forest(feats[train], acc[train], feats[test], seed), acc[test])
+        if corpus.space == "nb-macro":
+            out["onehot-rf"] = _corr(_forest(_onehot(corpus, train), acc[train], _onehot(corpus, test), seed),
+                                     acc[test])
+    return out
+
+
+def _fit(make: Callable[[], Any], corpora: Sequence[Corpus], idx: Sequence[np.ndarray], base: Any = None) -> Any:
+    import copy
+
+    predictor = copy.deepcopy(base) if base is not None else make()
+    graphs, acc, groups = [], [], []
+    for corpus, rows in zip(corpora, idx):
+        graphs += [corpus.rows[i].graph for i in rows]
+        acc += [corpus.rows[i].acc for i in rows]
+        groups += [corpus.name] * len(rows)
+    return predictor.fit(graphs, acc, groups=groups)
+
+
+def evaluate(corpora: Sequence[Corpus], make: Callable[[], Any], *, seeds: int = 5,
+             sizes: Sequence[int] = FEW_SHOT_SIZES, protocols: Sequence[str] = ("random", "few-shot", "zero-shot"),
+             few_shot_spaces: Sequence[str] | None = None,
+             log: Callable[[str], None] = print) -> list[Score]:
+    """Run the protocols; ``make()`` returns a fresh untrained predictor (e.g. ``OnnxNetPredictor``)."""
+    scores: list[Score] = []
+    all_rows = [np.arange(len(c.rows)) for c in corpora]
+
+    def record(protocol: str, corpus: Corpus, n: int, results: dict[str, list[tuple[float, float]]]) -> None:
+        for method, pairs in results.items():
+            s = _mean_scores(protocol, corpus.name, method, n, pairs)
+            scores.append(s)
+            log(f"{protocol:9s} {corpus.name:22s} n={n:<5d} {method:22s} tau={s.kendall_tau:.3f} "
+                f"rho={s.spearman:.3f} (+-{s.tau_std:.3f})")
+
+    if "random" in protocols:
+        for corpus in corpora:
+            results: dict[str, list[tuple[float, float]]] = {}
+            for seed in range(seeds):
+                perm = np.random.default_rng(seed).permutation(len(corpus.rows))
+                cut = int(0.8 * len(perm))
+                train, test = perm[:cut], perm[cut:]
+                predictor = _fit(make, [corpus], [train])
+                pred = predictor.predict([corpus.rows[i].graph for i in test])
+                results.setdefault("onnx-net", []).append(_corr(pred, corpus.accuracies()[test]))
+                for name, pair in baseline_scores(corpus, train, test, seed).items():
+                    results.setdefault(name, []).append(pair)
+            record("random", corpus, int(0.8 * len(corpus.rows)), results)
+
+    if "zero-shot" in protocols or "few-shot" in protocols:
+        for k, corpus in enumerate(corpora):
+            others = [c for j, c in enumerate(corpora) if j != k]
+            t = time.perf_counter()
+            pretrained = _fit(make, others, [all_rows[j] for j in range(len(corpora)) if j != k]) if others else None
+            log(f"pretrained without {corpus.name} in {time.perf_counter() - t:.0f} s")
+            acc = corpus.accuracies()
+            if "zero-shot" in protocols and pretrained is not None:
+                pred = pretrained.predict([r.graph for r in corpus.rows])
+                record("zero-shot", corpus, 0, {"onnx-net": [_corr(pred, acc)],
+                                                "params": [_corr([r.params for r in corpus.rows], acc)],
+                                                "flops": [_corr([r.flops for r in corpus.rows], acc)]})
+            if "few-shot" not in protocols or (few_shot_spaces is not None and corpus.space not in few_shot_spaces):
+                continue
+            for n in sizes:
+                if n > len(corpus.rows) // 2:
+                    continue
+                results = {}
+                for seed in range(seeds):
+                    perm = np.random.default_rng(1000 + seed).permutation(len(corpus.rows))
+                    train, test = perm[:n], perm[n:]
+                    test_graphs = [corpus.rows[i].graph for i in test]
+                    if pretrained is not None:
+                        tuned = _fit(make, [corpus], [train], base=pretrained)
+                        results.setdefault("onnx-net (pretrained, fine-tuned)", []).append(
+                            _corr(tuned.predict(test_graphs), acc[test]))
+                    scratch = _fit(make, [corpus], [train])
+                    results.setdefault("onnx-net (scratch)", []).append(_corr(scratch.predict(test_graphs), acc[test]))
+                    for name, pair in baseline_scores(corpus, train, test, seed).items():
+                        results.setdefault(name, []).append(pair)
+                record("few-shot", corpus, n, results)
+    return scores

@@ -1,0 +1,138 @@
+"""``nas predictor fit`` and ``nas predictor eval``: train and evaluate the ONNX-Net text predictor."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(no_args_is_help=True, help="Train and evaluate the ONNX-Net-style accuracy predictor.")
+
+CorpusOpt = Annotated[list[Path], typer.Option("--corpus", "-c", help="corpus (.jsonl.gz from "
+                                               "benchmarks/predictor_corpus.py) or labelled benchmark "
+                                               "(`nas bench build`) file; repeat for several spaces")]
+
+
+def _load(paths: list[Path]) -> list[Any]:
+    import gzip
+
+    from nas.bench.predictor_corpus import FORMAT, corpus_from_benchmark, load_corpus
+
+    corpora = []
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"corpus file {path} does not exist")
+        with gzip.open(path, "rt") as handle:
+            try:
+                header = json.loads(handle.readline())
+            except (json.JSONDecodeError, OSError, EOFError) as err:
+                raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark: {err}") from err
+        if header.get("format") != FORMAT:  # a labelled benchmark: encode it next to the file once
+            cached = path.with_name(path.name.replace(".jsonl.gz", "") + ".corpus.jsonl.gz")
+            if not cached.exists() or cached.stat().st_mtime < path.stat().st_mtime:
+                corpus_from_benchmark(path, cached)
+            path = cached
+        corpora.append(load_corpus(path))
+    return corpora
+
+
+def _make(encoder: str, options: dict[str, Any]):  # noqa: ANN202
+    from predictors import OnnxNetPredictor
+
+    return lambda: OnnxNetPredictor(encoder={"name": encoder}, **options)
+
+
+@app.command("fit")
+def fit(
+    corpus: CorpusOpt,
+    out: Annotated[Path, typer.Option(help="where to save (writes OUT.json and OUT.safetensors)")] = Path(
+        "predictor"),
+    encoder: Annotated[str, typer.Option(help="text encoder: hash, minilm or transformer")] = "hash",
+    base: Annotated[Optional[str], typer.Option(help="fine-tune this predictor ('default' = the shipped one)")] = None,
+    loss: Annotated[str, typer.Option(help="ranking, mse or listwise")] = "ranking",
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Train a predictor on labelled corpora (one group per space) and save it."""
+    from predictors import OnnxNetPredictor
+
+    corpora = _load(corpus)
+    if base is None:
+        predictor = OnnxNetPredictor(encoder={"name": encoder}, loss=loss, seed=seed)
+    else:
+        predictor = OnnxNetPredictor.default() if base == "default" else OnnxNetPredictor.load(base)
+    graphs = [r.graph for c in corpora for r in c.rows]
+    acc = [r.acc for c in corpora for r in c.rows]
+    groups = [c.name for c in corpora for _ in c.rows]
+    predictor.fit(graphs, acc, groups=groups)
+    json_path, weights_path = predictor.save(out)
+    summary = predictor.summary
+    typer.echo(f"trained on {summary.examples} architectures {summary.groups} in {summary.seconds:.1f} s; "
+               f"validation tau per head {[round(t, 3) for t in summary.val_tau]}")
+    typer.echo(f"saved {json_path} and {weights_path} ({weights_path.stat().st_size / 1e6:.2f} MB)")
+
+
+@app.command("eval")
+def evaluate(
+    corpus: CorpusOpt,
+    protocol: Annotated[str, typer.Option(help="comma-separated: random, few-shot, zero-shot")] =
+    "random,few-shot,zero-shot",
+    seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
+    sizes: Annotated[str, typer.Option(help="few-shot label counts")] = "10,50,100,500,1000",
+    few_shot_spaces: Annotated[Optional[str], typer.Option(help="only these spaces get few-shot curves")] = None,
+    encoder: Annotated[str, typer.Option(help="text encoder: hash, minilm or transformer")] = "hash",
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the scores as JSON")] = None,
+    md_out: Annotated[Optional[Path], typer.Option("--md", help="write the tables as markdown")] = None,
+) -> None:
+    """Kendall tau / Spearman rho per space: random split, few-shot curves, leave-one-space-out zero-shot, beside
+    params, FLOPs and a GRAF-style random forest on the same rows."""
+    from nas.bench.predictor_eval import evaluate as run
+
+    corpora = _load(corpus)
+    console = Console(stderr=True)
+    scores = run(corpora, _make(encoder, {}), seeds=seeds, sizes=[int(s) for s in sizes.split(",")],
+                 protocols=[p.strip() for p in protocol.split(",")],
+                 few_shot_spaces=few_shot_spaces.split(",") if few_shot_spaces else None,
+                 log=lambda line: console.print(line, markup=False))
+    table = Table("protocol", "space", "n", "method", "Kendall tau", "Spearman rho", "seeds")
+    for s in scores:
+        table.add_row(s.protocol, s.space, str(s.n_train), s.method, f"{s.kendall_tau:+.3f} ± {s.tau_std:.3f}",
+                      f"{s.spearman:+.3f}", str(s.seeds))
+    Console().print(table)
+    command = "nas " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps({"command": command, "encoder": encoder,
+                                        "corpora": {c.name: len(c.rows) for c in corpora},
+                                        "scores": [asdict(s) for s in scores]}, indent=1) + "\n")
+    if md_out is not None:
+        md_out.parent.mkdir(parents=True, exist_ok=True)
+        md_out.write_text(markdown(scores, corpora, command, encoder))
+
+
+def markdown(scores: list[Any], corpora: list[Any], command: str, encoder: str) -> str:
+    """The evaluation as markdown tables (one per protocol; methods side by side)."""
+    lines = [f"# ONNX-Net predictor ({encoder} encoder) vs baselines", "", f"Command: `{command}`", "",
+             "Corpora: " + ", ".join(f"{c.name} ({len(c.rows)} architectures)" for c in corpora) + ".",
+             "Cells: Kendall tau (Spearman rho) on the held-out rows, mean over seeds.", ""]
+    for protocol in ("random", "few-shot", "zero-shot"):
+        rows = [s for s in scores if s.protocol == protocol]
+        if not rows:
+            continue
+        methods = list(dict.fromkeys(s.method for s in rows))
+        lines += [f"## {protocol}", "", "| space | n train | " + " | ".join(methods) + " |",
+                  "|---|---:|" + "---:|" * len(methods)]
+        for key in dict.fromkeys((s.space, s.n_train) for s in rows):
+            cells = []
+            for m in methods:
+                hit = next((s for s in rows if (s.space, s.n_train) == key and s.method == m), None)
+                cells.append("" if hit is None else f"{hit.kendall_tau:.3f} ({hit.spearman:.3f})")
+            lines.append(f"| {key[0]} | {key[1]} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)

@@ -1,0 +1,165 @@
+"""Global features of an ONNX graph: log parameters, log FLOPs, depth, size and an operator histogram.
+
+These are the optional "global" inputs of :class:`~predictors.OnnxNetPredictor` next to its text embedding, and
+the GRAF-style baseline's graph features (:func:`graph_features`). Everything is computed from the ONNX file
+alone (after shape inference), so it works for any space.
+
+FLOPs convention (as ``torch.utils.flop_counter``): 2 x multiply-accumulates of Conv, ConvTranspose, Gemm and
+MatMul, for one sample (a dynamic batch dimension counts as 1); every other operator counts 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnx
+
+#: Operators whose counts form the histogram (anything else counts as ``other``). Fixed, so that feature
+#: vectors of models from different spaces line up.
+OP_VOCABULARY: tuple[str, ...] = (
+    "Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization", "LayerNormalization", "InstanceNormalization",
+    "GroupNormalization", "Relu", "LeakyRelu", "Sigmoid", "Tanh", "HardSwish", "HardSigmoid", "Gelu", "Mish",
+    "Softmax", "Elu", "Selu", "Add", "Sub", "Mul", "Div", "Concat", "Split", "Slice", "Reshape", "Transpose",
+    "Flatten", "Squeeze", "Unsqueeze", "MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool",
+    "ReduceMean", "ReduceSum", "Pad", "Identity", "Erf", "Sqrt", "Pow", "Resize", "Gather", "Expand",
+)
+
+
+@dataclass(frozen=True)
+class GlobalFeatures:
+    """Size and shape of one graph (see the module docstring for the FLOPs convention)."""
+
+    params: int
+    flops: int
+    depth: int
+    num_nodes: int
+    op_counts: dict[str, int]
+
+    def vector(self) -> np.ndarray:
+        """``[log1p params, log1p FLOPs, depth, log1p nodes, log1p count per OP_VOCABULARY op, log1p other]``."""
+        hist = [self.op_counts.get(op, 0) for op in OP_VOCABULARY]
+        other = sum(self.op_counts.values()) - sum(hist)
+        values = [math.log1p(self.params), math.log1p(self.flops), float(self.depth), math.log1p(self.num_nodes)]
+        values += [math.log1p(c) for c in hist] + [math.log1p(other)]
+        return np.asarray(values, dtype=np.float64)
+
+
+def global_feature_names() -> list[str]:
+    """Names of :meth:`GlobalFeatures.vector`'s entries."""
+    return ["log_params", "log_flops", "depth", "log_nodes"] + [f"n_{op}" for op in OP_VOCABULARY] + ["n_other"]
+
+
+def _dims(value_info: Any) -> list[int] | None:
+    tensor = value_info.type.tensor_type
+    if not tensor.HasField("shape"):
+        return None
+    return [d.dim_value if d.HasField("dim_value") else 1 for d in tensor.shape.dim]
+
+
+def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
+    graph = model.graph
+    shapes: dict[str, list[int]] = {}
+    for vi in list(graph.input) + list(graph.value_info) + list(graph.output):
+        dims = _dims(vi)
+        if dims is not None:
+            shapes[vi.name] = dims
+    for init in graph.initializer:
+        shapes[init.name] = list(init.dims)
+    return shapes
+
+
+def _node_flops(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
+    out = shapes.get(node.output[0]) if node.output else None
+    if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
+        weight = shapes.get(node.input[1])
+        if out is None or weight is None:
+            return 0
+        # Conv weight [C_out, C_in/group, k...]: each output element costs C_in/group * prod(k) MACs.
+        macs_per_output = math.prod(weight[1:]) if node.op_type == "Conv" else weight[0] * math.prod(weight[2:])
+        return 2 * math.prod(out) * macs_per_output
+    if node.op_type in ("Gemm", "MatMul") and len(node.input) > 1:
+        a = shapes.get(node.input[0])
+        if out is None or a is None or not a:
+            return 0
+        k = a[-1]
+        if node.op_type == "Gemm":
+            trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)
+            k = a[0] if trans_a else a[-1]
+        return 2 * math.prod(out) * k
+    return 0
+
+
+def _depth(model: onnx.ModelProto) -> int:
+    producer: dict[str, int] = {}
+    depth: list[int] = []
+    for i, node in enumerate(model.graph.node):  # ONNX requires topological node order
+        d = 1 + max((depth[producer[name]] for name in node.input if name in producer), default=0)
+        depth.append(d)
+        for name in node.output:
+            producer[name] = i
+    return max(depth, default=0)
+
+
+def _parse_shape_text(text: str) -> list[int] | None:
+    if text in ("*", ""):
+        return None
+    if text == "scalar":
+        return []
+    return [int(d) if d.isdigit() else 1 for d in text.split("x")]
+
+
+def global_features(model: onnx.ModelProto, *, inferred: bool = False,
+                    shape_text: dict[str, str] | None = None) -> GlobalFeatures:
+    """:class:`GlobalFeatures` of ``model``; ``inferred=True`` when shape inference has already been run, or
+    ``shape_text`` (``{value: "?x16x8x8"}``, from :func:`predictors.onnx_text.encode_with_shapes`)."""
+    if shape_text is not None:
+        shapes = {name: dims for name, text in shape_text.items() if (dims := _parse_shape_text(text)) is not None}
+        for init in model.graph.initializer:
+            shapes[init.name] = list(init.dims)
+    else:
+        if not inferred:
+            try:
+                model = onnx.shape_inference.infer_shapes(model)
+            except Exception:  # noqa: BLE001 - fall back to the declared shapes
+                pass
+        shapes = _shapes(model)
+    params = sum(math.prod(init.dims) for init in model.graph.initializer if len(init.dims) > 0
+                 and init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
+                                        onnx.TensorProto.BFLOAT16))
+    flops = sum(_node_flops(node, shapes) for node in model.graph.node)
+    counts = Counter(node.op_type for node in model.graph.node)
+    return GlobalFeatures(int(params), int(flops), _depth(model), len(model.graph.node), dict(counts))
+
+
+def graph_features(model: onnx.ModelProto) -> np.ndarray:
+    """GRAF-style hand-made features (Kadlecova et al., 2024, "Surprisingly Strong Performance Prediction with
+    Neural Graph Features"): the global features plus path statistics of the operator DAG (longest path,
+    mean depth of nodes, fraction of nodes on multi-input joins, mean fan-out)."""
+    model_inferred = model
+    try:
+        model_inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # noqa: BLE001
+        pass
+    base = global_features(model_inferred, inferred=True).vector()
+    nodes = model.graph.node
+    initializers = {init.name for init in model.graph.initializer}
+    producer: dict[str, int] = {}
+    consumers: Counter[str] = Counter()
+    depth: list[int] = []
+    joins = 0
+    for i, node in enumerate(nodes):
+        activations = [n for n in node.input if n and n not in initializers]
+        joins += len([n for n in activations if n in producer or n in {x.name for x in model.graph.input}]) > 1
+        depth.append(1 + max((depth[producer[n]] for n in activations if n in producer), default=0))
+        for n in activations:
+            consumers[n] += 1
+        for n in node.output:
+            producer[n] = i
+    n = max(len(nodes), 1)
+    fan_out = float(np.mean([consumers[o] for node in nodes for o in node.output])) if nodes else 0.0
+    extra = [float(np.mean(depth)) if depth else 0.0, joins / n, fan_out, math.log1p(sum(consumers.values()))]
+    return np.concatenate([base, np.asarray(extra)])

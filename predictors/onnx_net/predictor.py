@@ -1,0 +1,589 @@
+"""``OnnxNetPredictor``: accuracy ranking from an ONNX graph written as text (after ONNX-Net, Qin et al., 2025).
+
+Pipeline for one model: ONNX -> text lines (:func:`predictors.onnx_text.encode_lines`, chain form) -> value ids
+normalised away -> bag of distinct lines with counts -> each distinct line embedded by a text encoder (cached)
+-> pooled (:func:`~predictors.onnx_net.encoders.pool_lines`) -> concatenated with global features (log params,
+log FLOPs, depth, operator histogram) and optional extra inputs (e.g. zero-cost proxy scores) -> standardised ->
+an ensemble of MLP heads -> the mean of their scores (higher = better).
+
+Training (:meth:`OnnxNetPredictor.fit`): pairwise margin-ranking loss by default (MSE, listwise as options),
+pairs only within one group (space); each ensemble member holds out its own validation split drawn from the
+*training* data (per group) and keeps its best epoch by validation Kendall tau (early stopping). Calling
+``fit`` on a trained predictor fine-tunes it: the heads start from their trained weights and the input
+standardisation is re-estimated on the new data (so a new space's features are read relative to that space).
+
+Files (:meth:`save` / :meth:`load`): ``<path>.json`` (configuration, feature names, training summary) and
+``<path>.safetensors`` (head weights, standardisation, trainable encoder weights). No pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import onnx
+
+from predictors.onnx_net.encoders import TextEncoder, make_encoder, normalise_line, pool_lines
+from predictors.onnx_net.features import global_feature_names, global_features
+from predictors.onnx_net.losses import LOSSES, loss_fn
+from predictors.onnx_text import OnnxTextError, encode_with_shapes, load_model
+
+FILE_FORMAT = "onnx-net-predictor"
+FILE_VERSION = 1
+DEFAULT_DIR = Path(__file__).parent / "pretrained"
+
+
+class PredictorError(RuntimeError):
+    """A predictor file is missing or inconsistent, or the predictor is used before it was trained."""
+
+
+@dataclass(frozen=True)
+class EncodedGraph:
+    """What the predictor reads of one model: its distinct (normalised) text lines with their counts and its
+    global feature vector. JSON-able, so corpora of encoded graphs can be cached."""
+
+    lines: tuple[str, ...]
+    counts: tuple[int, ...]
+    global_features: tuple[float, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"lines": list(self.lines), "counts": list(self.counts), "global_features": list(self.global_features)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "EncodedGraph":
+        return cls(tuple(data["lines"]), tuple(int(c) for c in data["counts"]),
+                   tuple(float(v) for v in data["global_features"]))
+
+
+ModelLike = "str | os.PathLike[str] | bytes | onnx.ModelProto | EncodedGraph"
+
+
+_WEIGHT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
+
+
+def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy of ``model`` whose floating-point initializers (above 8 elements) keep their shapes, not their values.
+
+    The text form never shows weight values, and shape inference on the skeleton is ~25x faster than on a model
+    carrying megabytes of weights (it serialises the whole model)."""
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    for init in out.graph.initializer:
+        if init.data_type in _WEIGHT_TYPES and math.prod(init.dims) > 8:  # small constants are written by value
+            init.ClearField("raw_data")
+            for name in ("float_data", "double_data", "int32_data"):
+                init.ClearField(name)
+    return out
+
+
+def encode_graph(model: Any, *, variant: str = "chain") -> EncodedGraph:
+    """Read one model (path, bytes, ``ModelProto`` or an :class:`EncodedGraph`, returned as is)."""
+    if isinstance(model, EncodedGraph):
+        return model
+    proto = load_model(model)
+    text, shapes = encode_with_shapes(proto, variant=variant)
+    lines = Counter(normalise_line(line) for line in text)
+    distinct = sorted(lines)
+    feats = global_features(proto, shape_text=shapes).vector()
+    return EncodedGraph(tuple(distinct), tuple(lines[line] for line in distinct), tuple(float(v) for v in feats))
+
+
+def _encode_or_error(model: Any, variant: str) -> "EncodedGraph | str":
+    """Worker-process side of :meth:`OnnxNetPredictor.encode`: the encoding, or the error text."""
+    try:
+        return encode_graph(model, variant=variant)
+    except OnnxTextError as err:
+        return str(err)
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    """What the last :meth:`OnnxNetPredictor.fit` saw and reached."""
+
+    examples: int
+    groups: dict[str, int]
+    epochs: list[int]
+    val_tau: list[float]
+    seconds: float
+    fine_tuned: bool
+
+
+@dataclass
+class PredictorConfig:
+    """Hyper-parameters of :class:`OnnxNetPredictor` (all have defaults; saved with the predictor)."""
+
+    encoder: dict[str, Any] = field(default_factory=lambda: {"name": "hash", "dim": 64, "max_n": 3})
+    variant: str = "chain"
+    use_global_features: bool = True
+    hidden: int = 128
+    layers: int = 1
+    dropout: float = 0.1
+    ensemble: int = 5
+    loss: str = "ranking"
+    margin: float = 0.1
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    max_epochs: int = 300
+    patience: int = 40
+    batch_size: int = 256
+    val_fraction: float = 0.2
+    refit: bool = True
+    min_epochs: int = 150
+    seed: int = 0
+    #: processes that encode ONNX files in parallel for large batches (0 = one per CPU core, 1 = in-process)
+    encode_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {list(LOSSES)}")
+        if self.variant not in ("chain", "compact"):
+            raise ValueError(f"unknown text variant {self.variant!r}; choose 'chain' or 'compact'")
+        if self.ensemble < 1 or self.hidden < 1 or self.layers < 1:
+            raise ValueError("ensemble, hidden and layers must be >= 1")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+def _mlp(inputs: int, config: PredictorConfig) -> Any:
+    from torch import nn
+
+    layers: list[Any] = []
+    width = inputs
+    for _ in range(config.layers):
+        layers += [nn.Linear(width, config.hidden), nn.ReLU(), nn.Dropout(config.dropout)]
+        width = config.hidden
+    layers.append(nn.Linear(width, 1))
+    return nn.Sequential(*layers)
+
+
+def _group_tau(scores: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> float:
+    from scipy.stats import kendalltau
+
+    taus = []
+    for g in np.unique(groups):
+        m = groups == g
+        if m.sum() >= 3 and np.ptp(targets[m]) > 0:
+            tau = kendalltau(scores[m], targets[m]).statistic
+            if np.isfinite(tau):
+                taus.append(tau)
+    return float(np.mean(taus)) if taus else float("nan")
+
+
+class OnnxNetPredictor:
+    """Predicts how well architectures will train from their ONNX files (scores: higher = better).
+
+    ::
+
+        from predictors import OnnxNetPredictor
+        predictor = OnnxNetPredictor.default()            # pretrained, shipped with the package
+        scores = predictor.predict(["a.onnx", onnx_bytes, model_proto])
+        predictor.fit(models, accuracies)                 # fine-tunes (trains, if untrained)
+        predictor.save("my_predictor"); OnnxNetPredictor.load("my_predictor")
+
+    ``OnnxNetPredictor()`` is untrained; keyword arguments override :class:`PredictorConfig` fields.
+    """
+
+    def __init__(self, config: PredictorConfig | None = None, **overrides: Any) -> None:
+        if config is None:
+            config = PredictorConfig(**overrides)
+        elif overrides:
+            config = PredictorConfig(**{**asdict(config), **overrides})
+        self.config = config
+        self.encoder: TextEncoder = make_encoder(config.encoder)
+        self.heads: list[Any] = []
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+        self.extra_names: list[str] = []
+        self.summary: TrainingSummary | None = None
+        self.history: list[dict[str, Any]] = []
+
+    # ---------------------------------------------------------------- features
+    @property
+    def is_trained(self) -> bool:
+        return bool(self.heads)
+
+    def encode(self, models: Iterable[Any]) -> list[EncodedGraph]:
+        """:class:`EncodedGraph` of each model (raises :class:`~predictors.onnx_text.OnnxTextError` naming the
+        position of a model that is not valid ONNX). Batches of at least 32 files are encoded by a pool of
+        ``encode_workers`` processes (kept for later calls; :meth:`close` ends it)."""
+        models = list(models)
+        workers = self.config.encode_workers or (os.cpu_count() or 1)
+        if "fork" not in __import__("multiprocessing").get_all_start_methods():
+            workers = 1  # like torch's DataLoader, the pool forks (spawn would re-import the user's __main__)
+        todo = [i for i, m in enumerate(models) if not isinstance(m, EncodedGraph)]
+        if workers > 1 and len(todo) >= 32:
+            pool = self._encode_pool(workers)
+            payload = []
+            for i in todo:  # send weight-free skeletons: pickling megabytes of weights would cost more than encoding
+                try:
+                    payload.append(skeleton(load_model(models[i])).SerializeToString())
+                except OnnxTextError as err:
+                    raise OnnxTextError(f"model {i}: {err}") from err
+            chunk = max(1, len(todo) // (4 * workers))
+            results = list(pool.map(_encode_or_error, payload, [self.config.variant] * len(todo), chunksize=chunk))
+            out: list[Any] = list(models)
+            for i, result in zip(todo, results):
+                if isinstance(result, str):
+                    raise OnnxTextError(f"model {i}: {result}")
+                out[i] = result
+            return out
+        out = []
+        for i, model in enumerate(models):
+            try:
+                out.append(encode_graph(model, variant=self.config.variant))
+            except OnnxTextError as err:
+                raise OnnxTextError(f"model {i}: {err}") from err
+        return out
+
+    def _encode_pool(self, workers: int) -> Any:
+        if getattr(self, "_pool", None) is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the encoding processes (they are also stopped when the predictor is garbage collected)."""
+        pool = getattr(self, "_pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None
+        return state
+
+    def _text_features(self, graphs: Sequence[EncodedGraph]) -> np.ndarray:
+        everything = list(dict.fromkeys(line for g in graphs for line in g.lines))
+        vectors = self.encoder.embed(everything)
+        index = {line: i for i, line in enumerate(everything)}
+        return np.stack([pool_lines(vectors[[index[line] for line in g.lines]], np.asarray(g.counts))
+                         if g.lines else np.zeros(2 * self.encoder.dim) for g in graphs])
+
+    def features(self, graphs: Sequence[EncodedGraph], extra: np.ndarray | None = None) -> np.ndarray:
+        """The head's raw (unstandardised) input matrix for encoded graphs."""
+        parts = [self._text_features(graphs)]
+        if self.config.use_global_features:
+            parts.append(np.asarray([g.global_features for g in graphs], dtype=np.float64))
+        if extra is not None:
+            extra = np.asarray(extra, dtype=np.float64).reshape(len(graphs), -1)
+            parts.append(np.where(np.isfinite(extra), extra, 0.0))
+        return np.concatenate(parts, axis=1)
+
+    def feature_names(self) -> list[str]:
+        names = [f"text_sum_{i}" for i in range(self.encoder.dim)] + [f"text_mean_{i}" for i in range(self.encoder.dim)]
+        if self.config.use_global_features:
+            names += global_feature_names()
+        return names + list(self.extra_names)
+
+    # ---------------------------------------------------------------- training
+    def fit(self, models: Sequence[Any], accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
+            extra: np.ndarray | None = None, extra_names: Sequence[str] | None = None,
+            verbose: bool = False) -> "OnnxNetPredictor":
+        """Train on ``models`` labelled with ``accuracies`` (fine-tune when already trained).
+
+        Args:
+            models: ONNX paths, bytes, ``ModelProto``s or :class:`EncodedGraph`s.
+            accuracies: one number per model (any scale; only the order within a group matters for ranking).
+            groups: a label per model (e.g. its space); only models of one group are compared. Default: one group.
+            extra: optional ``(n, k)`` extra inputs such as zero-cost proxy scores (non-finite values -> 0); the
+                same columns must then be given to :meth:`predict`.
+            extra_names: names of the extra columns (saved with the predictor).
+        """
+        import torch
+
+        start = time.perf_counter()
+        y = np.asarray(accuracies, dtype=np.float64)
+        if len(models) != len(y):
+            raise ValueError(f"got {len(models)} models but {len(y)} accuracies")
+        if len(y) < 2:
+            raise ValueError("fit needs at least 2 labelled models")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"accuracies contain {int((~np.isfinite(y)).sum())} non-finite values; drop failed runs")
+        group_labels = np.asarray(["all"] * len(y) if groups is None else [str(g) for g in groups])
+        if len(group_labels) != len(y):
+            raise ValueError(f"got {len(group_labels)} groups for {len(y)} models")
+        graphs = self.encode(models)
+        if extra is not None:
+            width = np.asarray(extra).reshape(len(y), -1).shape[1]
+            names = list(extra_names) if extra_names is not None else [f"extra_{i}" for i in range(width)]
+            if self.is_trained and len(names) != len(self.extra_names):
+                raise PredictorError(f"this predictor was trained with {len(self.extra_names)} extra inputs "
+                                     f"{self.extra_names}; got {len(names)}")
+            self.extra_names = names
+        elif self.is_trained and self.extra_names:
+            raise PredictorError(f"this predictor needs its extra inputs {self.extra_names}")
+        fine_tune = self.is_trained
+        if self.encoder.trainable:
+            return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
+        x = self.features(graphs, extra)
+        self.mean = x.mean(0)
+        self.std = x.std(0) + 1e-6
+        xs = torch.tensor((x - self.mean) / self.std, dtype=torch.float32)
+        codes = {g: i for i, g in enumerate(sorted(set(group_labels)))}
+        g_index = torch.tensor([codes[g] for g in group_labels])
+        targets = torch.tensor(y, dtype=torch.float32)
+        if not fine_tune:
+            self.heads = []
+            for k in range(self.config.ensemble):
+                torch.manual_seed(self.config.seed * 1000 + k)
+                self.heads.append(_mlp(xs.shape[1], self.config))
+        elif self.heads[0][0].in_features != xs.shape[1]:
+            raise PredictorError(f"input width changed from {self.heads[0][0].in_features} to {xs.shape[1]}")
+        epochs, taus = [], []
+        for k, head in enumerate(self.heads):
+            e, tau = self._train_head(head, lambda idx: xs[idx], targets, g_index, group_labels, k, verbose)
+            epochs.append(e)
+            taus.append(tau)
+        self.summary = TrainingSummary(len(y), dict(Counter(group_labels.tolist())), epochs, taus,
+                                       time.perf_counter() - start, fine_tune)
+        self.history.append(asdict(self.summary))
+        return self
+
+    def _split(self, group_labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        rng = np.random.default_rng(self.config.seed * 7919 + k)
+        train, val = [], []
+        for g in np.unique(group_labels):
+            idx = rng.permutation(np.flatnonzero(group_labels == g))
+            n_val = int(round(self.config.val_fraction * len(idx))) if len(idx) >= 10 else 0
+            val.extend(idx[:n_val].tolist())
+            train.extend(idx[n_val:].tolist())
+        return np.asarray(sorted(train)), np.asarray(sorted(val))
+
+    def _train_head(self, head: Any, inputs: Any, targets: Any, g_index: Any, group_labels: np.ndarray, k: int,
+                    verbose: bool, extra_params: Sequence[Any] = ()) -> tuple[int, float]:
+        import torch
+
+        cfg = self.config
+        train, val = self._split(group_labels, k)
+        params = list(head.parameters()) + list(extra_params)
+        initial = [p.detach().clone() for p in params]
+        best_epoch, best_tau = self._train_epochs(head, params, inputs, targets, g_index, group_labels, train, val,
+                                                  cfg.max_epochs, k)
+        if cfg.refit and len(val):
+            # The validation split chose the number of epochs; train again from the same start on all the data.
+            with torch.no_grad():
+                for p, saved in zip(params, initial):
+                    p.copy_(saved)
+            epochs = max(best_epoch, cfg.min_epochs)
+            everything = np.sort(np.concatenate([train, val]))
+            self._train_epochs(head, params, inputs, targets, g_index, group_labels, everything, np.asarray([], int),
+                               epochs, k)
+        head.eval()
+        if verbose:
+            print(f"head {k}: best epoch {best_epoch}, validation tau {best_tau:.3f}")
+        return best_epoch, float(best_tau)
+
+    def _train_epochs(self, head: Any, params: list[Any], inputs: Any, targets: Any, g_index: Any,
+                      group_labels: np.ndarray, train: np.ndarray, val: np.ndarray, max_epochs: int,
+                      k: int) -> tuple[int, float]:
+        """Train up to ``max_epochs``; with a validation split, stop after ``patience`` epochs without a better
+        validation Kendall tau and restore the best epoch's weights."""
+        import torch
+
+        cfg = self.config
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        loss_of = loss_fn(cfg.loss, cfg.margin)
+        rng = np.random.default_rng(cfg.seed * 31 + k)
+        best_tau, best_epoch, best_state = -math.inf, 0, None
+        y_np = targets.numpy()
+        for epoch in range(1, max_epochs + 1):
+            head.train()
+            order = rng.permutation(train)
+            for b in range(0, len(order), cfg.batch_size):
+                idx = torch.as_tensor(np.sort(order[b:b + cfg.batch_size]))
+                loss = loss_of(head(inputs(idx)).squeeze(-1), targets[idx], g_index[idx])
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+            if len(val) == 0:
+                best_epoch, best_tau = epoch, float("nan")
+                continue
+            head.eval()
+            with torch.no_grad():
+                scores = head(inputs(torch.as_tensor(val))).squeeze(-1).numpy()
+            tau = _group_tau(scores, y_np[val], group_labels[val])
+            if np.isfinite(tau) and tau > best_tau:
+                best_tau, best_epoch = tau, epoch
+                best_state = [p.detach().clone() for p in params]
+            if epoch - best_epoch >= cfg.patience:
+                break
+        if best_state is not None:
+            with torch.no_grad():
+                for p, saved in zip(params, best_state):
+                    p.copy_(saved)
+        return best_epoch, best_tau
+
+    def _fit_transformer(self, graphs: list[EncodedGraph], y: np.ndarray, group_labels: np.ndarray,
+                         extra: np.ndarray | None, fine_tune: bool, start: float, verbose: bool) -> "OnnxNetPredictor":
+        """End-to-end training of the transformer line encoder with one head (its own ensemble of 1..k heads
+        shares the encoder, and the encoder is trained with the first head only)."""
+        import torch
+
+        encoder = self.encoder
+        others = np.asarray([g.global_features for g in graphs], dtype=np.float64) if self.config.use_global_features \
+            else np.zeros((len(graphs), 0))
+        if extra is not None:
+            others = np.concatenate([others, np.nan_to_num(np.asarray(extra, dtype=np.float64).reshape(len(graphs), -1),
+                                                            nan=0.0, posinf=0.0, neginf=0.0)], axis=1)
+        text_dim = 2 * encoder.dim
+        self.mean = np.concatenate([np.zeros(text_dim), others.mean(0)])
+        self.std = np.concatenate([np.ones(text_dim), others.std(0) + 1e-6])
+        other_t = torch.tensor((others - self.mean[text_dim:]) / self.std[text_dim:], dtype=torch.float32)
+        codes = {g: i for i, g in enumerate(sorted(set(group_labels)))}
+        g_index = torch.tensor([codes[g] for g in group_labels])
+        targets = torch.tensor(y, dtype=torch.float32)
+
+        def inputs(idx: Any) -> Any:
+            chosen = [graphs[i] for i in idx.tolist()]
+            lines = list(dict.fromkeys(line for g in chosen for line in g.lines))
+            where = {line: i for i, line in enumerate(lines)}
+            vectors = encoder.forward_lines(lines)
+            rows = []
+            for g in chosen:
+                v = vectors[[where[line] for line in g.lines]]
+                c = torch.tensor(g.counts, dtype=torch.float32)[:, None]
+                total = float(c.sum())
+                summed = (v * c).sum(0)
+                rows.append(torch.cat([summed / math.sqrt(total), summed / total]))
+            return torch.cat([torch.stack(rows), other_t[idx]], dim=1)
+
+        if not fine_tune:
+            self.heads = []
+            for k in range(self.config.ensemble):
+                torch.manual_seed(self.config.seed * 1000 + k)
+                self.heads.append(_mlp(text_dim + others.shape[1], self.config))
+        epochs, taus = [], []
+        encoder.module.train()
+        for k, head in enumerate(self.heads):
+            trainable = list(encoder.module.parameters()) if k == 0 else []
+            if k > 0:
+                encoder.module.eval()
+            e, tau = self._train_head(head, inputs, targets, g_index, group_labels, k, verbose, trainable)
+            epochs.append(e)
+            taus.append(tau)
+        encoder.module.eval()
+        encoder.clear_cache()
+        self.summary = TrainingSummary(len(y), dict(Counter(group_labels.tolist())), epochs, taus,
+                                       time.perf_counter() - start, fine_tune)
+        self.history.append(asdict(self.summary))
+        return self
+
+    # ---------------------------------------------------------------- inference
+    def predict(self, models: Sequence[Any], *, extra: np.ndarray | None = None) -> np.ndarray:
+        """Scores of ``models`` (numpy float64 array, higher = better); needs a trained predictor."""
+        import torch
+
+        if not self.is_trained:
+            raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first or use "
+                                 "OnnxNetPredictor.default()")
+        if self.extra_names and extra is None:
+            raise PredictorError(f"this predictor needs its extra inputs {self.extra_names}")
+        models = list(models)
+        if not models:
+            return np.zeros(0)
+        graphs = self.encode(models)
+        x = self.features(graphs, extra if self.extra_names else None)
+        assert self.mean is not None and self.std is not None
+        if x.shape[1] != len(self.mean):
+            raise PredictorError(f"feature width {x.shape[1]} does not match the trained width {len(self.mean)}")
+        xs = torch.tensor((x - self.mean) / self.std, dtype=torch.float32)
+        with torch.inference_mode():
+            scores = torch.stack([head(xs).squeeze(-1) for head in self.heads]).mean(0)
+        return scores.double().numpy()
+
+    # ---------------------------------------------------------------- files
+    def save(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
+        """Write ``<path>.json`` and ``<path>.safetensors`` (no pickle); returns both paths."""
+        import torch
+        from safetensors.torch import save_file
+
+        if not self.is_trained:
+            raise PredictorError("nothing to save: the predictor is untrained")
+        base = Path(path)
+        if base.suffix in (".json", ".safetensors"):
+            base = base.with_suffix("")
+        base.parent.mkdir(parents=True, exist_ok=True)
+        tensors = {"norm.mean": torch.tensor(self.mean), "norm.std": torch.tensor(self.std)}
+        for k, head in enumerate(self.heads):
+            for name, value in head.state_dict().items():
+                tensors[f"head.{k}.{name}"] = value.detach().contiguous()
+        if self.encoder.trainable:
+            for name, value in self.encoder.module.state_dict().items():
+                tensors[f"encoder.{name}"] = value.detach().contiguous()
+        meta = {"format": FILE_FORMAT, "version": FILE_VERSION, "config": asdict(self.config),
+                "encoder": self.encoder.config(), "extra_names": self.extra_names,
+                "input_width": int(len(self.mean)), "history": self.history}
+        save_file(tensors, str(base.with_suffix(".safetensors")))
+        base.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        return base.with_suffix(".json"), base.with_suffix(".safetensors")
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> "OnnxNetPredictor":
+        """Read a predictor written by :meth:`save` (``path`` with or without suffix)."""
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        base = Path(path)
+        if base.suffix in (".json", ".safetensors"):
+            base = base.with_suffix("")
+        meta_path, weights_path = base.with_suffix(".json"), base.with_suffix(".safetensors")
+        for p in (meta_path, weights_path):
+            if not p.is_file():
+                raise PredictorError(f"predictor file {p} does not exist")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise PredictorError(f"{meta_path} is not a predictor description (invalid JSON: {err})") from err
+        if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
+            raise PredictorError(f"{meta_path} is not an {FILE_FORMAT} file")
+        if meta.get("version", 0) > FILE_VERSION:
+            raise PredictorError(f"{meta_path} has version {meta['version']}; this code reads <= {FILE_VERSION}")
+        try:
+            tensors = load_file(str(weights_path))
+        except (SafetensorError, OSError, ValueError) as err:
+            raise PredictorError(f"{weights_path} is not a readable safetensors file: {err}") from err
+        predictor = cls(PredictorConfig(**meta["config"]))
+        predictor.extra_names = list(meta.get("extra_names", []))
+        predictor.history = list(meta.get("history", []))
+        predictor.mean = tensors["norm.mean"].numpy().astype(np.float64)
+        predictor.std = tensors["norm.std"].numpy().astype(np.float64)
+        width = int(meta["input_width"])
+        if predictor.encoder.trainable:
+            state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
+            predictor.encoder.module.load_state_dict(state)
+            predictor.encoder.module.eval()
+        for k in range(predictor.config.ensemble):
+            head = _mlp(width, predictor.config)
+            state = {name[len(f"head.{k}."):]: v for name, v in tensors.items() if name.startswith(f"head.{k}.")}
+            try:
+                head.load_state_dict(state)
+            except RuntimeError as err:
+                raise PredictorError(f"{weights_path}: head {k} does not match its description: {err}") from err
+            head.eval()
+            predictor.heads.append(head)
+        return predictor
+
+    @classmethod
+    def default(cls) -> "OnnxNetPredictor":
+        """The pretrained predictor shipped in the package (see ``benchmarks/train_default_predictor.py``)."""
+        base = DEFAULT_DIR / "default"
+        if not base.with_suffix(".json").is_file():
+            raise PredictorError(f"the pretrained predictor is missing from {DEFAULT_DIR}; "
+                                 "rebuild it with python benchmarks/train_default_predictor.py")
+        return cls.load(base)
