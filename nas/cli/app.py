@@ -51,7 +51,9 @@ def _known_errors() -> tuple[type[BaseException], ...]:
 def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning known errors into one line and exit code 2."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
+        if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+            sys.exit(code)  # Typer returns typer.Exit's code (and 130 for Ctrl-C) in non-standalone mode
     except typer.Exit as stop:
         sys.exit(stop.exit_code)
     except Exception as err:  # noqa: BLE001 - the edge of the program

@@ -1,0 +1,334 @@
+"""``nas search``: run, resume, list, show, export, plot and browse architecture searches.
+
+Examples::
+
+    nas search run                                   # the default search: einspace on digits, sqlite:///nas.db
+    nas search run --name s2 --budget 40 --strategy guided --objectives val_acc,latency
+    nas search run --name big --config configs/search_default.yaml --address ray://head:10001
+    nas search resume s2 --budget 60                 # after a crash (even kill -9), or to train more
+    nas search ls
+    nas search show default
+    nas search export default --top 5 --out best/
+    nas search plot default --out plots/
+    nas search dashboard                             # optuna-dashboard on http://127.0.0.1:8080
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from nas.search import SearchProgress, SearchSummary
+
+app = typer.Typer(no_args_is_help=True, help="Search architectures: propose, rank, train with Ray Tune, store in SQL.")
+
+DEFAULT_DB = "sqlite:///nas.db"
+DbOpt = Annotated[str, typer.Option("--db", help="the store's SQLAlchemy URL (SQLite file or PostgreSQL)")]
+NameArg = Annotated[str, typer.Argument(help="the search's name (see `nas search ls`)")]
+_SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def _quiet_libraries() -> None:
+    """Ray Tune's and Optuna's INFO lines would tear the progress bar apart: warnings only."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for name in ("ray", "ray.tune", "ray.train"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _split(text: Optional[str]) -> Optional[list[str]]:
+    return None if text is None else [s.strip() for s in text.split(",") if s.strip()]
+
+
+@app.command("run")
+def run(
+    name: Annotated[str, typer.Option(help="the search's name (and its Optuna study's)")] = "default",
+    db: DbOpt = DEFAULT_DB,
+    budget: Annotated[Optional[int], typer.Option(min=1, help="candidates to train")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="search config YAML (see configs/search_default.yaml)")] = None,
+    space: Annotated[Optional[str], typer.Option(help="search space (see `nas spaces`)")] = None,
+    dataset: Annotated[Optional[str], typer.Option(help="digits, mnist1d, mnist5k, a .npz file or a folder")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="random, evolution, guided, adaptive or optuna")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="seed of the strategy, splits, proxies and training")] = None,
+    objectives: Annotated[Optional[str], typer.Option(help="val_acc first, then params, flops, latency; e.g. "
+                                                           "val_acc,params")] = None,
+    scorers: Annotated[Optional[str], typer.Option(help="pre-training ranking: predictor and/or proxies, e.g. "
+                                                        "predictor,zen ('' = none)")] = None,
+    batch: Annotated[Optional[int], typer.Option(min=1, help="candidates trained per round")] = None,
+    epochs: Annotated[Optional[int], typer.Option(min=1, help="training epochs per candidate (ASHA may stop "
+                                                              "earlier)")] = None,
+    address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster (host:port, ray://host:port, "
+                                                        "auto); default: a local Ray")] = None,
+    cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (torch threads)")] = None,
+    gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (fractions share a GPU)")] = None,
+) -> None:
+    """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune."""
+    from nas.search import SearchConfig, run_search
+
+    data: dict[str, Any] = SearchConfig.from_yaml(config).to_dict() if config else {}
+    overrides = {"space": space, "dataset": dataset, "strategy": strategy, "seed": seed, "budget": budget,
+                 "batch": batch, "objectives": _split(objectives), "scorers": _split(scorers)}
+    data.update({k: v for k, v in overrides.items() if v is not None})
+    tune = dict(data.get("tune") or {})
+    if cpus_per_trial is not None:
+        tune["cpus_per_trial"] = cpus_per_trial
+    if gpus_per_trial is not None:
+        tune["gpus_per_trial"] = gpus_per_trial
+    if tune:
+        data["tune"] = tune
+    if epochs is not None:
+        data["train"] = {**(data.get("train") or {}), "epochs": epochs}
+    search_config = SearchConfig.from_dict(data)
+    _quiet_libraries()
+    with _ProgressBar(name, search_config.budget) as bar:
+        summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update)
+    _print_summary(summary, db)
+
+
+@app.command("resume")
+def resume(
+    name: NameArg,
+    db: DbOpt = DEFAULT_DB,
+    budget: Annotated[Optional[int], typer.Option(min=1, help="a new budget (to train more); default: the "
+                                                              "search's")] = None,
+    address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster; default: a local Ray")] = None,
+) -> None:
+    """Continue a search: repair it after a crash (even kill -9), re-run unfinished trials, go on to the budget."""
+    from nas.search import resume_search
+
+    _quiet_libraries()
+    with _ProgressBar(name, budget or 0) as bar:
+        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update)
+    _print_summary(summary, db)
+
+
+@app.command("ls")
+def ls(db: DbOpt = DEFAULT_DB,
+       as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False) -> None:
+    """List the searches of a store."""
+    from nas.store import Store
+
+    rows = []
+    with Store(db) as store:
+        for s in store.list_searches():
+            trials = store.trials_of(s.name)
+            best = store.best(s.name, 1)
+            rows.append({"name": s.name, "space": s.space, "dataset": s.dataset,
+                         "strategy": s.config.get("strategy", ""), "status": s.status,
+                         "ok": sum(t.status == "ok" for t in trials),
+                         "stopped": sum(t.status == "stopped" for t in trials),
+                         "failed": sum(t.status == "failed" for t in trials),
+                         "unfinished": sum(t.status in ("queued", "running") for t in trials),
+                         "best_val_acc": best[0].val_acc if best else None,
+                         "best_test_acc": best[0].test_acc if best else None,
+                         "created": s.created.strftime("%Y-%m-%d %H:%M")})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo(f"no searches in {db} (start one with `nas search run --db {db}`)")
+        return
+    table = Table("name", "space", "dataset", "strategy", "status", "ok", "stopped", "failed", "best val acc",
+                  "its test acc", "created")
+    for r in rows:
+        table.add_row(r["name"], r["space"], r["dataset"], r["strategy"], r["status"], str(r["ok"]),
+                      str(r["stopped"]), str(r["failed"]), _acc(r["best_val_acc"]), _acc(r["best_test_acc"]),
+                      r["created"])
+    Console(width=160).print(table)
+
+
+@app.command("show")
+def show(
+    name: NameArg,
+    db: DbOpt = DEFAULT_DB,
+    top: Annotated[int, typer.Option(min=1, help="best architectures to list")] = 5,
+) -> None:
+    """The best architectures of a search, its best-so-far curve and (multi-objective) its Pareto front."""
+    from nas.search import summarize
+    from nas.store import Store
+
+    console = Console(width=160)
+    with Store(db) as store:
+        summary = summarize(store, name)
+        record = store.get_search(name)
+        best = store.best(name, top)
+        archs = {t.arch_hash: store.get_architecture(t.arch_hash) for t in best + list(summary.pareto)}
+        curve = store.curve(name)
+    console.print(f"search [bold]{name}[/bold]: {record.space} on {record.dataset}, "
+                  f"{record.config.get('strategy', '?')}, status {summary.status}; {summary.finished}/{summary.budget} "
+                  f"trials finished ({summary.ok} ok, {summary.stopped} stopped, {summary.failed} failed); "
+                  f"objectives {', '.join(record.objectives)}")
+    table = Table("rank", "trial", "hash", "status", "val acc", "test acc", "params", "FLOPs", "epochs", "derivation",
+                  title="best by validation accuracy")
+    for rank, t in enumerate(best, start=1):
+        a = archs[t.arch_hash]
+        table.add_row(str(rank), str(t.id), a.hash[:12], t.status, _acc(t.val_acc), _acc(t.test_acc),
+                      f"{a.params:,}", f"{a.flops:,}", str(len(t.epochs)), _short(a.derivation, 70))
+    console.print(table)
+    if curve:
+        console.print(f"best so far over {len(curve)} trained candidates: {_sparkline(curve)}  "
+                      f"{curve[0]:.4f} -> {curve[-1]:.4f}")
+        marks = sorted({0, len(curve) // 4, len(curve) // 2, 3 * len(curve) // 4, len(curve) - 1})
+        console.print("  " + "   ".join(f"#{i + 1}: {curve[i]:.4f}" for i in marks))
+    if len(record.objectives) > 1 and summary.pareto:
+        front = Table("trial", "hash", *record.objectives, "test acc", title="Pareto front")
+        for t in summary.pareto:
+            values = [f"{v:.4f}" if o in ("val_acc", "latency") else f"{v:,.0f}"
+                      for o, v in zip(record.objectives, t.objective_values or ())]
+            front.add_row(str(t.id), t.arch_hash[:12], *values, _acc(t.test_acc))
+        console.print(front)
+
+
+@app.command("export")
+def export(
+    name: NameArg,
+    db: DbOpt = DEFAULT_DB,
+    top: Annotated[int, typer.Option(min=1, help="how many of the best to export")] = 5,
+    out: Annotated[Path, typer.Option(help="output folder")] = Path("search_export"),
+) -> None:
+    """Write the best K architectures: <rank>_<hash>.onnx, <rank>_<hash>.json (derivation, metrics) and
+    summary.json."""
+    from nas.search import export_top
+    from nas.store import Store
+
+    with Store(db) as store:
+        files = export_top(store, name, top, out)
+    n = sum(f.suffix == ".onnx" for f in files)
+    typer.echo(f"{out}: {n} architectures (ONNX + JSON) and summary.json")
+
+
+@app.command("plot")
+def plot(
+    name: NameArg,
+    db: DbOpt = DEFAULT_DB,
+    out: Annotated[Path, typer.Option(help="output folder for the PNG files")] = Path("search_plots"),
+) -> None:
+    """Static plots (PNG, matplotlib): best-so-far curve, val acc vs params with the Pareto front, learning
+    curves of the top 5."""
+    from dashboards.plots import plot_search
+    from nas.store import Store
+
+    with Store(db) as store:
+        files = plot_search(store, name, out)
+    for f in files:
+        typer.echo(str(f))
+
+
+@app.command("dashboard")
+def dashboard(
+    db: DbOpt = DEFAULT_DB,
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+) -> None:
+    """Start optuna-dashboard on the store (every search is a study; ONNX files are trial artifacts)."""
+    from nas.store import Store
+
+    with Store(db) as store:
+        command = store.dashboard_command()
+    executable = _dashboard_executable()
+    command = [*executable, *command[1:], "--host", host, "--port", str(port)]
+    typer.echo(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
+    typer.echo(f"  {shlex.join(command)}", err=True)
+    try:
+        code = subprocess.call(command)
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _dashboard_executable() -> list[str]:
+    script = Path(sys.executable).parent / "optuna-dashboard"
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("optuna-dashboard")
+    if found:
+        return [found]
+    return [sys.executable, "-m", "optuna_dashboard._cli"]
+
+
+def _acc(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.4f}"
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n - 3] + "..."
+
+
+def _sparkline(values: list[float]) -> str:
+    lo, hi = min(values), max(values)
+    if hi - lo < 1e-12:
+        return _SPARKS[-1] * len(values)
+    return "".join(_SPARKS[min(len(_SPARKS) - 1, int((v - lo) / (hi - lo) * (len(_SPARKS) - 1) + 0.5))]
+                   for v in values)
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr: trials finished of the budget, elapsed time, best val acc so far."""
+
+    def __init__(self, name: str, budget: int) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("best val acc {task.fields[best]}"),
+                                 TextColumn("[dim]{task.fields[note]}"), console=Console(stderr=True),
+                                 transient=False)
+        self.task = self.progress.add_task(f"search {name}", total=budget or None, best="-", note="starting Ray")
+        self.started = False
+
+    def __enter__(self) -> "_ProgressBar":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.started:
+            self.progress.stop()
+
+    def update(self, event: "SearchProgress") -> None:
+        if not self.started:  # on the first event: errors before the search starts print without a bar
+            self.progress.start()
+            self.started = True
+        best = "-" if event.best_val_acc is None else f"{event.best_val_acc:.4f}"
+        note = event.message if event.event in ("round", "start", "trial") else None
+        fields: dict[str, Any] = {"best": best}
+        if note is not None:
+            fields["note"] = _short(note, 60)
+        self.progress.update(self.task, total=event.budget, completed=event.finished, **fields)
+        if event.event == "warning":
+            self.progress.console.print(f"[yellow]warning:[/yellow] {event.message}")
+
+
+def _print_summary(summary: "SearchSummary", db: str) -> None:
+    minutes, seconds = divmod(round(summary.seconds), 60)
+    typer.echo(f"search {summary.name!r} {summary.status}: {summary.finished}/{summary.budget} trials "
+               f"({summary.ok} ok, {summary.stopped} stopped by ASHA, {summary.failed} failed) in "
+               f"{minutes}m{seconds:02d}s")
+    best, arch = summary.best, summary.best_architecture
+    if best is None or arch is None:
+        typer.echo("no candidate was trained successfully")
+    else:
+        typer.echo(f"best architecture (by validation accuracy): trial {best.id}, hash {arch.hash}")
+        typer.echo(f"  derivation: {arch.derivation}")
+        typer.echo(f"  val acc {_acc(best.val_acc)}, test acc {_acc(best.test_acc)}, params {arch.params:,}, "
+                   f"FLOPs {arch.flops:,}")
+        if summary.best_onnx is not None:
+            typer.echo(f"  ONNX: {summary.best_onnx}")
+    db_flag = "" if db == DEFAULT_DB else f" --db {shlex.quote(db)}"
+    typer.echo("dashboard:")
+    typer.echo(f"  nas search dashboard{db_flag}")
+    typer.echo(f"  {shlex.join(summary.dashboard_command)}")
+    typer.echo(f"more: nas search show {summary.name}{db_flag}; nas search export {summary.name}{db_flag} --top 5 "
+               "--out DIR")

@@ -1,0 +1,631 @@
+"""The search driver: propose, de-duplicate, score, select, train on Ray Tune, record, learn; and resume.
+
+.. code-block:: python
+
+    from nas.search import SearchConfig, resume_search, run_search
+
+    summary = run_search(SearchConfig(budget=12), name="s1", db="sqlite:///nas.db")
+    summary.best.val_acc, summary.best.test_acc, summary.best_onnx      # best by validation accuracy
+    resume_search("s1", db="sqlite:///nas.db", budget=24)               # continue (after a crash, or for more)
+
+One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``:
+
+1. ``strategy.ask(need * oversample)`` (``need`` when there are no scorers); every proposal is built
+   (:func:`nas.candidate.build_candidate`) and dropped if its canonical hash is already known to the search
+   (:meth:`nas.store.Store.known_hashes`: trained or scored before) or came earlier in the round; duplicates are
+   told nothing, and the strategy is asked again for the shortfall (at most :data:`MAX_ASKS` asks per round).
+2. Each new candidate is stored: :meth:`~nas.store.Store.add_architecture` (its ONNX bytes) and
+   :meth:`~nas.store.Store.add_lineage` (parents' hashes; the ``operator`` text is the proposal as JSON, see
+   :func:`encode_proposal`, so that a resumed strategy gets exactly the proposals it made).
+3. The scorer (:mod:`nas.search.scoring`) ranks them; the raw scores and the combined rank (score ``combined``)
+   go to the store (:meth:`~nas.store.Store.add_scores`). Seeds are always kept; the rest by combined rank,
+   ``need`` in all. With the ``latency`` objective, the survivors' ONNX Runtime latency is measured here (score
+   ``latency_ms``).
+4. Each survivor is queued (:meth:`~nas.store.Store.queue_trial`, so a crash knows what was chosen), marked
+   running and trained as one trial of one Ray Tune run (:func:`nas.search.tune_runner.run_trials`, ASHA over
+   epochs by default). As each trial ends, :meth:`~nas.store.Store.finish_trial` records it (Optuna trial,
+   artifact, our row) with the objective values ``[val_acc, params | flops | latency ...]``.
+5. When the run is over the strategy is told every trial of the round, **in trial id order** (ask only happens
+   at the start of a round, so telling at its end loses nothing and makes the live state equal to a replay).
+
+The search ends when ``budget`` trials have finished (``ok``, ``stopped`` and ``failed`` all count: a failing
+candidate never stops the search), or after :data:`MAX_STALLED_ROUNDS` rounds in a row found no new candidate
+(the space is exhausted). Its status is ``running`` while it runs, then ``finished``; ``interrupted`` on
+KeyboardInterrupt and ``failed`` on any other exception (re-raised; the error is also the Optuna study's user
+attribute ``error``).
+
+**Resume** (:func:`resume_search`): :meth:`~nas.store.Store.reconcile` completes trials whose Optuna trial was
+written before the crash and requeues trials that were running; the strategy is rebuilt by
+:meth:`~nas.search.strategies.Strategy.replay` of the finished trials in id order, each with the proposal stored
+in its lineage; the queued trials are trained first (the finished trials of their generation are told together
+with them, in id order, as in the live run); then rounds continue until the budget. A finished trial is never
+trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
+budget (kept as the Optuna study's user attribute ``budget``, so a later resume keeps it).
+
+The driver prints nothing; it reports through ``progress(SearchProgress)``. Ray is started on the first search of
+the process (:func:`nas.search.tune_runner.ensure_ray`) and left running for the next one; a process that exits
+takes its local Ray instance with it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nas.search.config import ConfigError, SearchConfig
+from nas.search.strategies import Observation, Proposal
+
+if TYPE_CHECKING:
+    from nas.search.tune_runner import TrialOutcome, TuneSettings
+    from nas.store import ArchitectureRecord, Store, TrialRecord
+
+__all__ = ["MAX_ASKS", "MAX_STALLED_ROUNDS", "SearchProgress", "SearchSummary", "decode_proposal",
+           "encode_proposal", "export_best", "export_top", "resume_search", "run_search", "summarize"]
+
+MAX_ASKS = 4
+"""Asks per round at most: the first, then up to three more for the candidates lost to duplicates."""
+
+MAX_STALLED_ROUNDS = 3
+"""Rounds in a row without a single new candidate after which the search ends (the space is exhausted)."""
+
+_FINISHED = ("ok", "stopped", "failed")
+_UNFINISHED = ("queued", "running")
+COMBINED = "combined"
+LATENCY = "latency_ms"
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """One progress report of a running search (``run_search(..., progress=callback)``).
+
+    Attributes:
+        event: ``"start"`` (Ray is up, the search begins), ``"round"`` (a round's candidates were chosen),
+            ``"epoch"`` (a trial finished an epoch), ``"trial"`` (a trial finished), ``"warning"``, ``"end"``.
+        search: the search's name.
+        finished: trials finished so far; ``budget`` the number to reach.
+        best_val_acc: the best validation accuracy so far (``None`` before the first).
+        generation: the current round.
+        message: a human-readable line.
+        trial: the finished trial (``"trial"`` events).
+    """
+
+    event: str
+    search: str
+    finished: int
+    budget: int
+    best_val_acc: float | None
+    generation: int
+    message: str = ""
+    trial: TrialRecord | None = None
+
+
+@dataclass(frozen=True)
+class SearchSummary:
+    """Where a search stands (what :func:`run_search` and :func:`resume_search` return).
+
+    Attributes:
+        name: the search (and Optuna study) name; ``db`` the store's URL (password masked).
+        status: ``running``, ``finished``, ``failed`` or ``interrupted``.
+        budget: trials to train; ``finished``/``ok``/``stopped``/``failed`` how many did, by status.
+        best: the best trial by validation accuracy (``ok`` or ``stopped``), ``None`` if none.
+        best_architecture: its architecture (without ONNX bytes).
+        best_onnx: the best architecture's ONNX file (written by :func:`export_best`), if exported.
+        pareto: the ``ok`` trials on the Pareto front of the search's objectives.
+        artifact_dir: the store's artifact folder (Optuna's artifacts; ``best/`` inside).
+        dashboard_command: ``optuna-dashboard URL --artifact-dir DIR``.
+        objectives: the objective names.
+        seconds: wall time of this call (0 for :func:`summarize`).
+        warnings: what the driver warned about (e.g. the predictor fell back to proxies).
+    """
+
+    name: str
+    db: str
+    status: str
+    budget: int
+    finished: int
+    ok: int
+    stopped: int
+    failed: int
+    best: TrialRecord | None
+    best_architecture: ArchitectureRecord | None
+    best_onnx: Path | None
+    pareto: tuple[TrialRecord, ...]
+    artifact_dir: Path
+    dashboard_command: tuple[str, ...]
+    objectives: tuple[str, ...]
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default=())
+
+
+# ------------------------------------------------------------------------------------------------ proposals
+
+
+def encode_proposal(proposal: Proposal) -> str:
+    """A proposal as the lineage ``operator`` text: JSON ``{"operator", "meta", "parents", "derivation"}`` (the
+    parents and the derivation as the strategy's keys, so that a replay gets exactly the proposal back)."""
+    return json.dumps({"operator": proposal.operator, "meta": proposal.meta, "parents": list(proposal.parents),
+                       "derivation": proposal.derivation}, allow_nan=True, default=str)
+
+
+def decode_proposal(text: str, derivation: str) -> Proposal:
+    """The proposal stored by :func:`encode_proposal`; a plain operator text gives a proposal of ``derivation``."""
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        data = None
+    if not isinstance(data, dict) or "operator" not in data:
+        return Proposal(derivation, (), str(text))
+    return Proposal(str(data.get("derivation") or derivation), tuple(data.get("parents") or ()),
+                    str(data["operator"]), dict(data.get("meta") or {}))
+
+
+# ------------------------------------------------------------------------------------------------ entry points
+
+
+def run_search(config: SearchConfig, *, name: str, db: str, address: str | None = None,
+               progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
+    """Run a new search named ``name`` in the store ``db`` until ``config.budget`` trials have finished.
+
+    Args:
+        config: the search (:class:`~nas.search.config.SearchConfig`).
+        name: the search's name, also its Optuna study's.
+        db: the store's SQLAlchemy URL (``sqlite:///nas.db``, ``postgresql+psycopg://...``).
+        address: an existing Ray cluster (``host:port``, ``ray://host:port``, ``auto``); ``None``: a local Ray.
+        progress: called with each :class:`SearchProgress`.
+
+    Raises:
+        StoreError: the store cannot be opened, or a search named ``name`` exists (the message says how to resume).
+        ConfigError, StrategyError, ScorerError: the configuration is invalid (nothing is written then).
+        RayConnectionError: ``address`` cannot be reached (nothing is written then).
+    """
+    from nas.store import Store, StoreError
+
+    started = time.perf_counter()
+    with Store(db) as store:
+        existing = {s.name: s for s in store.list_searches()}
+        if name in existing:
+            s = existing[name]
+            done = len(store.trials_of(name, status=_FINISHED))
+            raise StoreError(f"a search named {name!r} already exists in {store.display_url} ({s.status}, {done} "
+                             f"trials finished): continue it with `nas search resume {name} --db {db}` (--budget N "
+                             "to train more) or choose another --name")
+        settings = _settings(config, address)
+        search = _Search(store, name, config, config.budget, settings, progress)
+        search.start_ray()
+        store.create_search(name, space=config.space, dataset=config.dataset, config=config.to_dict(),
+                            seed=config.seed, objectives=list(config.objectives), directions=config.directions)
+        _study(store, name).set_user_attr("budget", config.budget)
+        return _drive(store, search, started)
+
+
+def resume_search(name: str, *, db: str, address: str | None = None, budget: int | None = None,
+                  progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
+    """Continue the search ``name``: repair it after a crash, re-run unfinished trials, go on to the budget.
+
+    Args:
+        budget: a new budget (e.g. to train more after the search finished); ``None`` keeps the search's.
+
+    Raises:
+        StoreError: the store cannot be opened or has no search ``name`` (the message lists the known ones).
+        ConfigError: ``budget`` < 1, or the stored configuration no longer loads.
+    """
+    from nas.store import Store
+
+    started = time.perf_counter()
+    if budget is not None and budget < 1:
+        raise ConfigError(f"budget must be >= 1, got {budget}")
+    with Store(db) as store:
+        record = store.get_search(name)
+        config = SearchConfig.from_dict(record.config)
+        store.reconcile(name)  # first: it also recreates the Optuna study if a crash left it missing
+        study = _study(store, name)
+        if budget is None:
+            budget = int(study.user_attrs.get("budget", config.budget))
+        settings = _settings(config, address)
+        search = _Search(store, name, config, budget, settings, progress)
+        search.start_ray()
+        study.set_user_attr("budget", budget)
+        return _drive(store, search, started)
+
+
+def _settings(config: SearchConfig, address: str | None) -> TuneSettings:
+    from nas.search.tune_runner import TuneSettings
+
+    try:
+        return TuneSettings.from_dict({**config.tune, "address": address})
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"tune: {err}") from None
+
+
+def _study(store: Store, name: str) -> Any:
+    import optuna
+
+    return optuna.load_study(study_name=store.get_search(name).optuna_study_name, storage=store.optuna_storage)
+
+
+def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
+    """Run the search, keeping its status: running -> finished / interrupted / failed (re-raised)."""
+    name = search.name
+    store.set_search_status(name, "running")
+    try:
+        search.run()
+    except KeyboardInterrupt:
+        _set_status(store, name, "interrupted", "interrupted (KeyboardInterrupt)")
+        raise
+    except BaseException as err:
+        _set_status(store, name, "failed", f"{type(err).__name__}: {err}")
+        raise
+    store.set_search_status(name, "finished")
+    study = _study(store, name)
+    if study.user_attrs.get("error"):  # an earlier run failed; this one finished
+        study.set_user_attr("error", "")
+    best_onnx = export_best(store, name)
+    summary = summarize(store, name, budget=search.budget, best_onnx=best_onnx)
+    summary = replace(summary, seconds=time.perf_counter() - started, warnings=tuple(search.warnings))
+    search.report("end", f"finished: {summary.finished} trials")
+    return summary
+
+
+def _set_status(store: Store, name: str, status: str, error: str) -> None:
+    """Best effort (the store itself may be what failed): status, and the error as a study user attribute."""
+    try:
+        store.set_search_status(name, status)
+        _study(store, name).set_user_attr("error", " ".join(error.split())[:2000])
+    except Exception:  # noqa: BLE001 - never mask the original error
+        pass
+
+
+# ------------------------------------------------------------------------------------------------ the search
+
+
+@dataclass
+class _Pick:
+    """A new candidate of a round: its proposal, built candidate and (once scored) combined score."""
+
+    proposal: Proposal
+    candidate: Any
+    combined: float = 0.0
+
+
+class _Search:
+    """One search's driver state: space, dataset, scorer, strategy and the proposals stored in its lineage."""
+
+    def __init__(self, store: Store, name: str, config: SearchConfig, budget: int, settings: TuneSettings,
+                 progress: Callable[[SearchProgress], None] | None) -> None:
+        from nas.data import load_dataset
+        from nas.search.scoring import scorer_from_config
+        from nas.search.strategies import make_strategy
+        from search_spaces.sampler import Limits
+        from search_spaces.spaces import get_space
+
+        self.store, self.name, self.config, self.budget = store, name, config, int(budget)
+        self.settings = settings
+        self.progress = progress
+        self.warnings: list[str] = []
+        self.dataset = load_dataset(config.dataset, seed=config.seed)
+        self.input_shape = tuple(int(d) for d in self.dataset.input_shape)
+        self.num_classes = int(self.dataset.num_classes)
+        self.space = get_space(config.space, self.input_shape, limits=Limits(**config.limits))
+        import warnings as _warnings
+
+        with _warnings.catch_warnings(record=True) as caught:
+            _warnings.simplefilter("always")
+            self.scorer = scorer_from_config(config, self.space, self.dataset)
+        for w in caught:
+            self.warnings.append(str(w.message))
+        options = config.strategy_kwargs()
+        if config.strategy == "guided":
+            if self.scorer is None:
+                raise ConfigError("strategy 'guided' ranks its children with the search's scorers: give at least "
+                                  "one in scorers (e.g. [zen])")
+            options["scorer"] = self.scorer
+        self.strategy = make_strategy(config.strategy, self.space, seed=config.seed,
+                                      seeds=config.seed_list(self.input_shape), **options)
+        self.train = config.train_config()
+        self.proposals: dict[str, Proposal] = {}  # hash -> the proposal it was trained/scored as
+        self.generation = -1
+
+    # --- reporting ----------------------------------------------------------------------------------------------
+
+    def report(self, event: str, message: str = "", trial: TrialRecord | None = None) -> None:
+        if self.progress is None:
+            return
+        trials = self.store.trials_of(self.name, status=_FINISHED)
+        best = [t.val_acc for t in trials if t.val_acc is not None and t.status in ("ok", "stopped")]
+        self.progress(SearchProgress(event, self.name, len(trials), self.budget, max(best) if best else None,
+                                     max(self.generation, 0), message, trial))
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        self.report("warning", message)
+
+    def start_ray(self) -> None:
+        from nas.search.tune_runner import ensure_ray
+
+        os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C must interrupt, not "finish" trials
+        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+        if self.settings.address is None:
+            # A local Ray kills idle workers beyond one per CPU after 1 s: the scorer's task workers (torch imported)
+            # would die during every Tune run and cost a cold start (~8 s on 2 cores) each round. Keep them 10 min.
+            os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "600000")
+        ensure_ray(self.settings)
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        for lineage in self.store.lineage_of(self.name):
+            derivation = self._derivation(lineage.child_hash)
+            self.proposals[lineage.child_hash] = decode_proposal(lineage.operator, derivation)
+        trials = self.store.trials_of(self.name)
+        self.generation = max((t.generation for t in trials), default=-1)
+        self.report("start", f"search {self.name!r}: {self.config.space} on {self.config.dataset}, "
+                             f"{self.config.strategy}, budget {self.budget}")
+        for message in self.warnings:
+            self.report("warning", message)
+        unfinished = [t for t in trials if t.status in _UNFINISHED]
+        held = {t.generation for t in unfinished}
+        finished = [t for t in trials if t.status in _FINISHED]
+        self.strategy.replay([self._observation(t) for t in finished if t.generation not in held])
+        if unfinished:
+            self._rerun(unfinished, [t for t in finished if t.generation in held], finished)
+        stalled = 0
+        while True:
+            done = len(self.store.trials_of(self.name, status=_FINISHED))
+            if done >= self.budget:
+                return
+            self.generation += 1
+            need = min(self.config.batch, self.budget - done)
+            chosen = self._new_round(need)
+            if not chosen:
+                stalled += 1
+                self.warn(f"round {self.generation}: no new candidate (every proposal was a duplicate)")
+                if stalled >= MAX_STALLED_ROUNDS:
+                    self.warn(f"stopping after {done} trials: {MAX_STALLED_ROUNDS} rounds found nothing new")
+                    return
+                continue
+            stalled = 0
+            self._train(chosen, held=[])
+
+    def _rerun(self, unfinished: list[TrialRecord], held: list[TrialRecord], finished: list[TrialRecord]) -> None:
+        """Train the trials a crash left unfinished (first finishing, as failed, any whose hash finished)."""
+        done_hashes = {t.arch_hash: t.id for t in finished}
+        todo = []
+        for t in unfinished:
+            if t.arch_hash in done_hashes:
+                record = self.store.finish_trial(t.id, status="failed", epochs=[], final=None,
+                                                 objective_values=None,
+                                                 error=f"duplicate: hash {t.arch_hash} was trained by trial "
+                                                       f"{done_hashes[t.arch_hash]}")
+                held.append(record)
+            else:
+                todo.append(t)
+        self.report("round", f"resuming: re-running {len(todo)} unfinished trial(s)")
+        self._train(todo, held=held)
+
+    def _new_round(self, need: int) -> list[TrialRecord]:
+        """Propose, de-duplicate, store, score and select ``need`` candidates; queue them and return the trials."""
+        from nas.candidate import build_candidate
+
+        known = set(self.store.known_hashes(self.name))
+        target = need * (self.config.oversample if self.scorer is not None else 1)
+        pool: list[_Pick] = []
+        asked: set[str] = set()
+        for _ in range(MAX_ASKS):
+            if len(pool) >= target:
+                break
+            proposals = self.strategy.ask(target - len(pool), pending=asked)
+            if not proposals:
+                break
+            for p in proposals:
+                asked.add(p.derivation)
+                try:
+                    candidate = build_candidate(self.space, self.space.parse(p.derivation), self.num_classes,
+                                                check=False)
+                except Exception as err:  # noqa: BLE001 - a proposal that does not build is skipped
+                    self.warn(f"proposal {p.derivation[:80]} does not build: {type(err).__name__}: {err}")
+                    continue
+                if candidate.hash in known:
+                    continue
+                known.add(candidate.hash)
+                pool.append(_Pick(p, candidate))
+        if not pool:
+            return []
+        hash_of = {p.derivation: h for h, p in self.proposals.items()}
+        for pick in pool:
+            c, p = pick.candidate, pick.proposal
+            self.store.add_architecture(c.hash, space=self.space.name, derivation=str(c.derivation), arch=c.arch,
+                                        onnx=c.onnx_model.SerializeToString(), params=c.params, flops=c.flops)
+            parents = [hash_of[k] for k in p.parents if k in hash_of]
+            self.store.add_lineage(self.name, c.hash, parents, encode_proposal(p))
+            self.proposals[c.hash] = p
+            hash_of[p.derivation] = c.hash
+        if self.scorer is not None:
+            scored = self.scorer.score([p.proposal.derivation for p in pool],
+                                       onnx_models=[p.candidate.onnx_model for p in pool])
+            for pick, s in zip(pool, scored):
+                pick.combined = s.combined
+                self.store.add_scores(self.name, pick.candidate.hash, {**s.raw, COMBINED: (s.combined, 0.0)})
+        order = sorted(range(len(pool)), key=lambda i: (pool[i].proposal.operator != "seed", -pool[i].combined, i))
+        chosen = [pool[i] for i in order[:need]]
+        trials = []
+        for pick in chosen:
+            if "latency" in self.config.objectives:
+                self._latency(pick.candidate.hash, pick.candidate.onnx_model)
+            trial_id = self.store.queue_trial(self.name, pick.candidate.hash, generation=self.generation,
+                                              resources=self._resources())
+            trials.append(self.store.get_trial(trial_id))
+        self.report("round", f"round {self.generation}: {len(pool)} new candidates scored, training {len(trials)}")
+        return trials
+
+    def _resources(self) -> dict[str, Any]:
+        return {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial,
+                "memory_limit_mb": self.settings.memory_limit_mb}
+
+    def _train(self, trials: list[TrialRecord], held: list[TrialRecord]) -> None:
+        """Train ``trials`` as one Tune run; then tell the strategy them and ``held``, in trial id order."""
+        from nas.search.trainable import TrialSpec
+        from nas.search.tune_runner import run_trials
+
+        ordinals = {t.id: i for i, t in enumerate(self.store.trials_of(self.name))}
+        specs = []
+        for t in trials:
+            specs.append(TrialSpec(t.id, t.arch_hash, self.space.name, self.input_shape, self.num_classes,
+                                   self._key(t.arch_hash), self.config.dataset, self.config.seed, self.train,
+                                   None, self.config.faults.get(ordinals[t.id])))
+            self.store.mark_running(t.id, resources=self._resources())
+        observations = {t.id: self._observation(t) for t in held}
+
+        def on_epoch(trial_id: int, metrics: dict[str, Any]) -> None:
+            acc = metrics.get("val_acc")
+            self.report("epoch", f"trial {trial_id} epoch {metrics.get('epoch')}: val acc "
+                                 f"{acc if acc is None else round(float(acc), 4)}")
+
+        def on_finish(outcome: TrialOutcome) -> None:
+            record = self._finish(outcome)
+            observations[record.id] = self._observation(record)
+            acc = "" if record.val_acc is None else f", val acc {record.val_acc:.4f}"
+            self.report("trial", f"trial {record.id} {record.status}{acc}"
+                                 f"{': ' + record.error if record.error else ''}", record)
+
+        if specs:
+            run_trials(specs, self.settings, on_epoch=on_epoch if self.progress is not None else None,
+                       on_finish=on_finish)
+        self.strategy.tell([observations[i] for i in sorted(observations)])
+
+    def _finish(self, outcome: TrialOutcome) -> TrialRecord:
+        """Record a finished trial with its objective values."""
+        status, error, final = outcome.status, outcome.error, outcome.final
+        val = final.get("val_acc") if final else None
+        finite = isinstance(val, (int, float)) and math.isfinite(val)
+        values = None
+        if status in ("ok", "stopped"):
+            if finite:
+                values = [float(val)] + [self._objective(o, outcome.hash) for o in self.config.objectives[1:]]
+            elif status == "ok":
+                status, error = "failed", "no finite validation accuracy"
+        return self.store.finish_trial(outcome.trial_id, status=status, error=error, epochs=outcome.epochs,
+                                       final=final, objective_values=values)
+
+    def _objective(self, name: str, hash: str) -> float:
+        if name == "latency":
+            return self._latency(hash)
+        arch = self.store.get_architecture(hash)
+        return float(arch.params if name == "params" else arch.flops)
+
+    def _latency(self, hash: str, model: Any = None) -> float:
+        """The candidate's ONNX Runtime latency (ms), measured once and kept as its score ``latency_ms``."""
+        from nas.search.latency import onnx_latency_ms
+
+        for score in self.store.scores_of(self.name, hash):
+            if score.name == LATENCY:
+                return score.value
+        if model is None:
+            model = self.store.get_architecture(hash, with_onnx=True).onnx
+        start = time.perf_counter()
+        ms = onnx_latency_ms(model, self.input_shape)
+        self.store.add_scores(self.name, hash, {LATENCY: (ms, time.perf_counter() - start)})
+        return ms
+
+    def _derivation(self, hash: str) -> str:
+        return self.store.get_architecture(hash).derivation
+
+    def _key(self, hash: str) -> str:
+        proposal = self.proposals.get(hash)
+        return proposal.derivation if proposal is not None else self._derivation(hash)
+
+    def _observation(self, trial: TrialRecord) -> Observation:
+        fitness = trial.val_acc if trial.status in ("ok", "stopped") else None
+        return Observation(self._key(trial.arch_hash), fitness, self.proposals.get(trial.arch_hash), trial.arch_hash)
+
+
+# ------------------------------------------------------------------------------------------------ results
+
+
+def summarize(store: Store, name: str, *, budget: int | None = None, best_onnx: Path | None = None) -> SearchSummary:
+    """Where the search ``name`` stands (its trial counts, best trial, Pareto front, dashboard command)."""
+    record = store.get_search(name)
+    trials = store.trials_of(name)
+    counts = {s: sum(t.status == s for t in trials) for s in _FINISHED}
+    if budget is None:
+        try:
+            budget = int(_study(store, name).user_attrs.get("budget", record.config.get("budget", 0)))
+        except Exception:  # noqa: BLE001 - a missing study: the configured budget
+            budget = int(record.config.get("budget", 0))
+    best = store.best(name, 1)
+    best_arch = store.get_architecture(best[0].arch_hash) if best else None
+    pareto = tuple(store.pareto_front(name)) if len(record.objectives) > 1 else tuple(best)
+    return SearchSummary(name, store.display_url, record.status, budget, sum(counts.values()), counts["ok"],
+                         counts["stopped"], counts["failed"], best[0] if best else None, best_arch, best_onnx,
+                         pareto, store.artifact_dir, tuple(store.dashboard_command()), record.objectives)
+
+
+def export_best(store: Store, name: str) -> Path | None:
+    """Write the best architecture's ONNX to ``<artifact_dir>/best/<name>_<hash>.onnx``; its path (``None``
+    when the search has no trained candidate yet)."""
+    best = store.best(name, 1)
+    if not best:
+        return None
+    arch = store.get_architecture(best[0].arch_hash, with_onnx=True)
+    folder = store.artifact_dir / "best"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{_safe(name)}_{arch.hash}.onnx"
+    assert arch.onnx is not None
+    path.write_bytes(arch.onnx)
+    return path
+
+
+def export_top(store: Store, name: str, k: int, out: str | Path) -> list[Path]:
+    """Export the ``k`` best trials (by validation accuracy) of ``name`` to the folder ``out``.
+
+    Writes ``<rank>_<hash>.onnx`` (the architecture's ONNX bytes from the store) and ``<rank>_<hash>.json``
+    (derivation, arch, params, FLOPs, trial status, metrics, objective values, per-epoch metrics, scores, lineage)
+    for each, ranks from 1, plus ``summary.json`` (the search, its config and the list). Returns the files written.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = store.get_search(name)
+    lineage = {rec.child_hash: rec for rec in store.lineage_of(name)}
+    rows, written = [], []
+    for rank, trial in enumerate(store.best(name, k), start=1):
+        arch = store.get_architecture(trial.arch_hash, with_onnx=True)
+        stem = f"{rank}_{arch.hash}"
+        assert arch.onnx is not None
+        (out / f"{stem}.onnx").write_bytes(arch.onnx)
+        origin = lineage.get(arch.hash)
+        proposal = decode_proposal(origin.operator, arch.derivation) if origin is not None else None
+        info = {"rank": rank, "hash": arch.hash, "space": arch.space, "derivation": arch.derivation,
+                "arch": arch.arch, "params": arch.params, "flops": arch.flops, "trial_id": trial.id,
+                "optuna_trial_number": trial.optuna_trial_number, "generation": trial.generation,
+                "status": trial.status, "val_acc": trial.val_acc, "test_acc": trial.test_acc,
+                "objectives": dict(zip(record.objectives, trial.objective_values or ())),
+                "final": trial.final, "epochs": list(trial.epochs), "resources": trial.resources,
+                "scores": {s.name: {"value": _json_float(s.value), "seconds": s.seconds}
+                           for s in store.scores_of(name, arch.hash)},
+                "lineage": None if origin is None or proposal is None else {
+                    "operator": proposal.operator, "parents": list(origin.parents), "meta": proposal.meta},
+                "onnx": f"{stem}.onnx"}
+        (out / f"{stem}.json").write_text(json.dumps(info, indent=2, default=str) + "\n")
+        written += [out / f"{stem}.onnx", out / f"{stem}.json"]
+        rows.append({k: info[k] for k in ("rank", "hash", "val_acc", "test_acc", "params", "flops", "derivation",
+                                          "onnx")})
+    summary = {"search": name, "space": record.space, "dataset": record.dataset, "status": record.status,
+               "objectives": list(record.objectives), "directions": list(record.directions),
+               "config": record.config, "top": rows}
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    written.append(out / "summary.json")
+    return written
+
+
+def _json_float(value: float) -> float | str:
+    return value if math.isfinite(value) else str(value)
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name) or "search"
+
