@@ -94,7 +94,7 @@ import hashlib
 import heapq
 import os
 from dataclasses import dataclass
-from itertools import pairwise
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -188,6 +188,31 @@ def load_model(model: ModelLike) -> onnx.ModelProto:
 # --- small renderers ----------------------------------------------------------------------------------------------
 
 
+# Memo tables of texts that depend only on a small protobuf message. Reading a message field by field from
+# Python costs far more than serializing it, and the same attribute sets, shapes and constants recur across the
+# nodes of a network and across networks, so the texts are kept, keyed by the message's serialized bytes (equal
+# bytes are equal messages, hence equal texts), or by the (type, dims...) of a tensor whose text is its dims.
+# Each table is cleared when it reaches ``_MEMO_ENTRIES``; keys of more than ``_MEMO_KEY_BYTES`` are not kept.
+_MEMO_ENTRIES = 4096
+_MEMO_KEY_BYTES = 4096
+_ATTRS_MEMO: dict[tuple[bytes, ...], str] = {}                          # attributes -> "{...}"
+_SHAPE_MEMO: dict[bytes, str] = {}                                      # TypeProto -> "?x16x8x8"
+_VALUE_MEMO: dict[bytes, tuple[str, int, tuple[int, ...]]] = {}         # unnamed small tensor -> _tensor_info
+_PARAM_MEMO: dict[tuple[int, ...], tuple[str, int, tuple[int, ...]]] = {}   # (type, dims...) -> _tensor_info
+_STUB_MEMO: dict[tuple[int, ...], bytes] = {}                           # (type, dims...) -> unnamed stub tensor
+_serialize_attribute = AttributeProto.SerializeToString
+_serialize_type = onnx.TypeProto.SerializeToString
+
+
+def _memo_put(memo: dict, key: Any, size: int, value: Any) -> Any:
+    """Keep ``value`` under ``key`` (of ``size`` bytes) in ``memo``, within the limits above; return it."""
+    if size <= _MEMO_KEY_BYTES:
+        if len(memo) >= _MEMO_ENTRIES:
+            memo.clear()
+        memo[key] = value
+    return value
+
+
 def _fmt_float(x: float) -> str:
     return format(float(x), ".6g")
 
@@ -211,7 +236,7 @@ def _fmt_nested(v: Any) -> str:
 
 
 def _dims_text(dims: Any) -> str:
-    return "[" + ",".join(str(int(d)) for d in dims) + "]"
+    return "[" + ",".join([str(int(d)) for d in dims]) + "]"
 
 
 def _numel(dims: Any) -> int:
@@ -229,17 +254,47 @@ def _value_text(array: np.ndarray) -> str:
 
 
 def _tensor_text(t: TensorProto) -> tuple[str, int]:
-    """The text of a constant tensor and the number of elements it contributes to ``num_params``."""
-    dims = list(t.dims)
-    n = _numel(dims)
+    """The text of a constant tensor and the number of elements it contributes to ``num_params``.
+
+    A tensor written by value (``Const...``) has at most ``_MAX_CONST_ELEMENTS`` elements; a ``Param[...]``
+    contributes all its elements.
+    """
+    text, n, _ = _tensor_info(t)
+    return text, n
+
+
+def _tensor_info(t: TensorProto) -> tuple[str, int, tuple[int, ...]]:
+    """:func:`_tensor_text` and the tensor's (type, dims...).
+
+    Memoised: a ``Param`` on (type, dims), a small tensor written by value on its serialized content (name
+    cleared), unless its data lies in an external file.
+    """
+    dims = t.dims[:]
+    key = (t.data_type, *dims)
+    hit = _PARAM_MEMO.get(key)
+    if hit is not None:
+        return hit
+    n = 1
+    for d in dims:
+        n *= d
     if n == 0:
-        return "Const[]", 0
-    if not dims or (t.data_type in _INT_TYPES and n <= _MAX_CONST_ELEMENTS):
+        return "Const[]", 0, key
+    if not dims or (n <= _MAX_CONST_ELEMENTS and key[0] in _INT_TYPES):
+        content = None
+        if t.data_location != TensorProto.EXTERNAL:
+            unnamed = TensorProto()
+            unnamed.CopyFrom(t)
+            unnamed.ClearField("name")
+            content = unnamed.SerializeToString()
+            hit = _VALUE_MEMO.get(content)
+            if hit is not None:
+                return hit
         try:
-            return _value_text(numpy_helper.to_array(t)), 0
-        except Exception:  # noqa: BLE001, S110 - external, stripped or malformed data: write its dims
-            pass
-    return "Param" + _dims_text(dims), n
+            info = _value_text(numpy_helper.to_array(t)), 0, key
+        except Exception:  # noqa: BLE001 - external, stripped or malformed data: write its dims
+            info = "Param" + _dims_text(dims), n, key
+        return info if content is None else _memo_put(_VALUE_MEMO, content, len(content), info)
+    return _memo_put(_PARAM_MEMO, key, 0, ("Param" + _dims_text(dims), n, key))
 
 
 def _array_text(array: np.ndarray) -> tuple[str, int]:
@@ -312,53 +367,101 @@ def _attr_text(a: AttributeProto) -> str:
     return ""
 
 
-def _attrs_text(node: onnx.NodeProto) -> str:
-    if not node.attribute:
+def _attrs_text(attributes: Any) -> str:
+    """``{name=value,...}`` for a node's attributes (rule 6), or ``""`` for none; memoised."""
+    if not attributes:
         return ""
-    items = sorted((a.name, _attr_text(a)) for a in node.attribute)
-    return "{" + ",".join(f"{k}={v}" for k, v in items) + "}"
-
-
-def _op_text(node: onnx.NodeProto) -> str:
-    return node.op_type if node.domain in _DEFAULT_DOMAINS else f"{node.domain}.{node.op_type}"
-
-
-def _is_constant(node: onnx.NodeProto) -> bool:
-    return node.op_type == "Constant" and node.domain in _DEFAULT_DOMAINS
+    key = tuple(map(_serialize_attribute, attributes))
+    text = _ATTRS_MEMO.get(key)
+    if text is None:
+        items = sorted((a.name, _attr_text(a)) for a in attributes)
+        text = _memo_put(_ATTRS_MEMO, key, sum(map(len, key)),
+                         "{" + ",".join(f"{k}={v}" for k, v in items) + "}")
+    return text
 
 
 def _shape_text(tp: onnx.TypeProto) -> str:
-    if not tp.HasField("tensor_type") or not tp.tensor_type.HasField("shape"):
-        return "*"
-    dims = tp.tensor_type.shape.dim
-    if len(dims) == 0:
-        return "scalar"
-    return "x".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in dims)
+    """``1x16x32x32``, ``?`` for a dynamic dim, ``scalar`` for rank 0, ``*`` for an unknown shape; memoised."""
+    key = _serialize_type(tp)
+    text = _SHAPE_MEMO.get(key)
+    if text is None:
+        if not tp.HasField("tensor_type") or not tp.tensor_type.HasField("shape"):
+            text = "*"
+        elif len(tp.tensor_type.shape.dim) == 0:
+            text = "scalar"
+        else:
+            text = "x".join(str(d.dim_value) if d.HasField("dim_value") else "?" for d in tp.tensor_type.shape.dim)
+        _memo_put(_SHAPE_MEMO, key, len(key), text)
+    return text
 
 
-def _infer_shapes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> dict[str, str]:
-    """Shape text per value name, from shape inference on a weight-free copy (declared shapes on failure).
+def _varint(n: int) -> bytes:
+    """``n >= 0`` in protobuf's base-128 varint encoding."""
+    digits = bytearray()
+    while n > 0x7F:
+        digits.append(n & 0x7F | 0x80)
+        n >>= 7
+    digits.append(n)
+    return bytes(digits)
 
-    ``nodes`` are the non-Constant nodes in a topological order (inference needs one; the file may not be).
+
+_VARINTS = [_varint(n) for n in range(2048)]   # the common lengths, encoded once
+
+
+def _framed(number: int, payloads: Any) -> list[bytes]:
+    """The pieces of a length-delimited protobuf field (a string or a message) holding each payload in turn, in
+    wire format: the tag ``number << 3 | 2`` (one byte, as every field number used here is below 16), the
+    payload's length as a varint, the payload."""
+    tag = bytes((number << 3 | 2,))
+    out: list[bytes] = []
+    for payload in payloads:
+        n = len(payload)
+        out += (tag, _VARINTS[n] if n < 2048 else _varint(n), payload)
+    return out
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """One length-delimited protobuf field in wire format (see :func:`_framed`)."""
+    return b"".join(_framed(number, (payload,)))
+
+
+def _light_model(model: onnx.ModelProto, gr: _Graph, order: list[int]) -> bytes:
+    """The serialized weight-free copy of ``model`` that shape inference runs on.
+
+    It holds the ``Constant`` nodes, then the other nodes in ``order`` (a topological order: inference needs
+    one, and the file may not be in one); initializers with more than ``_INFER_KEEP_ELEMENTS`` elements are
+    replaced by stubs that keep only their name, type and dims. It is written in protobuf's wire format
+    directly, from the serialized parts: a message is the concatenation of its fields in any order, and the
+    elements of a repeated field are read in the order they come. That avoids copying every node into a new
+    ModelProto and serializing it again.
     """
     g = model.graph
-    light = onnx.ModelProto()
-    light.ir_version = model.ir_version
-    light.opset_import.extend(model.opset_import)
-    light.functions.extend(model.functions)
-    lg = light.graph
-    lg.node.extend(node for node in g.node if _is_constant(node))
-    lg.node.extend(nodes)
-    lg.input.extend(g.input)
-    lg.output.extend(g.output)
-    lg.value_info.extend(g.value_info)
-    for t in g.initializer:
-        if _numel(t.dims) <= _INFER_KEEP_ELEMENTS:
-            lg.initializer.append(t)
+    nodes = gr.nodes
+    initializers = []
+    for t, name, n, key in gr.initializers:
+        if n <= _INFER_KEEP_ELEMENTS:  # n is 0 for a tensor written by value: small, kept
+            initializers.append(t.SerializeToString())
         else:
-            stub = lg.initializer.add()
-            stub.name, stub.data_type = t.name, t.data_type
-            stub.dims.extend(t.dims)
+            stub = _STUB_MEMO.get(key)
+            if stub is None:
+                stub = _memo_put(_STUB_MEMO, key, 0, TensorProto(data_type=key[0], dims=key[1:]).SerializeToString())
+            initializers.append(stub + _field(8, name.encode()))                           # TensorProto.name
+    graph = _framed(1, [node.SerializeToString() for node in gr.constant_nodes])        # GraphProto.node
+    graph += _framed(1, [nodes[i].SerializeToString() for i in order])
+    graph += _framed(5, initializers)                                                   # GraphProto.initializer
+    graph += _framed(11, [vi.SerializeToString() for vi in g.input])                    # GraphProto.input
+    graph += _framed(12, [vi.SerializeToString() for vi in g.output])                   # GraphProto.output
+    graph += _framed(13, [vi.SerializeToString() for vi in g.value_info])               # GraphProto.value_info
+    header = onnx.ModelProto(ir_version=model.ir_version, opset_import=model.opset_import,
+                             functions=model.functions)
+    return header.SerializeToString() + _field(7, b"".join(graph))                     # ModelProto.graph
+
+
+def _infer_shapes(model: onnx.ModelProto, gr: _Graph, order: list[int]) -> dict[str, str]:
+    """Shape text per value name, from shape inference on a weight-free copy (:func:`_light_model`), or from the
+    declared shapes alone when inference fails."""
+    g = model.graph
+    light = _light_model(model, gr, order)
     try:
         inferred = onnx.shape_inference.infer_shapes(light).graph
     except Exception:  # noqa: BLE001 - invalid or unsupported: the declared value_info is all we have
@@ -367,8 +470,9 @@ def _infer_shapes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> dict[s
     for source in (g.value_info, g.input, g.output, inferred.value_info, inferred.input, inferred.output):
         for vi in source:
             text = _shape_text(vi.type)
-            if text != "*" or vi.name not in shapes:
-                shapes[vi.name] = text
+            name = vi.name
+            if text != "*" or name not in shapes:
+                shapes[name] = text
     return shapes
 
 
@@ -377,6 +481,13 @@ def _infer_shapes(model: onnx.ModelProto, nodes: list[onnx.NodeProto]) -> dict[s
 # An argument slot: ("v", node, port) a node's output, ("i", k) graph input k, ("c", text) a constant,
 # ("n",) an absent optional input.
 _Arg = tuple
+_ABSENT: _Arg = ("n",)
+
+
+def _literal(a: _Arg) -> str:
+    """An argument's text in a node's label: a constant's text, ``None``, or ``*`` for an activation."""
+    kind = a[0]
+    return a[1] if kind == "c" else "None" if kind == "n" else "*"
 
 
 @dataclass
@@ -392,99 +503,130 @@ class _Graph:
     graph_inputs: list[str]
     graph_outputs: list[_Arg]
     num_params: int
+    indegree: list[int]                  # [node] -> number of arguments that are node outputs ("v")
+    active: list[int]                    # [node] -> number of arguments that are node outputs or graph inputs
+    constant_nodes: list[onnx.NodeProto]  # the Constant nodes, in file order
+    # per graph initializer, in file order: (tensor, name, its num_params (0 for one written by value, which has
+    # at most _MAX_CONST_ELEMENTS elements), (type, dims...))
+    initializers: list[tuple[TensorProto, str, int, tuple[int, ...]]]
 
 
 def _analyse(model: onnx.ModelProto) -> _Graph:
+    """Read the graph once into plain Python lists (protobuf field access is slow), checking that it is valid."""
     g = model.graph
-    consts: dict[str, str] = {}
+    consts: dict[str, _Arg] = {}        # name -> ("c", text)
     num_params = 0
+    initializers = []
     for t in g.initializer:
-        consts[t.name], n = _tensor_text(t)
+        text, n, key = _tensor_info(t)
+        name = t.name
+        consts[name] = ("c", text)
         num_params += n
+        initializers.append((t, name, n, key))
     for st in g.sparse_initializer:
-        consts[st.values.name] = "Param" + _dims_text(st.dims)
+        consts[st.values.name] = ("c", "Param" + _dims_text(st.dims))
         num_params += _numel(st.dims)
-    graph_inputs = [vi.name for vi in g.input if vi.name not in consts]
+    graph_inputs = [name for name in (vi.name for vi in g.input) if name not in consts]
     defined: dict[str, _Arg] = {name: ("i", k) for k, name in enumerate(graph_inputs)}
     if len(defined) != len(graph_inputs):
         raise OnnxTextError("graph input names are not unique")
 
-    nodes = []
+    nodes: list[onnx.NodeProto] = []
+    ops: list[str] = []
+    attrs: list[str] = []
+    inputs: list[list[str]] = []
+    outputs: list[list[str]] = []
+    constant_nodes: list[onnx.NodeProto] = []
     for node in g.node:
-        if _is_constant(node):
+        op_type = node.op_type
+        domain = node.domain
+        default_domain = domain in _DEFAULT_DOMAINS
+        if op_type == "Constant" and default_domain:      # folded into the arguments of its consumers
+            constant_nodes.append(node)
             for out in node.output:
                 if out:
                     if out in consts or out in defined:
                         raise OnnxTextError(f"tensor {out!r} is defined twice")
-                    consts[out], n = _constant_node_text(node)
+                    text, n = _constant_node_text(node)
+                    consts[out] = ("c", text)
                     num_params += n
-        else:
-            nodes.append(node)
-    if not nodes:
-        raise OnnxTextError("ONNX graph has no nodes besides Constant nodes")
-
-    outputs: list[list[str]] = []
-    for i, node in enumerate(nodes):
-        outs = list(node.output)
+            continue
+        nodes.append(node)
+        ops.append(op_type if default_domain else f"{domain}.{op_type}")   # rule 6: domain.Op
+        attrs.append(_attrs_text(node.attribute))
+        ins = node.input[:]
+        while ins and not ins[-1]:
+            ins.pop()
+        inputs.append(ins)
+        outs = node.output[:]
         while outs and not outs[-1]:
             outs.pop()
         outputs.append(outs)
+    if not nodes:
+        raise OnnxTextError("ONNX graph has no nodes besides Constant nodes")
+
+    for i, outs in enumerate(outputs):
         for p, out in enumerate(outs):
             if not out:
                 continue
             if out in defined or out in consts:
-                raise OnnxTextError(f"tensor {out!r} is defined twice (node {i}, {node.op_type})")
+                raise OnnxTextError(f"tensor {out!r} is defined twice (node {i}, {nodes[i].op_type})")
             defined[out] = ("v", i, p)
 
     def resolve(name: str, where: str) -> _Arg:
         if not name:
-            return ("n",)
+            return _ABSENT
         if name in defined:
             return defined[name]
         if name in consts:
-            return ("c", consts[name])
+            return consts[name]
         raise OnnxTextError(f"{where} uses tensor {name!r}, which no node, initializer or graph input defines")
 
     args: list[list[_Arg]] = []
     labels: list[str] = []
-    ops: list[str] = []
-    attrs: list[str] = []
-    consumers = [[[] for _ in outs] for outs in outputs]
-    for i, node in enumerate(nodes):
-        ins = list(node.input)
-        while ins and not ins[-1]:
-            ins.pop()
-        row = [resolve(name, f"node {i} ({node.op_type})") for name in ins]
-        args.append(row)
+    indegree: list[int] = []
+    active: list[int] = []
+    consumers: list[list[list[tuple[int, int]]]] = [[[] for _ in outs] for outs in outputs]
+    for i, ins in enumerate(inputs):
+        row = [(defined.get(name) or consts.get(name)) if name else _ABSENT for name in ins]
+        if None in row:
+            resolve(ins[row.index(None)], f"node {i} ({nodes[i].op_type})")  # raises
+        n_v = n_i = 0
         for slot, a in enumerate(row):
-            if a[0] == "v":
+            kind = a[0]
+            if kind == "v":
                 consumers[a[1]][a[2]].append((i, slot))
-        ops.append(_op_text(node))
-        attrs.append(_attrs_text(node))
-        labels.append(ops[-1] + "(" + ", ".join(a[1] if a[0] == "c" else "None" if a[0] == "n" else "*"
-                                                for a in row) + ")" + attrs[-1])
+                n_v += 1
+            elif kind == "i":
+                n_i += 1
+        args.append(row)
+        labels.append(ops[i] + "(" + ", ".join([a[1] if a[0] == "c" else "None" if a[0] == "n" else "*" for a in row])
+                      + ")" + attrs[i])   # as _literal
+        indegree.append(n_v)
+        active.append(n_v + n_i)
 
-    output_ports: list[list[list[int]]] = [[[] for _ in outs] for outs in outputs]
+    output_ports: list[list[tuple[int, ...]]] = [[()] * len(outs) for outs in outputs]
     graph_outputs = []
     for k, vi in enumerate(g.output):
         a = resolve(vi.name, f"graph output {k}")
         graph_outputs.append(a)
         if a[0] == "v":
-            output_ports[a[1]][a[2]].append(k)
-    return _Graph(nodes, ops, attrs, args, outputs, labels, consumers,
-                  [[tuple(x) for x in ports] for ports in output_ports], graph_inputs, graph_outputs, num_params)
+            output_ports[a[1]][a[2]] += (k,)
+    return _Graph(nodes, ops, attrs, args, outputs, labels, consumers, output_ports, graph_inputs, graph_outputs,
+                  num_params, indegree, active, constant_nodes, initializers)
 
 
 def _file_topo_order(gr: _Graph) -> list[int]:
     """Any topological order (file order among ready nodes); raises on a cycle."""
     n = len(gr.nodes)
-    indeg = [sum(1 for a in gr.args[i] if a[0] == "v") for i in range(n)]
+    indeg = gr.indegree[:]
+    consumers = gr.consumers
     ready = [i for i in range(n) if indeg[i] == 0]
     order = []
     while ready:
         i = ready.pop()
         order.append(i)
-        for port in gr.consumers[i]:
+        for port in consumers[i]:
             for c, _ in port:
                 indeg[c] -= 1
                 if indeg[c] == 0:
@@ -500,17 +642,91 @@ def _downstream_ranks(gr: _Graph) -> list[int]:
     """Weisfeiler-Lehman colours of each node's downstream structure up to ``_DOWNSTREAM_HOPS`` hops.
 
     Colours are ranks of sorted signatures, so comparing two colours compares the nested structures; they depend
-    on nothing but ops, attributes, constants and wiring.
+    on nothing but ops, attributes, constants and wiring. A node's signature is its colour followed by, per
+    output port, the graph outputs it feeds and the sorted (slot, colour) of its consumers; its new colour is
+    the rank of its signature among all distinct signatures of the round.
+
+    The rounds are computed class by class, which gives the same colours with much less work:
+
+    * Colours are dense ranks and a signature starts with the old colour, so a node's new colour is its old
+      colour, plus the number of extra parts the classes of lower colours split into, plus the rank of its
+      signature within its own class.
+    * A class of one node cannot split, so only classes of two or more nodes are kept (``multi``).
+    * The members of a class had equal signatures under the previous colours (from the second round on).
+      When a class splits, call its members outside its largest part *moved*. For a node none of whose
+      consumers moved, the new colours of its consumers follow from their previous colours by one map (a class
+      that did not split to its colour, a class that split to its largest part), so all such members of a
+      class still have equal signatures: it is built once, for one of them. A class without a member that has
+      a moved consumer does not split, and no signature of it is built.
+    * When no class splits, every colour stays the same, and so it stays in all later rounds: the loop stops.
     """
-    label_rank = {lab: r for r, lab in enumerate(sorted(set(gr.labels)))}
-    colour = [label_rank[lab] for lab in gr.labels]
+    labels, args = gr.labels, gr.args
+    n = len(labels)
+    label_rank = {lab: r for r, lab in enumerate(sorted(set(labels)))}
+    colour = [label_rank[lab] for lab in labels]
+    n_colours = len(label_rank)
+    multi: dict[int, list[int]] = {}
+    for i, c in enumerate(colour):
+        multi.setdefault(c, []).append(i)
+    multi = {c: members for c, members in multi.items() if len(members) > 1}
+    output_ports, consumers = gr.output_ports, gr.consumers
+    dirty: set[int] | None = None   # nodes with a consumer that moved last round; None: all nodes
+
+    def tail(i: int) -> tuple:
+        """Node ``i``'s signature without its own colour. A consumer's (slot, colour) is written as the int
+        ``slot * n + colour``, which orders like the pair (colours are below ``n``)."""
+        out = []
+        for outs, port in zip(output_ports[i], consumers[i]):
+            if len(port) == 1:
+                c, s = port[0]
+                out.append((outs, (s * n + colour[c],)))
+            else:
+                out.append((outs, tuple(sorted([s * n + colour[c] for c, s in port]))))
+        return tuple(out)
+
     for _ in range(_DOWNSTREAM_HOPS):
-        sigs = []
-        for i in range(len(gr.nodes)):
-            sigs.append((colour[i], tuple((gr.output_ports[i][p], tuple(sorted((s, colour[c]) for c, s in port)))
-                                          for p, port in enumerate(gr.consumers[i]))))
-        rank = {s: r for r, s in enumerate(sorted(set(sigs)))}
-        colour = [rank[s] for s in sigs]
+        extra = [0] * n_colours             # [colour] -> how many more parts than one its class splits into
+        splits: list[tuple[int, list[int], list[int]]] = []   # (colour, members, rank of each in its class)
+        for c, members in multi.items():
+            if dirty is None:
+                tails = [tail(i) for i in members]
+            elif dirty.isdisjoint(members):
+                continue
+            else:
+                common = None               # the signature shared by the members without a moved consumer
+                tails = []
+                for i in members:
+                    if i in dirty:
+                        tails.append(tail(i))
+                    else:
+                        if common is None:
+                            common = tail(i)
+                        tails.append(common)
+            distinct = sorted(set(tails))
+            if len(distinct) > 1:
+                rank = {t: r for r, t in enumerate(distinct)}
+                extra[c] = len(distinct) - 1
+                splits.append((c, members, [rank[t] for t in tails]))
+        if not splits:
+            break
+        shift = list(accumulate(extra, initial=0))
+        new = [c + shift[c] for c in colour]
+        next_multi = {c + shift[c]: members for c, members in multi.items() if not extra[c]}
+        moved: list[int] = []
+        for c, members, ranks in splits:
+            parts: dict[int, list[int]] = {}
+            for i, r in zip(members, ranks):
+                parts.setdefault(r, []).append(i)
+            largest = max(parts.values(), key=len)
+            for r, part in parts.items():
+                for i in part:
+                    new[i] += r
+                if len(part) > 1:
+                    next_multi[c + shift[c] + r] = part
+                if part is not largest:
+                    moved.extend(part)
+        colour, n_colours, multi = new, n_colours + shift[-1], next_multi
+        dirty = {a[1] for i in moved for a in args[i] if a[0] == "v"}
     return colour
 
 
@@ -518,23 +734,24 @@ def _downstream_hashes(gr: _Graph, topo: list[int]) -> list[int]:
     """A stable 64-bit hash of each node's whole downstream structure (label, consumers and their slots, graph
     outputs, recursively). Compared only after the bounded, order-preserving ranks of
     :func:`_downstream_ranks` tie, to split nodes whose difference lies farther downstream."""
-    h = [0] * len(gr.nodes)
+    labels, consumers, output_ports = gr.labels, gr.consumers, gr.output_ports
+    h = [0] * len(labels)
     for i in reversed(topo):
-        parts = [gr.labels[i]]
-        for p, port in enumerate(gr.consumers[i]):
-            parts.append(f"|{p}:{gr.output_ports[i][p]}:" + ",".join(sorted(f"{s}.{h[c]}" for c, s in port)))
+        parts = [labels[i]]
+        for p, port in enumerate(consumers[i]):
+            parts.append(f"|{p}:{output_ports[i][p]}:" + ",".join(sorted([f"{s}.{h[c]}" for c, s in port])))
         h[i] = int.from_bytes(hashlib.blake2b("".join(parts).encode(), digest_size=8).digest(), "big")
     return h
 
 
 def _chain_successors(gr: _Graph) -> list[int | None]:
     """For each node, the node that continues its chain (rule 5), or None."""
-    single = [len(gr.outputs[i]) == 1 and sum(1 for a in gr.args[i] if a[0] in "vi") == 1
-              for i in range(len(gr.nodes))]
-    succ: list[int | None] = [None] * len(gr.nodes)
-    for i in range(len(gr.nodes)):
-        if single[i] and not gr.output_ports[i][0] and len(gr.consumers[i][0]) == 1:
-            m = gr.consumers[i][0][0][0]
+    outputs, active, consumers, output_ports = gr.outputs, gr.active, gr.consumers, gr.output_ports
+    single = [len(outs) == 1 and k == 1 for outs, k in zip(outputs, active)]
+    succ: list[int | None] = [None] * len(single)
+    for i, is_single in enumerate(single):
+        if is_single and not output_ports[i][0] and len(consumers[i][0]) == 1:
+            m = consumers[i][0][0][0]
             if single[m]:
                 succ[i] = m
     return succ
@@ -543,31 +760,78 @@ def _chain_successors(gr: _Graph) -> list[int | None]:
 def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
     """Kahn's algorithm with chain continuation first, then a name- and file-order-independent key.
 
-    Returns the order and each node's chain successor (:func:`_chain_successors`).
+    Among the ready nodes the smallest key ``(-latest, label, input refs, downstream colour, whole downstream
+    hash, file position)`` goes first. The heap holds the key without colour and hash: when several ready nodes
+    tie on everything before them, they are taken off the heap together, and the colour, then the hash decide.
+    Ties are rare outside repeated branches, so the colours (:func:`_downstream_ranks`) are computed the first
+    time one occurs, and the hashes (:func:`_downstream_hashes`) the first time colours tie. Returns the order
+    and each node's chain successor (:func:`_chain_successors`).
     """
-    topo = _file_topo_order(gr)
-    colour = _downstream_ranks(gr)
-    whole = _downstream_hashes(gr, topo)
+    topo = _file_topo_order(gr)  # raises on a cycle
     succ = _chain_successors(gr)
-    n = len(gr.nodes)
-    indeg = [sum(1 for a in gr.args[i] if a[0] == "v") for i in range(n)]
+    colour: list[int] = []
+    whole: list[int] = []
+    labels, args, consumers = gr.labels, gr.args, gr.consumers
+    n = len(labels)
+    indeg = gr.indegree[:]
     step = [0] * n
     done = [False] * n
     heap: list[tuple] = []
+    heappush, heappop = heapq.heappush, heapq.heappop
 
     def push(i: int) -> None:
         refs = []
         latest = -2
-        for a in gr.args[i]:
-            if a[0] == "v":
-                refs.append((2, step[a[1]], a[2]))
-                latest = max(latest, step[a[1]])
-            elif a[0] == "i":
+        for a in args[i]:
+            kind = a[0]
+            if kind == "v":
+                s = step[a[1]]
+                refs.append((2, s, a[2]))
+                if s > latest:
+                    latest = s
+            elif kind == "i":
                 refs.append((1, a[1], 0))
-                latest = max(latest, -1)
+                if latest < -1:
+                    latest = -1
             else:
                 refs.append((0, 0, 0))
-        heapq.heappush(heap, (-latest, gr.labels[i], tuple(refs), colour[i], whole[i], i))
+        heappush(heap, (-latest, labels[i], tuple(refs), i))
+
+    def pop() -> int:
+        while True:
+            entry = heappop(heap)
+            i = entry[3]
+            if not done[i]:
+                break
+        if heap:
+            top = heap[0]
+            if top[0] == entry[0] and top[1] == entry[1] and top[2] == entry[2]:
+                return tie_break(entry)
+        return i
+
+    def tie_break(entry: tuple) -> int:
+        key = entry[:3]
+        tied = [entry[3]]
+        while heap and heap[0][:3] == key:
+            j = heappop(heap)[3]
+            if not done[j]:
+                tied.append(j)
+        if len(tied) == 1:
+            return tied[0]
+        if not colour:
+            colour.extend(_downstream_ranks(gr))
+        lowest = min(colour[j] for j in tied)
+        best_colour = [j for j in tied if colour[j] == lowest]
+        if len(best_colour) == 1:
+            best = best_colour[0]
+        else:
+            if not whole:
+                whole.extend(_downstream_hashes(gr, topo))
+            best = min(best_colour, key=lambda j: (whole[j], j))
+        for j in tied:
+            if j != best:
+                heappush(heap, (*key, j))
+        return best
 
     for i in range(n):
         if indeg[i] == 0:
@@ -578,14 +842,11 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
         if forced is not None:
             i, forced = forced, None
         else:
-            while True:
-                i = heapq.heappop(heap)[-1]
-                if not done[i]:
-                    break
+            i = pop()
         done[i] = True
         step[i] = len(order)
         order.append(i)
-        for port in gr.consumers[i]:
+        for port in consumers[i]:
             for c, _ in port:
                 indeg[c] -= 1
                 if indeg[c] == 0:
@@ -596,83 +857,93 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
 
 # --- lines --------------------------------------------------------------------------------------------------------
 
-# A line is a list of pieces: a string, ("ref", id) or ("def", id, shape).
+# A line is a list of pieces: a string (written as is), an int k (a use of value k, ``Vk``) or a tuple
+# (k, shape) (the definition of value k, ``Vk:shape``). Only the two variants' value ids differ.
 _Line = list
 
 
 def _build_lines(model: onnx.ModelProto, shapes_out: dict[str, str] | None = None) -> list[_Line]:
     gr = _analyse(model)
     order, succ = _canonical_order(gr)
-    shapes = _infer_shapes(model, [gr.nodes[i] for i in order])
+    shapes = _infer_shapes(model, gr, order)
     if shapes_out is not None:
         shapes_out.update(shapes)
+    return _lines(gr, order, succ, shapes, [vi.name for vi in model.graph.output])
+
+
+def _lines(gr: _Graph, order: list[int], succ: list[int | None], shapes: dict[str, str],
+           graph_output_names: list[str]) -> list[_Line]:
+    """The lines of the text (rules 2, 5 and 7), with value uses and definitions left as ids (see ``_Line``).
+
+    Adjacent literal text is merged into one string, so a line alternates strings and value pieces.
+    """
+    get_shape = shapes.get
     input_names = ["Input"] if len(gr.graph_inputs) == 1 else [f"Input{k + 1}" for k in range(len(gr.graph_inputs))]
-    input_text = [f"{input_names[k]}:{shapes.get(name, '*')}" for k, name in enumerate(gr.graph_inputs)]
-    ids: dict[tuple[int, int], int] = {}
-
-    def ref(a: _Arg) -> Any:
-        if a[0] == "v":
-            return ("ref", ids[(a[1], a[2])])
-        if a[0] == "i":
-            return input_text[a[1]]
-        if a[0] == "c":
-            return a[1]
-        return "None"
-
-    def call(i: int, pieces: list[Any]) -> list[Any]:
-        out: list[Any] = [gr.ops[i]]
-        if pieces is not None:
-            out.append("(")
-            for k, p in enumerate(pieces):
-                if k:
-                    out.append(", ")
-                out.append(p)
-            out.append(")")
-        out.append(gr.attrs[i])
-        return out
-
+    input_text = [f"{input_names[k]}:{get_shape(name, '*')}" for k, name in enumerate(gr.graph_inputs)]
+    ops, attrs, args, outputs = gr.ops, gr.attrs, gr.args, gr.outputs
+    value_ids: list[list[int]] = [[0] * len(outs) for outs in outputs]   # [node][port] -> id once written
+    n_values = 0
     lines: list[_Line] = []
     pos = 0
-    while pos < len(order):
-        run = [order[pos]]
-        while pos + len(run) < len(order) and succ[run[-1]] == order[pos + len(run)]:
-            run.append(order[pos + len(run)])
-        pos += len(run)
-        line: _Line = call(run[0], [ref(a) for a in gr.args[run[0]]])
-        for prev, i in pairwise(run):
-            (slot,) = [s for s, a in enumerate(gr.args[i]) if a[0] == "v" and a[1] == prev]
-            pieces = [ref(a) if s != slot else "_" for s, a in enumerate(gr.args[i])]
+    n = len(order)
+    while pos < n:
+        # the first node of a chain, with all its arguments
+        first = order[pos]
+        line: _Line = []
+        text = ops[first] + "("
+        for slot, a in enumerate(args[first]):
+            if slot:
+                text += ", "
+            kind = a[0]
+            if kind == "v":
+                line.append(text)
+                line.append(value_ids[a[1]][a[2]])
+                text = ""
+            else:
+                text += input_text[a[1]] if kind == "i" else a[1] if kind == "c" else "None"
+        text += ")" + attrs[first]
+        # the nodes that continue the chain: their only activation argument is the previous node's output
+        last = first
+        pos += 1
+        while pos < n and succ[last] == order[pos]:
+            i = order[pos]
+            (slot,) = [s for s, a in enumerate(args[i]) if a[0] == "v" and a[1] == last]
+            pieces = ["_" if s == slot else _literal(a) for s, a in enumerate(args[i])]
             if slot == 0:
-                pieces = pieces[1:] or None
-            line += [" --> "] + call(i, pieces)
-        last = run[-1]
-        if gr.outputs[last]:
-            line.append(" --> ")
-            for p, name in enumerate(gr.outputs[last]):
+                del pieces[0]
+            text += " --> " + ops[i] + ("(" + ", ".join(pieces) + ")" if pieces or slot else "") + attrs[i]
+            last = i
+            pos += 1
+        # the values the chain defines
+        if outputs[last]:
+            text += " --> "
+            ids = value_ids[last]
+            for p, name in enumerate(outputs[last]):
                 if p:
-                    line.append(", ")
+                    text += ", "
                 if not name:
-                    line.append("None")
+                    text += "None"
                     continue
-                ids[(last, p)] = len(ids) + 1
-                line.append(("def", ids[(last, p)], shapes.get(name, "*")))
+                n_values += 1
+                ids[p] = n_values
+                line.append(text)
+                line.append((n_values, get_shape(name, "*")))
+                text = ""
+        line.append(text)
         lines.append(line)
-    for k, a in enumerate(gr.graph_outputs):
-        name = model.graph.output[k].name
-        lines.append(["Output(", ref(a), ") --> ", shapes.get(name, "*")])
+    for a, name in zip(gr.graph_outputs, graph_output_names):
+        kind = a[0]
+        tail = ") --> " + get_shape(name, "*")
+        if kind == "v":
+            lines.append(["Output(", value_ids[a[1]][a[2]], tail])
+        else:
+            lines.append(["Output(" + (input_text[a[1]] if kind == "i" else _literal(a)) + tail])
     return lines
 
 
 def _render_absolute(line: _Line) -> str:
-    parts = []
-    for p in line:
-        if isinstance(p, str):
-            parts.append(p)
-        elif p[0] == "ref":
-            parts.append(f"V{p[1]}")
-        else:
-            parts.append(f"V{p[1]}:{p[2]}")
-    return "".join(parts)
+    return "".join([p if p.__class__ is str else f"V{p}" if p.__class__ is int else f"V{p[0]}:{p[1]}"
+                    for p in line])
 
 
 def _render_relative(line: _Line, defined_before: int) -> str:
@@ -680,10 +951,10 @@ def _render_relative(line: _Line, defined_before: int) -> str:
     for p in line:
         if isinstance(p, str):
             parts.append(p)
-        elif p[0] == "ref":
-            parts.append(f"V-{defined_before + 1 - p[1]}")
+        elif isinstance(p, int):
+            parts.append(f"V-{defined_before + 1 - p}")
         else:
-            parts.append(f"V+{p[1] - defined_before}:{p[2]}")
+            parts.append(f"V+{p[0] - defined_before}:{p[1]}")
     return "".join(parts)
 
 
@@ -763,7 +1034,7 @@ def _render(lines: list[_Line], variant: str) -> list[str]:
     defined = 0
     for line in lines:
         relative.append(_render_relative(line, defined))
-        defined += sum(1 for p in line if not isinstance(p, str) and p[0] == "def")
+        defined += sum(1 for p in line if isinstance(p, tuple))
     return _compress(relative)
 
 

@@ -123,6 +123,8 @@ def evaluate(corpora: Sequence[Corpus], make: Callable[[], Any], *, seeds: int =
 
     if "zero-shot" in protocols or "few-shot" in protocols:
         for k, corpus in enumerate(corpora):
+            if "zero-shot" not in protocols and few_shot_spaces is not None and corpus.space not in few_shot_spaces:
+                continue
             others = [c for j, c in enumerate(corpora) if j != k]
             t = time.perf_counter()
             pretrained = _fit(make, others, [all_rows[j] for j in range(len(corpora)) if j != k]) if others else None
