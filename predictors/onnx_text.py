@@ -194,7 +194,7 @@ def load_model(model: ModelLike) -> onnx.ModelProto:
 # bytes are equal messages, hence equal texts), or by the (type, dims...) of a tensor whose text is its dims.
 # Each table is cleared when it reaches ``_MEMO_ENTRIES``; keys of more than ``_MEMO_KEY_BYTES`` are not kept.
 _MEMO_ENTRIES = 4096
-_MEMO_KEY_BYTES = 4096
+_MEMO_KEY_BYTES = 1024
 _ATTRS_MEMO: dict[tuple[bytes, ...], str] = {}                          # attributes -> "{...}"
 _SHAPE_MEMO: dict[bytes, str] = {}                                      # TypeProto -> "?x16x8x8"
 _VALUE_MEMO: dict[bytes, tuple[str, int, tuple[int, ...]]] = {}         # unnamed small tensor -> _tensor_info
@@ -467,9 +467,11 @@ def _infer_shapes(model: onnx.ModelProto, gr: _Graph, order: list[int]) -> dict[
     except Exception:  # noqa: BLE001 - invalid or unsupported: the declared value_info is all we have
         inferred = g
     shapes: dict[str, str] = {}
+    memo_get = _SHAPE_MEMO.get
     for source in (g.value_info, g.input, g.output, inferred.value_info, inferred.input, inferred.output):
         for vi in source:
-            text = _shape_text(vi.type)
+            tp = vi.type
+            text = memo_get(_serialize_type(tp)) or _shape_text(tp)   # the memo inlined: most shapes recur
             name = vi.name
             if text != "*" or name not in shapes:
                 shapes[name] = text
@@ -537,6 +539,7 @@ def _analyse(model: onnx.ModelProto) -> _Graph:
     inputs: list[list[str]] = []
     outputs: list[list[str]] = []
     constant_nodes: list[onnx.NodeProto] = []
+    attrs_get = _ATTRS_MEMO.get
     for node in g.node:
         op_type = node.op_type
         domain = node.domain
@@ -553,7 +556,9 @@ def _analyse(model: onnx.ModelProto) -> _Graph:
             continue
         nodes.append(node)
         ops.append(op_type if default_domain else f"{domain}.{op_type}")   # rule 6: domain.Op
-        attrs.append(_attrs_text(node.attribute))
+        attributes = node.attribute
+        attrs.append((attrs_get(tuple(map(_serialize_attribute, attributes))) or _attrs_text(attributes))
+                     if attributes else "")   # the memo of _attrs_text inlined
         ins = node.input[:]
         while ins and not ins[-1]:
             ins.pop()
@@ -587,8 +592,11 @@ def _analyse(model: onnx.ModelProto) -> _Graph:
     indegree: list[int] = []
     active: list[int] = []
     consumers: list[list[list[tuple[int, int]]]] = [[[] for _ in outs] for outs in outputs]
+    lookup = consts | defined           # as resolve (the two are disjoint), without the error
+    lookup[""] = _ABSENT
+    lookup_get = lookup.get
     for i, ins in enumerate(inputs):
-        row = [(defined.get(name) or consts.get(name)) if name else _ABSENT for name in ins]
+        row = list(map(lookup_get, ins))
         if None in row:
             resolve(ins[row.index(None)], f"node {i} ({nodes[i].op_type})")  # raises
         n_v = n_i = 0
@@ -764,10 +772,10 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
     hash, file position)`` goes first. The heap holds the key without colour and hash: when several ready nodes
     tie on everything before them, they are taken off the heap together, and the colour, then the hash decide.
     Ties are rare outside repeated branches, so the colours (:func:`_downstream_ranks`) are computed the first
-    time one occurs, and the hashes (:func:`_downstream_hashes`) the first time colours tie. Returns the order
-    and each node's chain successor (:func:`_chain_successors`).
+    time one occurs, and the hashes (:func:`_downstream_hashes`) the first time colours tie. A cycle leaves
+    nodes that never become ready, and :func:`_file_topo_order` then raises the error. Returns the order and
+    each node's chain successor (:func:`_chain_successors`).
     """
-    topo = _file_topo_order(gr)  # raises on a cycle
     succ = _chain_successors(gr)
     colour: list[int] = []
     whole: list[int] = []
@@ -787,18 +795,18 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
             if kind == "v":
                 s = step[a[1]]
                 refs.append((2, s, a[2]))
-                if s > latest:
-                    latest = s
+                latest = max(latest, s)
             elif kind == "i":
                 refs.append((1, a[1], 0))
-                if latest < -1:
-                    latest = -1
+                latest = max(latest, -1)
             else:
                 refs.append((0, 0, 0))
         heappush(heap, (-latest, labels[i], tuple(refs), i))
 
     def pop() -> int:
         while True:
+            if not heap:  # nodes are left but none is ready: they lie on or after a cycle
+                _file_topo_order(gr)  # raises the error that says so
             entry = heappop(heap)
             i = entry[3]
             if not done[i]:
@@ -826,7 +834,7 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
             best = best_colour[0]
         else:
             if not whole:
-                whole.extend(_downstream_hashes(gr, topo))
+                whole.extend(_downstream_hashes(gr, _file_topo_order(gr)))  # (raises on a cycle)
             best = min(best_colour, key=lambda j: (whole[j], j))
         for j in tied:
             if j != best:
@@ -862,13 +870,12 @@ def _canonical_order(gr: _Graph) -> tuple[list[int], list[int | None]]:
 _Line = list
 
 
-def _build_lines(model: onnx.ModelProto, shapes_out: dict[str, str] | None = None) -> list[_Line]:
+def _build_lines(model: onnx.ModelProto) -> tuple[list[_Line], dict[str, str]]:
+    """The lines of ``model`` and the shape text of each value (see :func:`encode_with_shapes`)."""
     gr = _analyse(model)
     order, succ = _canonical_order(gr)
     shapes = _infer_shapes(model, gr, order)
-    if shapes_out is not None:
-        shapes_out.update(shapes)
-    return _lines(gr, order, succ, shapes, [vi.name for vi in model.graph.output])
+    return _lines(gr, order, succ, shapes, [vi.name for vi in model.graph.output]), shapes
 
 
 def _lines(gr: _Graph, order: list[int], succ: list[int | None], shapes: dict[str, str],
@@ -1022,8 +1029,7 @@ def encode_with_shapes(model: ModelLike, *, variant: str = "chain") -> tuple[lis
     shape inference (the predictor computes FLOPs from these shapes)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {', '.join(VARIANTS)}")
-    shapes: dict[str, str] = {}
-    lines = _build_lines(load_model(model), shapes)
+    lines, shapes = _build_lines(load_model(model))
     return _render(lines, variant), shapes
 
 

@@ -1,9 +1,12 @@
 """The ONNX -> text encoder (``predictors.onnx_text``): golden text, invariance to names and node order, every
-attribute and edge kept, the compact variant, real exported candidates, and clear errors."""
+attribute and edge kept, the compact variant, real exported candidates, clear errors, and its fast paths (the
+incremental colours, the lazy tie-breaks, the wire-format copy for shape inference, the memoised texts) agreeing
+with the plain algorithms."""
 
 from __future__ import annotations
 
 import ast
+import heapq
 import random
 import re
 from pathlib import Path
@@ -13,7 +16,15 @@ import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from predictors.onnx_text import GraphStats, OnnxTextError, encode_lines, encode_onnx, graph_stats, load_model
+import predictors.onnx_text as ot
+from predictors.onnx_text import (
+    GraphStats,
+    OnnxTextError,
+    encode_lines,
+    encode_onnx,
+    graph_stats,
+    load_model,
+)
 
 OPSET = [helper.make_opsetid("", 17)]
 CONV = "{dilations=[1,1],group=1,kernel_shape=[3,3],pads=[1,1,1,1],strides=[1,1]}"
@@ -367,10 +378,168 @@ def test_errors(tmp_path) -> None:
     with pytest.raises(OnnxTextError, match="not a DAG"):
         encode_onnx(n.model([("b", ["N", 4])]))
 
+    # a cycle after tied siblings (their colours and hashes are computed before the cycle stops the order)
+    n = _Net(["N", 4])
+    (a,) = n.op("Relu", ["x"])
+    (b,) = n.op("Relu", ["x"])
+    n.nodes.append(helper.make_node("Add", [a, "d"], ["c"]))
+    n.nodes.append(helper.make_node("Neg", ["c"], ["d"]))
+    n.nodes.append(helper.make_node("Add", [b, "x"], ["e"]))
+    with pytest.raises(OnnxTextError, match=re.escape("2 nodes lie on or after a cycle (ops: Add, Neg)")):
+        encode_onnx(n.model([("e", ["N", 4])]))
+
     twice = small_net()
     twice.graph.node[1].output[0] = twice.graph.node[0].output[0]
     with pytest.raises(OnnxTextError, match="defined twice"):
         encode_onnx(twice)
+
+
+# --- the fast paths agree with the plain algorithms ---------------------------------------------------------------
+
+
+def _reference_ranks(gr) -> list[int]:
+    """Weisfeiler-Lehman colours computed plainly: every node's signature, every round (rule 4)."""
+    label_rank = {lab: r for r, lab in enumerate(sorted(set(gr.labels)))}
+    colour = [label_rank[lab] for lab in gr.labels]
+    for _ in range(ot._DOWNSTREAM_HOPS):
+        sigs = [(colour[i], tuple((gr.output_ports[i][p], tuple(sorted((s, colour[c]) for c, s in port)))
+                                  for p, port in enumerate(gr.consumers[i])))
+                for i in range(len(gr.nodes))]
+        rank = {sig: r for r, sig in enumerate(sorted(set(sigs)))}
+        colour = [rank[sig] for sig in sigs]
+    return colour
+
+
+def _reference_order(gr) -> list[int]:
+    """Kahn's algorithm with the whole key of every ready node (colour and hash included) on the heap."""
+    topo = ot._file_topo_order(gr)
+    colour, whole, succ = _reference_ranks(gr), ot._downstream_hashes(gr, topo), ot._chain_successors(gr)
+    n = len(gr.nodes)
+    indeg = [sum(1 for a in gr.args[i] if a[0] == "v") for i in range(n)]
+    step, done, heap, order, forced = [0] * n, [False] * n, [], [], None
+
+    def push(i: int) -> None:
+        refs = [(2, step[a[1]], a[2]) if a[0] == "v" else (1, a[1], 0) if a[0] == "i" else (0, 0, 0)
+                for a in gr.args[i]]
+        latest = max([-2] + [step[a[1]] for a in gr.args[i] if a[0] == "v"] + [-1 for a in gr.args[i] if a[0] == "i"])
+        heapq.heappush(heap, (-latest, gr.labels[i], tuple(refs), colour[i], whole[i], i))
+
+    for i in range(n):
+        if indeg[i] == 0:
+            push(i)
+    while len(order) < n:
+        if forced is not None:
+            i, forced = forced, None
+        else:
+            i = heapq.heappop(heap)[-1]
+            while done[i]:
+                i = heapq.heappop(heap)[-1]
+        done[i], step[i] = True, len(order)
+        order.append(i)
+        for port in gr.consumers[i]:
+            for c, _ in port:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    push(c)
+        forced = succ[i]
+    return order
+
+
+def random_dag(seed: int) -> onnx.ModelProto:
+    """A random graph rich in ties: sibling ops on one input, twin chains that differ only beyond the colours'
+    reach, identical twins, two-output Splits, Concats, and graph outputs in the middle."""
+    rng = random.Random(seed)
+    n = _Net(["N", 4])
+    values = ["x"]
+    for _ in range(rng.randrange(5, 25)):
+        kind = rng.random()
+        src = rng.choice(values[-6:])
+        if kind < 0.35:   # siblings: the same op on the same value, one to three times
+            op = rng.choice(["Relu", "Sigmoid", "Tanh"])
+            for _ in range(rng.choice([1, 2, 2, 3])):
+                values += n.op(op, [src])
+        elif kind < 0.45:  # twin chains longer than the colours' reach, ending alike or not
+            ends = rng.choice([("Relu", "Relu"), ("Sigmoid", "Tanh")])
+            for end in ends:
+                (y,) = n.op("Abs", [src])
+                for _ in range(ot._DOWNSTREAM_HOPS + 1):
+                    (y,) = n.op("Neg", [y])
+                values += n.op(end, [y])
+        elif kind < 0.7:
+            values += n.op(rng.choice(["Add", "Mul", "Sub"]), [src, rng.choice(values[-8:])])
+        elif kind < 0.85:
+            values += n.op("Split", [src], n_out=2, axis=1)
+        else:
+            values += n.op("Concat", rng.sample(values[-6:], min(3, len(values[-6:]))), axis=1)
+    outputs = [values[-1]] + rng.sample(values[1:], min(2, len(values) - 1))
+    return n.model([(name, ["N", 4]) for name in dict.fromkeys(outputs)])
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_canonical_order_matches_plain_algorithm(seed: int) -> None:
+    gr = ot._analyse(random_dag(seed))
+    assert ot._downstream_ranks(gr) == _reference_ranks(gr)
+    assert ot._canonical_order(gr)[0] == _reference_order(gr)
+
+
+def _reference_light_model(model: onnx.ModelProto, gr, order: list[int]) -> onnx.ModelProto:
+    """The weight-free copy for shape inference, built with the protobuf API."""
+    g = model.graph
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.functions.extend(model.functions)
+    lg = light.graph
+    lg.node.extend(node for node in g.node if node.op_type == "Constant" and node.domain in ("", "ai.onnx"))
+    lg.node.extend(gr.nodes[i] for i in order)
+    lg.input.extend(g.input)
+    lg.output.extend(g.output)
+    lg.value_info.extend(g.value_info)
+    for t in g.initializer:
+        if int(np.prod(t.dims)) <= ot._INFER_KEEP_ELEMENTS:
+            lg.initializer.append(t)
+        else:
+            lg.initializer.add(name=t.name, data_type=t.data_type, dims=t.dims)
+    return light
+
+
+def big_attribute_net() -> onnx.ModelProto:
+    """Nodes serializing to more than 2 KiB and 16 KiB (longer length varints), a Constant node and value_info."""
+    n = _Net(["N", 4])
+    n.nodes.append(helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.ones(4, np.float32))))
+    (y,) = n.op("Mul", ["x", "k"])
+    (y,) = n.op("Mystery", [y], note="a" * 3000)
+    (y,) = n.op("Mystery", [y], note="b" * 20000)
+    (y,) = n.op("Relu", [y])
+    model = n.model([(y, ["N", 4])])
+    model.graph.value_info.append(helper.make_tensor_value_info(y, TensorProto.FLOAT, ["N", 4]))
+    return model
+
+
+@pytest.mark.parametrize("build", [small_net, residual_blocks, split_net, big_attribute_net,
+                                   lambda: random_dag(7)])
+def test_light_model_is_the_weight_free_copy(build) -> None:
+    model = build()
+    gr = ot._analyse(model)
+    order = ot._canonical_order(gr)[0]
+    light = onnx.ModelProto.FromString(ot._light_model(model, gr, order))
+    assert light == _reference_light_model(model, gr, order)
+
+
+def test_memoised_texts_follow_content() -> None:
+    def net(shape: list[int], pads: int, epsilon: float) -> onnx.ModelProto:
+        n = _Net(["N", 3, 8, 8])
+        (y,) = n.op("Relu", [n.conv_bn("x", 3, 8, epsilon=epsilon)])
+        n.inits.append(numpy_helper.from_array(np.asarray(shape, np.int64), "shape"))  # same name, other value
+        (y,) = n.op("Reshape", [y, "shape"])
+        (y,) = n.op("MaxPool", [y], kernel_shape=[3, 3], pads=[pads] * 4)
+        return n.model([(y, ["N", 8, 8, 8])])
+
+    first = encode_lines(net([0, 8, 8, 8], 1, 1e-5))
+    assert "Reshape(Const[0,8,8,8])" in first[0] and "pads=[1,1,1,1]" in first[0] and "epsilon=1e-05" in first[0]
+    other = encode_lines(net([0, 8, 64, 1], 0, 1e-3))
+    assert "Reshape(Const[0,8,64,1])" in other[0] and "pads=[0,0,0,0]" in other[0] and "epsilon=0.001" in other[0]
+    assert encode_lines(net([0, 8, 8, 8], 1, 1e-5)) == first
 
 
 def test_module_imports_only_numpy_and_onnx() -> None:
