@@ -9,28 +9,27 @@ are recorded while the search completes. A second tiny search ranks with the pre
 from __future__ import annotations
 
 import json
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import onnx
 import optuna
 import pytest
 
 from nas.cli.app import main
-from nas.search import SearchConfig, SearchProgress, SearchSummary, resume_search, run_search
+from nas.search import (
+    SearchConfig,
+    SearchProgress,
+    SearchSummary,
+    resume_search,
+    run_search,
+)
 from nas.search.config import EINSPACE_DIGITS_SEEDS, ConfigError
 from nas.search.driver import decode_proposal, encode_proposal
 from nas.search.scoring import combine_ranks
 from nas.search.strategies import Proposal
 from nas.store import Store, StoreError
+from tests._dashboard import get_json, running_dashboard
 
 NAME = "s1"
 BUDGET = 6
@@ -131,52 +130,19 @@ def test_optuna_study_mirrors_the_store(searched: tuple[str, SearchSummary, list
             assert ot.state == optuna.trial.TrialState.PRUNED
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 def test_optuna_dashboard_lists_the_study_with_its_trials(searched: tuple[str, SearchSummary, list],
                                                           tmp_path: Path) -> None:
     db, summary, _ = searched
-    script = Path(sys.executable).parent / "optuna-dashboard"
-    command = [str(script)] if script.exists() else [shutil.which("optuna-dashboard") or "optuna-dashboard"]
-    port = _free_port()
-    log = tmp_path / "dashboard.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([*command, *summary.dashboard_command[1:], "--host", "127.0.0.1", "--port",
-                                    str(port)], stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-2000:]
-            try:
-                studies = _get_json(f"{base}/api/studies")["study_summaries"]
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                assert time.monotonic() < deadline, "optuna-dashboard did not answer within 60 s"
-                time.sleep(0.25)
+    artifact_dir = summary.dashboard_command[summary.dashboard_command.index("--artifact-dir") + 1]
+    with running_dashboard(summary.dashboard_command[1], artifact_dir, tmp_path / "dashboard.log") as base:
+        studies = get_json(f"{base}/api/studies")["study_summaries"]
         (study,) = [s for s in studies if s["study_name"] == NAME]
-        detail = _get_json(f"{base}/api/studies/{study['study_id']}")
+        detail = get_json(f"{base}/api/studies/{study['study_id']}")
         assert len(detail["trials"]) == BUDGET
         hashes = {a["value"] for t in detail["trials"] for a in t["user_attrs"] if a["key"] == "hash"}
         with Store(db) as store:
             assert hashes == {t.arch_hash for t in store.trials_of(NAME)}
         assert all(len(t["artifacts"]) == 1 for t in detail["trials"])  # the ONNX file of every candidate
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 # ------------------------------------------------------------------------------------------------ the CLI

@@ -3,13 +3,8 @@ PostgreSQL when ``NAS_TEST_POSTGRES_URL`` names one (``.ci/start_postgres.sh`` s
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +19,7 @@ import sqlalchemy
 
 from nas.store import Store, StoreError, default_db_url
 from nas.store.store import _Result
+from tests._dashboard import get_json, running_dashboard
 
 NAME = "s1"
 OBJECTIVES = ["val_acc", "params"]
@@ -372,65 +368,24 @@ def test_default_artifact_dir_for_other_urls(tmp_path: Path, monkeypatch: pytest
 # ------------------------------------------------------------------------------------------- optuna-dashboard
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _dashboard_command() -> list[str]:
-    script = Path(sys.executable).parent / "optuna-dashboard"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("optuna-dashboard")
-    return [found] if found else [sys.executable, "-m", "optuna_dashboard._cli"]
-
-
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
 @pytest.fixture
 def dashboard(db: str, tmp_path: Path) -> Iterator[tuple[str, Store, dict[str, int]]]:
     store = Store(db)
     ids = _populate(store)
-    port = _free_port()
-    log = tmp_path / "dashboard.log"
-    with open(log, "wb") as out:  # a file, not a pipe: its request log can never fill a buffer and block it
-        process = subprocess.Popen([*_dashboard_command(), db, "--host", "127.0.0.1", "--port", str(port),
-                                    "--artifact-dir", str(store.artifact_dir)], stdout=out, stderr=out)
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"optuna-dashboard exited {process.returncode}: {log.read_text()[-2000:]}")
-            try:
-                _get_json(f"{base}/api/meta")
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                if time.monotonic() > deadline:
-                    pytest.fail("optuna-dashboard did not answer within 60 s")
-                time.sleep(0.25)
-        yield base, store, ids
+        with running_dashboard(db, store.artifact_dir, tmp_path / "dashboard.log") as base:
+            yield base, store, ids
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         store.close()
 
 
 def test_optuna_dashboard_shows_every_trained_candidate(dashboard: tuple[str, Store, dict[str, int]]) -> None:
     base, store, ids = dashboard
-    studies = _get_json(f"{base}/api/studies")["study_summaries"]
+    studies = get_json(f"{base}/api/studies")["study_summaries"]
     (summary,) = [s for s in studies if s["study_name"] == NAME]
     assert summary["directions"] == DIRECTIONS
 
-    detail = _get_json(f"{base}/api/studies/{summary['study_id']}")
+    detail = get_json(f"{base}/api/studies/{summary['study_id']}")
     assert detail["name"] == NAME and detail["objective_names"] == OBJECTIVES
     trials = detail["trials"]
     assert len(trials) == len(ids)
