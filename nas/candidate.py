@@ -47,17 +47,28 @@ class Candidate:
 
 
 def build_candidate(space: Space, derivation: Derivation, num_classes: int, *, check: bool = True,
-                    device: Any = None) -> Candidate:
-    """Build graph, module and ONNX for ``derivation``; ``check`` runs ``onnx.checker`` (full check)."""
+                    device: Any = None, weights: bool = True) -> Candidate:
+    """Build graph, module and ONNX for ``derivation``; ``check`` runs ``onnx.checker`` (full check).
+
+    ``weights=False`` builds the module on the ``meta`` device (no parameters are initialised) and writes the
+    ONNX without weights (:func:`nas.export.onnx.strip_weights`): several times faster and kilobytes instead of
+    megabytes, for candidates that are looked up, scored by the predictor or stored but never run (table mode).
+    """
     graph = build_graph(space, derivation, num_classes)
     digest = graph.canonical_hash()
     arch = space.arch_string(derivation)
-    module = compile_graph(graph, device=device)
+    if weights:
+        module = compile_graph(graph, device=device)
+    else:
+        import torch
+
+        with torch.device("meta"):
+            module = compile_graph(graph)
     meta = {"space": space.name, "derivation": str(derivation), "hash": digest,
             "input_shape": ",".join(map(str, graph.input_shape)), "num_classes": str(num_classes)}
     if arch is not None:
         meta["arch"] = arch
-    model = export_onnx(graph, module, metadata=meta)
-    if check:
+    model = export_onnx(graph, module, metadata=meta, weights=weights)
+    if check and weights:
         onnx.checker.check_model(model, full_check=True)
     return Candidate(space.name, derivation, graph, module, model, digest, arch)

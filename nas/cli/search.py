@@ -5,6 +5,7 @@ Examples::
     nas search run                                   # the default search: einspace on digits, sqlite:///nas.db
     nas search run --name s2 --budget 40 --strategy guided --objectives val_acc,latency
     nas search run --name big --config configs/search_default.yaml --address ray://head:10001
+    nas search run --space nb-macro --evaluator table:nas-bench-macro_cifar10.json    # benchmark mode
     nas search resume s2 --budget 60                 # after a crash (even kill -9), or to train more
     nas search ls
     nas search show default
@@ -73,13 +74,19 @@ def run(
                                                         "auto); default: a local Ray")] = None,
     cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (torch threads)")] = None,
     gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (fractions share a GPU)")] = None,
+    evaluator: Annotated[Optional[str], typer.Option(help="train (Ray Tune, default) or table:PATH (benchmark mode: "
+                                                          "look candidates up in a table file, no training)")] = None,
+    predictor: Annotated[Optional[Path], typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
+                                                           "the 'predictor' scorer")] = None,
 ) -> None:
-    """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune."""
+    """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune
+    (or, with --evaluator table:PATH, look them up in a tabular benchmark)."""
     from nas.search import SearchConfig, run_search
 
     data: dict[str, Any] = SearchConfig.from_yaml(config).to_dict() if config else {}
     overrides = {"space": space, "dataset": dataset, "strategy": strategy, "seed": seed, "budget": budget,
-                 "batch": batch, "objectives": _split(objectives), "scorers": _split(scorers)}
+                 "batch": batch, "objectives": _split(objectives), "scorers": _split(scorers), "evaluator": evaluator,
+                "predictor_path": None if predictor is None else str(predictor)}
     data.update({k: v for k, v in overrides.items() if v is not None})
     tune = dict(data.get("tune") or {})
     if cpus_per_trial is not None:

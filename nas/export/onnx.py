@@ -37,6 +37,14 @@ class OnnxLoadError(ValueError):
     """An ONNX file could not be read: missing, corrupt, or not an ONNX model."""
 
 
+WEIGHTS_NOT_STORED = "weights-not-stored"
+"""The external-data ``location`` of weight initializers written without their data (:func:`strip_weights`,
+``export_onnx(..., weights=False)``)."""
+STRIP_KEEP_ELEMENTS = 64
+"""Initializers up to this many elements (shapes, axes, small constants) keep their data when weights are not
+written."""
+
+
 # --- emission context ---------------------------------------------------------------------------------------------
 
 
@@ -47,6 +55,7 @@ class _Emitter:
     nodes: list[onnx.NodeProto] = field(default_factory=list)
     initializers: list[onnx.TensorProto] = field(default_factory=list)
     node: int = 0
+    weights: bool = True
     _count: int = 0
 
     def name(self, what: str) -> str:
@@ -60,9 +69,13 @@ class _Emitter:
         self._count += 1
 
     def tensor(self, what: str, array: np.ndarray) -> str:
-        """Add an initializer holding ``array``; returns its name."""
+        """Add an initializer holding ``array`` (without ``weights``, a large one as a data-less placeholder,
+        see :func:`strip_weights`); returns its name."""
         name = self.name(what)
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        if not self.weights and array.size > STRIP_KEEP_ELEMENTS:
+            self.initializers.append(_placeholder(name, array.shape, array.dtype))
+        else:
+            self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
     def ints(self, what: str, values: Sequence[int]) -> str:
@@ -75,7 +88,9 @@ class _Emitter:
 
 
 def _f32(tensor: Any) -> np.ndarray:
-    """A torch tensor as a float32 numpy array on the CPU."""
+    """A torch tensor as a float32 numpy array on the CPU (zeros, without memory, for a meta tensor)."""
+    if tensor.device.type == "meta":
+        return np.broadcast_to(np.float32(0.0), tuple(tensor.shape))
     return tensor.detach().cpu().float().numpy()
 
 
@@ -339,7 +354,7 @@ def _value_info(name: str, shape: Shape) -> onnx.ValueInfoProto:
 
 
 def export_onnx(graph: ArchGraph, module: Any, *, opset: int = 18,
-                metadata: Mapping[str, str] | None = None) -> onnx.ModelProto:
+                metadata: Mapping[str, str] | None = None, weights: bool = True) -> onnx.ModelProto:
     """Emit an ONNX model computing ``module`` (a :class:`~nas.compile.torch.GraphModule` of ``graph``) in eval mode.
 
     Args:
@@ -347,6 +362,8 @@ def export_onnx(graph: ArchGraph, module: Any, *, opset: int = 18,
         module: the compiled module whose parameters and BatchNorm running stats become initializers.
         opset: the default-domain opset; the emitted ops follow opset 18 (>= 18 required).
         metadata: string key/values stored in the model's ``metadata_props``.
+        weights: write the weights; ``False`` writes data-less placeholders instead (as :func:`strip_weights`
+            does), e.g. for a module built on the ``meta`` device: kilobytes, readable, not runnable.
 
     Returns:
         A model with input ``input`` and output ``logits``, both float32 with a dynamic ``batch`` first dim.
@@ -355,7 +372,7 @@ def export_onnx(graph: ArchGraph, module: Any, *, opset: int = 18,
         raise ValueError(f"export_onnx emits opset-18 operators (Split/ReduceMean inputs); got opset={opset}")
     output_ref = tuple(graph.g.nodes[graph.output_node]["inputs"][0])
     layers = getattr(module, "layers", {})
-    e = _Emitter()
+    e = _Emitter(weights=weights)
     for node, data in graph.op_nodes():
         emitter = _EMITTERS.get(data["op"])
         if emitter is None:
@@ -433,3 +450,31 @@ def export_onnx_dynamo(module: Any, input_shape: Sequence[int], path: str | os.P
                           verbose=False)
     finally:
         module.train(was_training)
+
+
+def _placeholder(name: str, shape: Sequence[int], dtype: Any) -> onnx.TensorProto:
+    """An initializer with name, dtype and dims but no data (external, at :data:`WEIGHTS_NOT_STORED`)."""
+    tensor = onnx.TensorProto(name=name, dims=[int(d) for d in shape],
+                              data_type=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+    tensor.data_location = onnx.TensorProto.EXTERNAL
+    tensor.external_data.add(key="location", value=WEIGHTS_NOT_STORED)
+    return tensor
+
+
+def strip_weights(model: onnx.ModelProto, keep_elements: int = STRIP_KEEP_ELEMENTS) -> onnx.ModelProto:
+    """A copy of ``model`` without its weights: every initializer with more than ``keep_elements`` elements keeps
+    its name, dtype and dims but its data is marked external at :data:`WEIGHTS_NOT_STORED` (so the file is
+    kilobytes). The architecture stays readable (graph, attributes, shapes; the predictor's ONNX text is the same)
+    but not runnable: rebuild the candidate from its derivation for that. Table searches store their candidates so.
+    """
+    stripped = onnx.ModelProto()
+    stripped.CopyFrom(model)
+    for init in stripped.graph.initializer:
+        if int(np.prod(init.dims, dtype=np.int64)) <= keep_elements:
+            continue
+        for name in ("raw_data", "float_data", "int64_data", "int32_data", "double_data"):
+            init.ClearField(name)
+        init.data_location = onnx.TensorProto.EXTERNAL
+        del init.external_data[:]
+        init.external_data.add(key="location", value=WEIGHTS_NOT_STORED)
+    return stripped

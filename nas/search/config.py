@@ -39,12 +39,37 @@ EINSPACE_DIGITS_SEEDS: tuple[str, ...] = (
 )
 
 DEFAULT_LIMITS: dict[str, int] = {"max_params": 300_000, "max_flops": 1_000_000, "max_elements": 16384, "max_nodes": 24}
-"""Sampling limits of the default search (bounding size, FLOPs and activations keeps every trial a few seconds)."""
+"""Sampling limits of einspace searches (bounding size, FLOPs and activations keeps every trial a few seconds)."""
+EINSPACE_SPACES = ("einspace", "einspace-1d")
+"""Spaces whose search limits default to :data:`DEFAULT_LIMITS`; every other space uses its own default limits."""
+
+
+def default_limits(space: str) -> dict[str, int]:
+    """The limits a search of ``space`` starts from (``limits`` merge over them): :data:`DEFAULT_LIMITS` for
+    einspace, else the space's own (benchmark spaces such as nb-macro or nats-sss hold every architecture)."""
+    from dataclasses import asdict as _asdict
+
+    from search_spaces.exceptions import UnknownSpaceError
+    from search_spaces.spaces import space_spec
+
+    if space in EINSPACE_SPACES:
+        return dict(DEFAULT_LIMITS)
+    try:
+        return _asdict(space_spec(space).default_limits)
+    except UnknownSpaceError as err:
+        raise ConfigError(str(err)) from None
+
+
 DEFAULT_TRAIN: dict[str, Any] = {"epochs": 20, "optimizer": "adamw", "lr": 0.003, "weight_decay": 0.0005,
                                  "batch_size": 64, "schedule": "cosine"}
 """Training protocol of the default search (the labelled digits benchmarks' protocol, 20 epochs)."""
 DEFAULT_TUNE: dict[str, Any] = {"scheduler": "asha", "grace_period": 5, "reduction_factor": 3, "cpus_per_trial": 1}
 """Ray Tune settings of the default search."""
+
+DEFAULT_SCORERS: tuple[str, ...] = ("predictor", "zen")
+"""Scorers of a training search when none are given: the pretrained predictor and the ``zen`` proxy."""
+TABLE_SCORERS: tuple[str, ...] = ()
+"""Scorers of a table search when none are given: none (the search is the strategy alone; a benchmark adds them)."""
 
 OBJECTIVES = {"val_acc": "maximize", "params": "minimize", "flops": "minimize", "latency": "minimize"}
 
@@ -74,7 +99,8 @@ class SearchConfig:
         oversample: candidates proposed and scored per trained one (the best ``1 / oversample`` survive).
         scorers: how candidates are ranked before training: ``predictor`` (the ONNX-Net predictor, default
             pretrained one or ``predictor_path``) and/or zero-cost proxy names (``zen``, ``synflow``, ...); ranks are
-            averaged. Empty = no pre-training selection (``oversample`` is then ignored).
+            averaged. Empty = no pre-training selection (``oversample`` is then ignored). Not given (``None``):
+            :data:`DEFAULT_SCORERS` when training, :data:`TABLE_SCORERS` (none) in table mode.
         predictor_path: an ONNX-Net predictor file (``nas predictor train``) instead of the shipped one.
         objectives: ``val_acc`` first, then any of ``params``, ``flops``, ``latency`` (ONNX Runtime ms/sample,
             batch 1, measured on the driver).
@@ -90,6 +116,11 @@ class SearchConfig:
             search's trials from 0 in the order they were queued and the fault is one of
             :data:`nas.search.trainable.FAULTS` (``raise``, ``crash``, ``nan``, ``oom``; ``oom`` needs
             ``tune.memory_limit_mb``). Empty in real use.
+        evaluator: how a selected candidate gets its result: ``train`` (Ray Tune training, the default) or
+            ``table:PATH`` (benchmark mode: a look-up in a table file, ``table:PATH#KEY`` to read another accuracy
+            column; see :mod:`nas.search.evaluators.table`). In table mode ``dataset``, ``train`` and ``tune`` are
+            not used: candidates are built for the space's standard input (3x32x32 for nb201, nb-macro, nats-sss)
+            with a 10-class head, proxies see a fixed seeded Gaussian batch, and no Ray is started.
     """
 
     space: str = "einspace"
@@ -100,17 +131,26 @@ class SearchConfig:
     budget: int = 24
     batch: int = 8
     oversample: int = 4
-    scorers: tuple[str, ...] = ("predictor", "zen")
+    scorers: tuple[str, ...] | None = None
     predictor_path: str | None = None
     objectives: tuple[str, ...] = ("val_acc", "params")
     seed: int = 0
-    limits: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_LIMITS))
+    limits: dict[str, int] = field(default_factory=dict)
     train: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRAIN))
     tune: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TUNE))
     proxy_batch: int = 64
     faults: dict[int, str] = field(default_factory=dict)
+    evaluator: str = "train"
 
     def __post_init__(self) -> None:
+        from nas.search.evaluators.base import parse_evaluator
+
+        try:
+            parse_evaluator(self.evaluator)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        if self.scorers is None:
+            object.__setattr__(self, "scorers", TABLE_SCORERS if self.table_mode else DEFAULT_SCORERS)
         for key in ("budget", "batch", "oversample", "proxy_batch"):
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -138,7 +178,7 @@ class SearchConfig:
         for key in ("strategy_options", "limits", "train", "tune", "faults"):
             if not isinstance(getattr(self, key), Mapping):
                 raise ConfigError(f"{key} must be a mapping, got {type(getattr(self, key)).__name__}")
-        for key, default in (("limits", DEFAULT_LIMITS), ("train", DEFAULT_TRAIN), ("tune", DEFAULT_TUNE)):
+        for key, default in (("limits", default_limits(self.space)), ("train", DEFAULT_TRAIN), ("tune", DEFAULT_TUNE)):
             object.__setattr__(self, key, {**default, **getattr(self, key)})  # sections merge over the defaults
         object.__setattr__(self, "strategy_options", dict(self.strategy_options))
         try:
@@ -170,6 +210,18 @@ class SearchConfig:
         if "oom" in faults.values() and not self.tune.get("memory_limit_mb"):
             raise ConfigError("faults: the 'oom' fault needs tune.memory_limit_mb")
         object.__setattr__(self, "faults", faults)
+
+    @property
+    def evaluator_parts(self) -> tuple[str, str | None, str | None]:
+        """``(kind, table path, accuracy key)`` of :attr:`evaluator` (see :func:`nas.search.evaluators.parse_evaluator`)."""
+        from nas.search.evaluators.base import parse_evaluator
+
+        return parse_evaluator(self.evaluator)
+
+    @property
+    def table_mode(self) -> bool:
+        """Whether candidates are looked up in a table (benchmark mode) instead of trained."""
+        return self.evaluator_parts[0] == "table"
 
     @property
     def directions(self) -> list[str]:

@@ -59,17 +59,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.search.config import ConfigError, SearchConfig
+from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
+from nas.search.selection import MAX_ASKS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
 
 if TYPE_CHECKING:
-    from nas.search.tune_runner import TrialOutcome, TuneSettings
+    from nas.search.tune_runner import TuneSettings
     from nas.store import ArchitectureRecord, Store, TrialRecord
 
 __all__ = ["MAX_ASKS", "MAX_STALLED_ROUNDS", "SearchProgress", "SearchSummary", "decode_proposal",
            "encode_proposal", "export_best", "export_top", "resume_search", "run_search", "summarize"]
-
-MAX_ASKS = 4
-"""Asks per round at most: the first, then up to three more for the candidates lost to duplicates."""
 
 MAX_STALLED_ROUNDS = 3
 """Rounds in a row without a single new candidate after which the search ends (the space is exhausted)."""
@@ -78,6 +77,8 @@ _FINISHED = ("ok", "stopped", "failed")
 _UNFINISHED = ("queued", "running")
 COMBINED = "combined"
 LATENCY = "latency_ms"
+TABLE_NUM_CLASSES = 10
+"""Classes of the classifier head that table-mode candidates are built with (the tables' CIFAR-10 networks)."""
 
 
 @dataclass(frozen=True)
@@ -197,8 +198,8 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
                              "to train more) or choose another --name")
         settings = _settings(config, address)
         search = _Search(store, name, config, config.budget, settings, progress)
-        search.start_ray()
-        store.create_search(name, space=config.space, dataset=config.dataset, config=config.to_dict(),
+        search.start()
+        store.create_search(name, space=config.space, dataset=search.dataset_name, config=config.to_dict(),
                             seed=config.seed, objectives=list(config.objectives), directions=config.directions)
         _study(store, name).set_user_attr("budget", config.budget)
         return _drive(store, search, started)
@@ -229,7 +230,7 @@ def resume_search(name: str, *, db: str, address: str | None = None, budget: int
             budget = int(study.user_attrs.get("budget", config.budget))
         settings = _settings(config, address)
         search = _Search(store, name, config, budget, settings, progress)
-        search.start_ray()
+        search.start()
         study.set_user_attr("budget", budget)
         return _drive(store, search, started)
 
@@ -284,39 +285,38 @@ def _set_status(store: Store, name: str, status: str, error: str) -> None:
 # ------------------------------------------------------------------------------------------------ the search
 
 
-@dataclass
-class _Pick:
-    """A new candidate of a round: its proposal, built candidate and (once scored) combined score."""
-
-    proposal: Proposal
-    candidate: Any
-    combined: float = 0.0
-
-
 class _Search:
-    """One search's driver state: space, dataset, scorer, strategy and the proposals stored in its lineage."""
+    """One search's driver state: space, evaluator, scorer, strategy and the proposals stored in its lineage."""
 
     def __init__(self, store: Store, name: str, config: SearchConfig, budget: int, settings: TuneSettings,
                  progress: Callable[[SearchProgress], None] | None) -> None:
-        from nas.data import load_dataset
         from nas.search.scoring import scorer_from_config
         from nas.search.strategies import make_strategy
         from search_spaces.sampler import Limits
-        from search_spaces.spaces import get_space
+        from search_spaces.spaces import get_space, space_spec
 
         self.store, self.name, self.config, self.budget = store, name, config, int(budget)
         self.settings = settings
         self.progress = progress
         self.warnings: list[str] = []
-        self.dataset = load_dataset(config.dataset, seed=config.seed)
-        self.input_shape = tuple(int(d) for d in self.dataset.input_shape)
-        self.num_classes = int(self.dataset.num_classes)
+        self.dataset: Any = None
+        if config.table_mode:
+            self.input_shape = tuple(int(d) for d in space_spec(config.space).example_input)
+            self.num_classes = TABLE_NUM_CLASSES
+        else:
+            from nas.data import load_dataset
+
+            self.dataset = load_dataset(config.dataset, seed=config.seed)
+            self.input_shape = tuple(int(d) for d in self.dataset.input_shape)
+            self.num_classes = int(self.dataset.num_classes)
         self.space = get_space(config.space, self.input_shape, limits=Limits(**config.limits))
+        self.evaluator = self._evaluator()
         import warnings as _warnings
 
         with _warnings.catch_warnings(record=True) as caught:
             _warnings.simplefilter("always")
-            self.scorer = scorer_from_config(config, self.space, self.dataset)
+            self.scorer = scorer_from_config(config, self.space, self.dataset, input_shape=self.input_shape,
+                                             num_classes=self.num_classes)
         for w in caught:
             self.warnings.append(str(w.message))
         options = config.strategy_kwargs()
@@ -327,9 +327,25 @@ class _Search:
             options["scorer"] = self.scorer
         self.strategy = make_strategy(config.strategy, self.space, seed=config.seed,
                                       seeds=config.seed_list(self.input_shape), **options)
-        self.train = config.train_config()
         self.proposals: dict[str, Proposal] = {}  # hash -> the proposal it was trained/scored as
         self.generation = -1
+
+    def _evaluator(self) -> Evaluator:
+        from nas.search.evaluators import TableEvaluator, load_table
+        from nas.search.evaluators.tune import TuneEvaluator
+
+        kind, path, key = self.config.evaluator_parts
+        if kind == "table":
+            assert path is not None
+            return TableEvaluator(load_table(path, key, self.space), seed=self.config.seed)
+        return TuneEvaluator(self.settings, space=self.space.name, input_shape=self.input_shape,
+                             num_classes=self.num_classes, dataset=self.config.dataset, seed=self.config.seed,
+                             train=self.config.train_config())
+
+    @property
+    def dataset_name(self) -> str:
+        """What the search's record names as its data: the dataset, or ``table:<file>`` in benchmark mode."""
+        return self.evaluator.describe() if self.config.table_mode else self.config.dataset
 
     # --- reporting ----------------------------------------------------------------------------------------------
 
@@ -345,16 +361,17 @@ class _Search:
         self.warnings.append(message)
         self.report("warning", message)
 
-    def start_ray(self) -> None:
-        from nas.search.tune_runner import ensure_ray
-
+    def start(self) -> None:
+        """Start the evaluator (a local or remote Ray for training; nothing for a table)."""
+        if self.config.table_mode:
+            return
         os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C must interrupt, not "finish" trials
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         if self.settings.address is None:
             # A local Ray kills idle workers beyond one per CPU after 1 s: the scorer's task workers (torch imported)
             # would die during every Tune run and cost a cold start (~8 s on 2 cores) each round. Keep them 10 min.
             os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "600000")
-        ensure_ray(self.settings)
+        self.evaluator.start()
 
     # --- the loop -----------------------------------------------------------------------------------------------
 
@@ -364,7 +381,7 @@ class _Search:
             self.proposals[lineage.child_hash] = decode_proposal(lineage.operator, derivation)
         trials = self.store.trials_of(self.name)
         self.generation = max((t.generation for t in trials), default=-1)
-        self.report("start", f"search {self.name!r}: {self.config.space} on {self.config.dataset}, "
+        self.report("start", f"search {self.name!r}: {self.config.space} on {self.dataset_name}, "
                              f"{self.config.strategy}, budget {self.budget}")
         for message in self.warnings:
             self.report("warning", message)
@@ -410,49 +427,22 @@ class _Search:
 
     def _new_round(self, need: int) -> list[TrialRecord]:
         """Propose, de-duplicate, store, score and select ``need`` candidates; queue them and return the trials."""
-        from nas.candidate import build_candidate
-
         known = set(self.store.known_hashes(self.name))
-        target = need * (self.config.oversample if self.scorer is not None else 1)
-        pool: list[_Pick] = []
-        asked: set[str] = set()
-        for _ in range(MAX_ASKS):
-            if len(pool) >= target:
-                break
-            proposals = self.strategy.ask(target - len(pool), pending=asked)
-            if not proposals:
-                break
-            for p in proposals:
-                asked.add(p.derivation)
-                try:
-                    candidate = build_candidate(self.space, self.space.parse(p.derivation), self.num_classes,
-                                                check=False)
-                except Exception as err:  # noqa: BLE001 - a proposal that does not build is skipped
-                    self.warn(f"proposal {p.derivation[:80]} does not build: {type(err).__name__}: {err}")
-                    continue
-                if candidate.hash in known:
-                    continue
-                known.add(candidate.hash)
-                pool.append(_Pick(p, candidate))
+        pool, chosen = plan_round(self.strategy, self.scorer, self._build, known, need, self.config.oversample,
+                                  self.warn)
         if not pool:
             return []
         hash_of = {p.derivation: h for h, p in self.proposals.items()}
         for pick in pool:
             c, p = pick.candidate, pick.proposal
             self.store.add_architecture(c.hash, space=self.space.name, derivation=str(c.derivation), arch=c.arch,
-                                        onnx=c.onnx_model.SerializeToString(), params=c.params, flops=c.flops)
+                                        onnx=self._onnx_bytes(c.onnx_model), params=c.params, flops=c.flops)
             parents = [hash_of[k] for k in p.parents if k in hash_of]
             self.store.add_lineage(self.name, c.hash, parents, encode_proposal(p))
             self.proposals[c.hash] = p
             hash_of[p.derivation] = c.hash
-        if self.scorer is not None:
-            scored = self.scorer.score([p.proposal.derivation for p in pool],
-                                       onnx_models=[p.candidate.onnx_model for p in pool])
-            for pick, s in zip(pool, scored):
-                pick.combined = s.combined
-                self.store.add_scores(self.name, pick.candidate.hash, {**s.raw, COMBINED: (s.combined, 0.0)})
-        order = sorted(range(len(pool)), key=lambda i: (pool[i].proposal.operator != "seed", -pool[i].combined, i))
-        chosen = [pool[i] for i in order[:need]]
+            if self.scorer is not None:
+                self.store.add_scores(self.name, c.hash, {**pick.raw, COMBINED: (pick.combined, 0.0)})
         trials = []
         for pick in chosen:
             if "latency" in self.config.objectives:
@@ -463,21 +453,40 @@ class _Search:
         self.report("round", f"round {self.generation}: {len(pool)} new candidates scored, training {len(trials)}")
         return trials
 
+    def _build(self, proposal: Proposal) -> Any:
+        """The proposal's candidate (graph, module, ONNX; without weights in table mode); ``None`` when it is over
+        the search's limits."""
+        from nas.candidate import build_candidate
+
+        derivation = self.space.parse(proposal.derivation)
+        if not within_limits(derivation, self.space.limits):
+            return None
+        return build_candidate(self.space, derivation, self.num_classes, check=False,
+                               weights=not self.config.table_mode)
+
+    def _onnx_bytes(self, model: Any) -> bytes:
+        """The ONNX file stored for a candidate: complete when training, without weights in table mode
+        (:func:`nas.export.onnx.strip_weights`: kilobytes instead of megabytes; nothing runs it there)."""
+        if self.config.table_mode:
+            from nas.export.onnx import strip_weights
+
+            model = strip_weights(model)
+        return model.SerializeToString()
+
     def _resources(self) -> dict[str, Any]:
+        if self.config.table_mode:
+            return {"evaluator": "table"}
         return {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial,
                 "memory_limit_mb": self.settings.memory_limit_mb}
 
     def _train(self, trials: list[TrialRecord], held: list[TrialRecord]) -> None:
-        """Train ``trials`` as one Tune run; then tell the strategy them and ``held``, in trial id order."""
-        from nas.search.trainable import TrialSpec
-        from nas.search.tune_runner import run_trials
-
+        """Evaluate ``trials`` (one Tune run, or look-ups); then tell the strategy them and ``held``, in id order."""
         ordinals = {t.id: i for i, t in enumerate(self.store.trials_of(self.name))}
-        specs = []
+        jobs = []
         for t in trials:
-            specs.append(TrialSpec(t.id, t.arch_hash, self.space.name, self.input_shape, self.num_classes,
-                                   self._key(t.arch_hash), self.config.dataset, self.config.seed, self.train,
-                                   None, self.config.faults.get(ordinals[t.id])))
+            arch = self.store.get_architecture(t.arch_hash)
+            jobs.append(EvalJob(t.id, t.arch_hash, self._key(t.arch_hash), arch.arch, arch.params, arch.flops,
+                                self.config.faults.get(ordinals[t.id])))
             self.store.mark_running(t.id, resources=self._resources())
         observations = {t.id: self._observation(t) for t in held}
 
@@ -493,9 +502,9 @@ class _Search:
             self.report("trial", f"trial {record.id} {record.status}{acc}"
                                  f"{': ' + record.error if record.error else ''}", record)
 
-        if specs:
-            run_trials(specs, self.settings, on_epoch=on_epoch if self.progress is not None else None,
-                       on_finish=on_finish)
+        if jobs:
+            self.evaluator.evaluate(jobs, on_epoch=on_epoch if self.progress is not None else None,
+                                    on_finish=on_finish)
         self.strategy.tell([observations[i] for i in sorted(observations)])
 
     def _finish(self, outcome: TrialOutcome) -> TrialRecord:
@@ -525,7 +534,12 @@ class _Search:
         for score in self.store.scores_of(self.name, hash):
             if score.name == LATENCY:
                 return score.value
-        if model is None:
+        if self.config.table_mode:  # the stored ONNX has no weights: build a runnable one
+            from nas.candidate import build_candidate
+
+            model = build_candidate(self.space, self.space.parse(self._key(hash)), self.num_classes,
+                                    check=False).onnx_model
+        elif model is None:
             model = self.store.get_architecture(hash, with_onnx=True).onnx
         start = time.perf_counter()
         ms = onnx_latency_ms(model, self.input_shape)

@@ -36,7 +36,7 @@ import math
 import time
 import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from nas.search.config import ConfigError
 
@@ -105,7 +105,11 @@ class Scorer:
     Args:
         names: scorer names: ``"predictor"`` and/or zero-cost proxy names; at least one.
         space: the search space the derivation strings belong to.
-        dataset: the search's dataset (the proxy batch comes from its training split).
+        dataset: the search's dataset (the proxy batch comes from its training split); ``None`` in table mode:
+            then the proxies see a fixed batch of ``proxy_batch`` standard-normal inputs of ``input_shape`` with
+            uniformly drawn labels of ``num_classes`` classes, both drawn from ``numpy.random.default_rng(seed)``.
+        input_shape, num_classes: what the candidates are built for (needed, and only used, when ``dataset`` is
+            ``None``).
         proxy_batch: examples in the proxies' batch.
         seed: seed of the batch draw, the modules' initialisation and the proxies.
         predictor_path: an ONNX-Net predictor file (``OnnxNetPredictor.load``); ``None``: the shipped default.
@@ -115,8 +119,9 @@ class Scorer:
         ScorerError: an unknown name, or ``predictor_path`` that cannot be loaded.
     """
 
-    def __init__(self, names: Sequence[str], *, space: "Space", dataset: "Dataset", proxy_batch: int = 64,
-                 seed: int = 0, predictor_path: str | None = None, use_ray: bool | None = None) -> None:
+    def __init__(self, names: Sequence[str], *, space: "Space", dataset: "Dataset | None", proxy_batch: int = 64,
+                 seed: int = 0, predictor_path: str | None = None, use_ray: bool | None = None,
+                 input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> None:
         from predictors import PROXY_NAMES
 
         names = list(dict.fromkeys(names))
@@ -128,8 +133,12 @@ class Scorer:
                               f"{', '.join(PROXY_NAMES)}")
         if proxy_batch < 2:
             raise ScorerError(f"proxy_batch must be >= 2, got {proxy_batch}")
+        if dataset is None and (input_shape is None or num_classes is None):
+            raise ScorerError("a Scorer without a dataset needs input_shape and num_classes")
         self.space = space
         self.dataset = dataset
+        self.input_shape = tuple(int(d) for d in (dataset.input_shape if dataset is not None else input_shape))
+        self.num_classes = int(dataset.num_classes if dataset is not None else num_classes)
         self.seed = int(seed)
         self.use_ray = use_ray
         self.predictor: Any = None
@@ -144,11 +153,16 @@ class Scorer:
         self.proxies: tuple[str, ...] = tuple(n for n in names if n != PREDICTOR)
         import numpy as np
 
-        train = dataset.train
-        k = min(int(proxy_batch), len(train))
-        idx = np.sort(np.random.default_rng(self.seed).choice(len(train), size=k, replace=False))
-        self._x = np.ascontiguousarray(train.x[idx])
-        self._y = np.ascontiguousarray(train.y[idx])
+        rng = np.random.default_rng(self.seed)
+        if dataset is not None:
+            train = dataset.train
+            k = min(int(proxy_batch), len(train))
+            idx = np.sort(rng.choice(len(train), size=k, replace=False))
+            self._x = np.ascontiguousarray(train.x[idx])
+            self._y = np.ascontiguousarray(train.y[idx])
+        else:
+            self._x = rng.standard_normal((int(proxy_batch), *self.input_shape)).astype(np.float32)
+            self._y = rng.integers(0, self.num_classes, size=int(proxy_batch)).astype(np.int64)
         self._cache: dict[str, dict[str, tuple[float, float]]] = {}
 
     def _load_predictor(self, path: str | None) -> Any:
@@ -168,6 +182,15 @@ class Scorer:
             return None
 
     # --- scoring ------------------------------------------------------------------------------------------------
+
+    def preload(self, raw: "Mapping[str, Mapping[str, tuple[float, float]]]") -> None:
+        """Take raw scores computed elsewhere (``{derivation: {scorer: (value, seconds)}}``, e.g. a benchmark's
+        per-table cache) as if this scorer had computed them; each must have every one of :attr:`names`."""
+        for d, scores in raw.items():
+            missing = [n for n in self.names if n not in scores]
+            if missing:
+                raise ScorerError(f"preloaded scores of {d[:80]!r} lack {missing}")
+            self._cache[str(d)] = {n: (float(scores[n][0]), float(scores[n][1])) for n in self.names}
 
     def __call__(self, derivations: list[str]) -> list[float]:
         """The combined scores of ``derivations`` (the ``guided`` strategy's ``scorer``)."""
@@ -203,7 +226,7 @@ class Scorer:
     def _onnx(self, derivation: str) -> Any:
         from nas.candidate import build_candidate
 
-        return build_candidate(self.space, self.space.parse(derivation), self.dataset.num_classes,
+        return build_candidate(self.space, self.space.parse(derivation), self.num_classes,
                                check=False).onnx_model
 
     def _proxy_scores(self, derivations: list[str]) -> list[dict[str, tuple[float, float]]]:
@@ -215,8 +238,8 @@ class Scorer:
                 use_ray = ray.is_initialized()
             except ImportError:  # pragma: no cover
                 use_ray = False
-        job = {"space": self.space.name, "input_shape": tuple(self.dataset.input_shape),
-               "names": list(self.proxies), "num_classes": self.dataset.num_classes, "seed": self.seed}
+        job = {"space": self.space.name, "input_shape": self.input_shape,
+               "names": list(self.proxies), "num_classes": self.num_classes, "seed": self.seed}
         if not use_ray or len(derivations) < 2:
             return _proxy_chunk(derivations, self._x, self._y, space_obj=self.space, **job)
         import ray
@@ -283,9 +306,12 @@ def _proxy_chunk(derivations: list[str], x: Any, y: Any, *, space: str, input_sh
         torch.set_num_threads(threads)
 
 
-def scorer_from_config(config: Any, space: "Space", dataset: "Dataset") -> Scorer | None:
-    """The :class:`Scorer` of a :class:`~nas.search.config.SearchConfig` (``None`` when it has no scorers)."""
+def scorer_from_config(config: Any, space: "Space", dataset: "Dataset | None", *,
+                       input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> Scorer | None:
+    """The :class:`Scorer` of a :class:`~nas.search.config.SearchConfig` (``None`` when it has no scorers);
+    ``input_shape`` and ``num_classes`` are needed without a ``dataset`` (table mode)."""
     if not config.scorers:
         return None
     return Scorer(list(config.scorers), space=space, dataset=dataset, proxy_batch=config.proxy_batch,
-                  seed=config.seed, predictor_path=config.predictor_path)
+                  seed=config.seed, predictor_path=config.predictor_path, input_shape=input_shape,
+                  num_classes=num_classes)

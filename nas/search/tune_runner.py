@@ -31,11 +31,12 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
 
+from nas.search.evaluators.base import TrialOutcome
 from nas.search.trainable import EPOCH_KEYS, TrialSpec, _describe, train_trial
 
 __all__ = ["RayConnectionError", "TrialOutcome", "TuneSettings", "ensure_ray", "run_trials"]
@@ -112,37 +113,6 @@ class TuneSettings:
                 hint = f" (did you mean '{close[0]}'?)" if close else ""
                 raise ValueError(f"unknown tune setting '{key}'{hint}; known: {', '.join(names)}")
         return cls(**dict(data))
-
-
-@dataclass(frozen=True)
-class TrialOutcome:
-    """How one trial ended, as handed to ``on_finish``.
-
-    Attributes:
-        trial_id: the spec's (the store's) trial id.
-        hash: the candidate's hash, from the spec.
-        status: ``"ok"``, ``"stopped"`` (ASHA ended it before its last epoch) or ``"failed"``.
-        error: empty unless failed: ``"NaN loss at epoch 1 step 1"``, ``"out of memory: ..."``,
-            ``"ValueError: ..."``, ``"trial error: ..."`` (the trainable raised).
-        epochs: the finished epochs' metrics, in order (``trainable.EPOCH_KEYS``).
-        final: the last finished epoch's metrics, ``None`` when none finished.
-        seconds: wall time of the trial on its worker.
-        resources: ``cpu`` and ``gpu`` reserved, the ``device`` and torch ``threads`` it trained with (``None`` when
-            the worker never said), ``memory_limit_mb``, ``node_ip``.
-    """
-
-    trial_id: int
-    hash: str
-    status: str
-    error: str
-    epochs: list[dict[str, Any]] = field(hash=False)
-    final: dict[str, Any] | None = field(hash=False)
-    seconds: float
-    resources: dict[str, Any] = field(hash=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The fields as a plain dict."""
-        return dataclasses.asdict(self)
 
 
 def ensure_ray(settings: TuneSettings | None = None) -> None:

@@ -867,6 +867,8 @@ class Store:
                 **{f"score_{s.name}": decode_float(s.value, s.value_kind) for s in scores},
                 "nas_trial_id": trial_id, "generation": row.generation, "status": result.status,
                 "resources": row.resources}
+            if result.metric("sim_cost_s") is not None:  # a table look-up's simulated cost (benchmark mode)
+                user_attrs["sim_cost_s"] = result.metric("sim_cost_s")
         if result.status == "failed":
             user_attrs["error"] = result.error
         trial = optuna.trial.create_trial(state=TrialState.RUNNING, user_attrs=user_attrs,

@@ -171,7 +171,9 @@ class OptunaTPE(Strategy):
         n_startup_trials: observations before TPE takes over from random sampling (default 10).
         multivariate: model the parameters jointly (default True).
         seeds, dedupe, max_tries: see :class:`~nas.search.strategies.base.Strategy`; with ``dedupe`` a TPE
-            suggestion that was already told is marked failed in the (throw-away) study and asked again.
+            suggestion that was already told is marked failed in the (throw-away) study and asked again. A
+            suggestion over the space's limits (a constrained search) is told the worst fitness seen so far in that
+            study, so TPE moves away from the region, and asked again.
 
     Raises:
         UnsupportedSpaceError: for spaces without categorical choices (einspace, hnb201, ...).
@@ -227,14 +229,22 @@ class OptunaTPE(Strategy):
         return study, distributions
 
     def _propose(self, n: int, rng: random.Random, avoid: set[str]) -> list[Proposal]:
+        from nas.search.selection import within_limits
+
         study, distributions = self._study(rng)
         state = {"study": study}
+        finite = [fitness_value(f) for _, f in self.trials if fitness_value(f) > float("-inf")]
+        worst = min(finite) if finite else 0.0
 
-        def make(rng: random.Random) -> Proposal:
+        def make(rng: random.Random) -> Proposal | None:
             with _quiet_optuna() as optuna:
                 trial = study.ask(distributions)
                 params = dict(trial.params)
-                derivation = str(self.encoding.decode(params, rng))
+                decoded = self.encoding.decode(params, rng)
+                if not within_limits(decoded, self.space.limits):
+                    study.tell(trial, worst)  # over the search's limits: TPE learns to avoid the region
+                    return None
+                derivation = str(decoded)
                 if derivation in avoid or derivation in state.get("keys", set()) or \
                         (self.dedupe and derivation in self.fitness):
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)  # a repeat: TPE ignores failed trials
