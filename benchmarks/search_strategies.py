@@ -1,0 +1,598 @@
+"""Every search strategy on the tabular benchmarks, many seeds, beside greedy baselines, unconstrained and under
+size constraints.
+
+    python benchmarks/search_strategies.py                       # 100 seeds x 200 evaluations (see --help)
+    python benchmarks/search_strategies.py --seeds 5 --tables nb-macro     # a quick look
+
+**What runs.** Each search is the platform's table search (:func:`nas.search.simulate.simulate_table_search`: the
+strategies, scorers, round selection and table evaluator of ``nas search run --evaluator table:PATH``, with
+trials kept in memory instead of the SQL store, so 10^4 searches fit in an hour; ``tests/test_table_search.py``
+checks that it evaluates exactly what the stored search evaluates). The search config is the platform's default
+except for the strategy and scorers: rounds of ``batch`` 8, ``oversample`` 4 scored per evaluated candidate,
+population 8 and tournament 3 for the evolutionary strategies, ``budget`` evaluations (200).
+
+**Tables** (``../shared/data``): NAS-Bench-Macro (6,561 CIFAR-10 networks, three runs each: a trial observes one
+run drawn with the search's seed, the score of what it found is the mean of the runs) and NATS-Bench SSS (32,768,
+CIFAR-10 column). Accuracy of an architecture = the table's mean; best-so-far = the best mean among the
+architectures evaluated so far (what the search found), regret = the task's best minus that.
+
+**Tasks**: ``unconstrained``; ``flops<=p10``, ``flops<=p25``, ``params<=p10``, ``params<=p25``: best accuracy
+among the architectures whose FLOPs (params) are at most the table's 10th / 25th percentile, imposed through the
+search's ``limits`` (``max_flops`` / ``max_params``), as a user would. Limits count the body without the
+classifier head, which adds the same constant to every network of a space, so the feasible set is exactly the
+table's percentile set (checked against the table's own ``params``/``flops`` where it has them).
+
+**Arms**: greedy baselines (evaluate the feasible architectures in decreasing ``params``, ``flops``, ``synflow``,
+``l2_norm``, or the zero-shot predictor's score; ties broken at random per seed), and every strategy (random,
+evolution, guided, adaptive, optuna) without scorers and with the ``predictor`` and/or ``synflow`` scorer.
+
+**Fairness.** The predictor scorer never saw the benchmarked space: on NAS-Bench-Macro it is the prior trained
+without NAS-Bench-Macro (``benchmarks/results/priors/without-nb-macro-cifar10``); on NATS-SSS the shipped
+default (trained on einspace/digits, einspace-1d/mnist1d, NB201/digits and NAS-Bench-Macro; it never saw
+NATS-SSS). Zero-cost proxies are data-free here (synflow: all-ones input; l2_norm: the initial weights), computed
+once per architecture with seed 0.
+
+**Catalogue.** Per table, every architecture's hash, sizes, synflow, l2_norm and predictor score are computed
+once (two processes) into ``benchmarks/results/search_strategies/catalogue-<table>.json.gz`` (committed; rebuilt
+when missing or with ``--rebuild``); its build time is reported apart from the searches'.
+
+**Statistics** (per table x task x arm, over seeds): mean best-so-far and regret after 10/25/50/100/200
+evaluations with 95% percentile-bootstrap intervals; median evaluations to reach the task's top 1%, top 0.1% and
+best (a seed that never reaches it counts as > budget); the area under the regret curve (mean regret over the
+budget) compared, paired over seeds, with random search and with the best greedy baseline of the task by a
+two-sided Wilcoxon signed-rank test, Holm-corrected within each task; "better" means significantly lower area.
+
+Output: ``benchmarks/results/search_strategies.{md,json}`` and ``benchmarks/results/search_strategies/*.png``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import math
+import multiprocessing as mp
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+DATA = REPO.parent / "shared" / "data"
+RESULTS = ROOT / "results"
+OUT_DIR = RESULTS / "search_strategies"
+PRIORS = RESULTS / "priors"
+
+TABLES = {
+    "nb-macro": {"space": "nb-macro", "file": DATA / "nas-bench-macro" / "nas-bench-macro_cifar10.json",
+                 "predictor": PRIORS / "without-nb-macro-cifar10", "predictor_note":
+                     "prior trained without NAS-Bench-Macro (benchmarks/results/priors/without-nb-macro-cifar10)"},
+    "nats-sss": {"space": "nats-sss", "file": DATA / "nats-sss" / "nats-sss.json", "predictor": None,
+                 "predictor_note": "shipped default predictor (never saw NATS-SSS)"},
+}
+TASKS = ("unconstrained", "flops<=p10", "flops<=p25", "params<=p10", "params<=p25")
+GREEDY = ("params", "flops", "synflow", "l2_norm", "predictor")
+CHECKPOINTS = (10, 25, 50, 100, 200)
+PROXIES = ("synflow", "l2_norm")
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One thing compared: a greedy order (``greedy`` set) or a strategy with scorers."""
+
+    name: str
+    strategy: str | None = None
+    scorers: tuple[str, ...] = ()
+    greedy: str | None = None
+
+
+STRATEGY_ARMS = (
+    Arm("random", "random"), Arm("random+predictor", "random", ("predictor",)),
+    Arm("random+synflow", "random", ("synflow",)),
+    Arm("evolution", "evolution"), Arm("evolution+predictor", "evolution", ("predictor",)),
+    Arm("evolution+synflow", "evolution", ("synflow",)),
+    Arm("guided+predictor", "guided", ("predictor",)), Arm("guided+synflow", "guided", ("synflow",)),
+    Arm("adaptive", "adaptive"), Arm("adaptive+predictor", "adaptive", ("predictor",)),
+    Arm("optuna", "optuna"), Arm("optuna+predictor", "optuna", ("predictor",)),
+)
+GREEDY_ARMS = tuple(Arm(f"greedy:{g}", greedy=g) for g in GREEDY)
+
+
+# ------------------------------------------------------------------------------------------------- catalogue
+
+
+def _catalogue_rows(args: tuple[str, list[str], int]) -> list[dict[str, Any]]:
+    """Hash, sizes and data-free proxies of architectures (a worker of the catalogue build)."""
+    import torch
+
+    from nas.compile.torch import compile_graph
+    from nas.ir.build import build_graph
+    from predictors import compute_proxies
+    from search_spaces.spaces import get_space
+
+    space_name, archs, seed = args
+    torch.set_num_threads(1)
+    space = get_space(space_name, _input_shape(space_name))
+    x = torch.ones(2, *_input_shape(space_name))
+    y = torch.zeros(2, dtype=torch.long)
+    rows = []
+    for arch in archs:
+        d = space.from_arch(arch)
+        graph = build_graph(space, d, 10)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            module = compile_graph(graph)
+        proxies = compute_proxies(module, x, y, names=list(PROXIES), num_classes=10, seed=seed)
+        rows.append({"arch": arch, "derivation": str(d), "hash": graph.canonical_hash(), "params": graph.num_params(),
+                     "flops": graph.flops(), "body_params": d.cost.params, "body_flops": d.cost.flops,
+                     "nodes": d.cost.nodes, **{n: float(proxies[n].value) for n in PROXIES}})
+    return rows
+
+
+def _predictor_scores(args: tuple[str, list[str], str | None]) -> list[float]:
+    """The zero-shot predictor's score of architectures (weightless ONNX; a worker of the catalogue build)."""
+    import torch
+
+    from nas.candidate import build_candidate
+    from predictors import OnnxNetPredictor
+    from search_spaces.spaces import get_space
+
+    space_name, archs, predictor_path = args
+    torch.set_num_threads(1)
+    space = get_space(space_name, _input_shape(space_name))
+    predictor = OnnxNetPredictor.load(predictor_path) if predictor_path else OnnxNetPredictor.default()
+    out: list[float] = []
+    for start in range(0, len(archs), 256):
+        models = [build_candidate(space, space.from_arch(a), 10, check=False, weights=False).onnx_model
+                  for a in archs[start:start + 256]]
+        out += [float(v) for v in predictor.predict(models)]
+    return out
+
+
+def _input_shape(space_name: str) -> tuple[int, ...]:
+    from search_spaces.spaces import space_spec
+
+    return tuple(space_spec(space_name).example_input)
+
+
+def build_catalogue(table_name: str, processes: int) -> dict[str, Any]:
+    """Every architecture of the table with its hash, sizes, proxies and predictor score (see the docstring)."""
+    from nas.search.evaluators import load_table
+    from search_spaces.spaces import get_space
+
+    spec = TABLES[table_name]
+    space = get_space(spec["space"], _input_shape(spec["space"]))
+    table = load_table(str(spec["file"]), space=space)
+    archs = sorted(table.entries)
+    chunks = [archs[i::processes * 8] for i in range(processes * 8)]
+    started = time.perf_counter()
+    with mp.get_context("fork").Pool(processes) as pool:
+        rows = [r for part in pool.map(_catalogue_rows, [(spec["space"], c, 0) for c in chunks]) for r in part]
+        predictor = str(spec["predictor"]) if spec["predictor"] else None
+        scores = pool.map(_predictor_scores, [(spec["space"], c, predictor) for c in chunks])
+    by_arch = {r["arch"]: r for r in rows}
+    for chunk, values in zip(chunks, scores):
+        for arch, value in zip(chunk, values):
+            by_arch[arch]["predictor"] = value
+    seconds = time.perf_counter() - started
+    return {"table": table_name, "space": spec["space"], "file": spec["file"].name, "predictor": spec["predictor_note"],
+            "proxy_seed": 0, "seconds": seconds, "processes": processes,
+            "rows": [by_arch[a] for a in archs]}
+
+
+def load_catalogue(table_name: str, processes: int, rebuild: bool) -> dict[str, Any]:
+    path = OUT_DIR / f"catalogue-{table_name}.json.gz"
+    if path.is_file() and not rebuild:
+        with gzip.open(path, "rt") as f:
+            return json.load(f)
+    print(f"building the catalogue of {table_name} ({processes} processes) ...", flush=True)
+    catalogue = build_catalogue(table_name, processes)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    with gzip.open(path, "wt") as f:
+        json.dump(catalogue, f)
+    print(f"  {len(catalogue['rows'])} architectures in {catalogue['seconds']:.0f} s -> {path}", flush=True)
+    return catalogue
+
+
+# ------------------------------------------------------------------------------------------------- tasks
+
+
+def make_tasks(catalogue: dict[str, Any], table: Any) -> dict[str, dict[str, Any]]:
+    """Each task's limits, feasible architectures and accuracy targets."""
+    rows = catalogue["rows"]
+    acc = {r["arch"]: table.entry(r["arch"]).mean for r in rows}
+    tasks: dict[str, dict[str, Any]] = {}
+    for task in TASKS:
+        limits: dict[str, int] = {}
+        feasible = [r["arch"] for r in rows]
+        check = None
+        if task != "unconstrained":
+            what, q = task.split("<=p")
+            values = np.array([r[f"body_{what}"] for r in rows])
+            cap = int(np.percentile(values, float(q), method="lower"))
+            limits = {f"max_{what}": cap}
+            feasible = [r["arch"] for r in rows if r[f"body_{what}"] <= cap]
+            own = [table.entry(r["arch"]) for r in rows]
+            if all(getattr(e, what) is not None for e in own):  # the table's own counts: the same set?
+                table_values = np.array([getattr(e, what) for e in own])
+                table_cap = np.percentile(table_values, float(q), method="lower")
+                same = {r["arch"] for r, v in zip(rows, table_values) if v <= table_cap} == set(feasible)
+                check = f"same set as the table's own {what} <= its p{q}: {same}"
+        accs = np.sort(np.array([acc[a] for a in feasible]))[::-1]
+        n = len(accs)
+        tasks[task] = {"limits": limits, "feasible": feasible, "n": n, "best": float(accs[0]),
+                       "top1": float(accs[max(1, math.ceil(0.01 * n)) - 1]),
+                       "top01": float(accs[max(1, math.ceil(0.001 * n)) - 1]), "check": check}
+    return tasks
+
+
+# ------------------------------------------------------------------------------------------------- runs
+
+_W: dict[str, Any] = {}  # the worker's data (set before the pool forks; a benchmark script's own state)
+
+
+def _setup(catalogue: dict[str, Any], table: Any, tasks: dict[str, Any], budget: int) -> None:
+    from nas.search.simulate import CandidateCache, LightCandidate
+
+    cache = CandidateCache()
+    for r in catalogue["rows"]:
+        cache.put(r["derivation"], LightCandidate(r["hash"], r["arch"], r["params"], r["flops"], r["body_params"],
+                                                  r["body_flops"], r["nodes"]))
+    _W.update(catalogue=catalogue, table=table, tasks=tasks, budget=budget, cache=cache,
+              acc={r["arch"]: table.entry(r["arch"]).mean for r in catalogue["rows"]},
+              raw={r["derivation"]: {n: (r[n], 0.0) for n in ("predictor", *PROXIES)} for r in catalogue["rows"]},
+              rows={r["arch"]: r for r in catalogue["rows"]}, spaces={}, scorers={})
+
+
+def _space(task: str) -> Any:
+    from search_spaces.sampler import Limits
+    from search_spaces.spaces import get_space
+
+    if task not in _W["spaces"]:
+        name = _W["catalogue"]["space"]
+        base = get_space(name, _input_shape(name))
+        limits = replace(base.limits, **_W["tasks"][task]["limits"])
+        _W["spaces"][task] = get_space(name, _input_shape(name), limits=Limits(**vars(limits)))
+    return _W["spaces"][task]
+
+
+def _run(job: tuple[str, Arm, int]) -> tuple[str, str, int, list[float], list[float], float]:
+    """One seeded run: the accuracy (table mean) of each evaluation in order, their simulated costs, seconds."""
+    import torch
+
+    torch.set_num_threads(1)
+    task, arm, seed = job
+    started = time.perf_counter()
+    budget = _W["budget"]
+    if arm.greedy is not None:
+        feasible = _W["tasks"][task]["feasible"]
+        rng = np.random.default_rng(seed)
+        keys = np.array([_W["rows"][a][arm.greedy] for a in feasible], dtype=float)
+        keys = np.where(np.isfinite(keys), keys, -np.inf)
+        order = np.lexsort((rng.random(len(feasible)), -keys))[:budget]  # decreasing key, random tie-break
+        archs = [feasible[i] for i in order]
+        costs = [_W["table"].sim_cost(a, _W["rows"][a]["flops"]) for a in archs]
+    else:
+        from nas.search import SearchConfig
+        from nas.search.simulate import simulate_table_search
+
+        space = _space(task)
+        config = SearchConfig(space=space.name, evaluator=f"table:{_W['catalogue']['file']}", budget=budget,
+                              strategy=arm.strategy, scorers=arm.scorers, seed=seed, limits=_W["tasks"][task]["limits"],
+                              proxy_batch=2)
+        scorer = _scorer(arm.scorers, task) if arm.scorers else None
+        trials = simulate_table_search(config, table=_W["table"], space=space, scorer=scorer, cache=_W["cache"])
+        archs = [t.arch for t in trials]
+        costs = [t.sim_cost_s for t in trials]
+    return task, arm.name, seed, [_W["acc"][a] for a in archs], costs, time.perf_counter() - started
+
+
+def _scorer(names: tuple[str, ...], task: str) -> Any:
+    """The scorer of ``names`` on ``task``'s space, its raw scores preloaded from the catalogue (one per worker:
+    a scorer's only state is that deterministic cache)."""
+    from nas.search.scoring import Scorer
+
+    key = (task, names)
+    if key not in _W["scorers"]:
+        space = _space(task)
+        predictor = TABLES[_W["catalogue"]["table"]]["predictor"]
+        scorer = Scorer(list(names), space=space, dataset=None, proxy_batch=2, seed=0,
+                        predictor_path=str(predictor) if predictor and "predictor" in names else None,
+                        input_shape=_input_shape(space.name), num_classes=10)
+        scorer.preload({d: {n: v[n] for n in names} for d, v in _W["raw"].items()})
+        _W["scorers"][key] = scorer
+    return _W["scorers"][key]
+
+
+# ------------------------------------------------------------------------------------------------- statistics
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, resamples: int = 2000) -> tuple[float, float]:
+    """95% percentile-bootstrap interval of the mean (scipy.stats.bootstrap); a point for constant values."""
+    from scipy.stats import bootstrap
+
+    values = np.asarray(values, dtype=float)
+    if len(values) < 2 or np.all(values == values[0]):
+        return float(values.mean()), float(values.mean())
+    res = bootstrap((values,), np.mean, confidence_level=0.95, n_resamples=resamples, method="percentile",
+                    random_state=np.random.default_rng(seed))
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def evaluations_to(curve: np.ndarray, target: float) -> float:
+    """1-based evaluations until the best-so-far reaches ``target``; ``inf`` if never."""
+    hit = np.nonzero(curve >= target - 1e-12)[0]
+    return float(hit[0] + 1) if len(hit) else math.inf
+
+
+def wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired samples (1.0 when they never differ)."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    if np.allclose(d, 0):
+        return 1.0
+    return float(wilcoxon(a, b, zero_method="zsplit").pvalue)
+
+
+def holm(pvalues: dict[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values (step-down, monotone)."""
+    order = sorted(pvalues, key=pvalues.get)
+    m, running, out = len(order), 0.0, {}
+    for i, key in enumerate(order):
+        running = max(running, min(1.0, (m - i) * pvalues[key]))
+        out[key] = running
+    return out
+
+
+def summarise(task: dict[str, Any], runs: dict[str, dict[int, list[float]]], costs: dict[str, dict[int, list[float]]],
+              budget: int) -> dict[str, Any]:
+    """Per arm: curves, checkpoints with intervals, evaluations to targets, regret area, and the paired tests."""
+    arms: dict[str, Any] = {}
+    seeds = sorted(next(iter(runs.values())))
+    area: dict[str, np.ndarray] = {}
+    for arm, by_seed in runs.items():
+        curves = np.array([np.maximum.accumulate(np.pad(np.array(by_seed[s]), (0, budget - len(by_seed[s])),
+                                                        mode="edge")) for s in seeds])
+        regret = task["best"] - curves
+        area[arm] = regret.mean(axis=1)
+        info: dict[str, Any] = {"checkpoints": {}, "evaluations": len(by_seed[seeds[0]])}
+        for k in CHECKPOINTS:
+            if k > budget:
+                continue
+            column, r = curves[:, k - 1], regret[:, k - 1]
+            info["checkpoints"][k] = {"best": float(column.mean()), "best_ci": bootstrap_ci(column),
+                                      "regret": float(r.mean()), "regret_ci": bootstrap_ci(r)}
+        for label, target in (("top1", task["top1"]), ("top01", task["top01"]), ("best", task["best"])):
+            hits = np.array([evaluations_to(c, target) for c in curves])
+            info[f"to_{label}"] = float(np.median(hits))
+            info[f"reached_{label}"] = float(np.isfinite(hits).mean())
+        info["regret_area"] = float(area[arm].mean())
+        info["regret_area_ci"] = bootstrap_ci(area[arm])
+        info["mean_curve"] = [float(v) for v in curves.mean(axis=0)]
+        cum = np.array([np.cumsum(np.pad(np.array(costs[arm][s]), (0, budget - len(costs[arm][s])))) for s in seeds])
+        info["mean_cost_curve"] = [float(v) for v in cum.mean(axis=0)]
+        arms[arm] = info
+    greedy = [a for a in arms if a.startswith("greedy:")]
+    best_greedy = min(greedy, key=lambda a: arms[a]["regret_area"]) if greedy else None
+    raw_p: dict[str, float] = {}
+    for arm in arms:
+        if arm.startswith("greedy:"):
+            continue
+        if arm != "random" and "random" in arms:
+            raw_p[f"{arm}|random"] = wilcoxon_p(area[arm], area["random"])
+        if best_greedy is not None:
+            raw_p[f"{arm}|{best_greedy}"] = wilcoxon_p(area[arm], area[best_greedy])
+    adjusted = holm(raw_p) if raw_p else {}
+    for key, p in adjusted.items():
+        arm, other = key.split("|")
+        diff = float(np.mean(area[arm] - area[other]))
+        verdict = "better" if p < 0.05 and diff < 0 else "worse" if p < 0.05 and diff > 0 else "n.s."
+        arms[arm].setdefault("tests", {})[other] = {"p_holm": p, "p_raw": raw_p[key], "area_diff": diff,
+                                                    "verdict": verdict}
+    return {"best_greedy": best_greedy, "arms": arms}
+
+
+# ------------------------------------------------------------------------------------------------- report
+
+
+def _fmt_evals(x: float, budget: int) -> str:
+    return f">{budget}" if not math.isfinite(x) else f"{x:.0f}" if x == int(x) else f"{x:.1f}"
+
+
+def write_report(result: dict[str, Any], out: Path) -> None:
+    budget = result["budget"]
+    lines = ["# Search strategies on tabular benchmarks", "",
+             f"Command: `{result['command']}`  ", f"{result['seeds']} seeds x {budget} evaluations per table x task x "
+             f"arm; searches took {result['search_seconds']:.0f} s on {result['processes']} processes "
+             f"({result['machine']}); catalogues (built once, then read back): "
+             + ", ".join(f"{t} {c['seconds']:.0f} s" for t, c in result["catalogues"].items()) + ".", "",
+             "Accuracy is the table's mean over its runs (NAS-Bench-Macro: a trial observes one of the three runs, "
+             "drawn with the search's seed). Best-so-far: the best accuracy among the architectures evaluated so "
+             "far; regret: the task's best minus it (points of accuracy x 100 below). `to top 0.1%`: median "
+             "evaluations until an architecture of the task's top 0.1% is evaluated (`>N`: fewer than half of the "
+             "seeds got there within the budget). Tests: regret area (mean regret over the budget) paired over "
+             "seeds, two-sided Wilcoxon signed-rank, Holm-corrected within the task; **better** = significantly "
+             "lower area. Search config: the platform's defaults (batch 8, oversample 4, population 8, "
+             "tournament 3) except strategy and scorers.", ""]
+    for table, info in result["tables"].items():
+        lines += [f"## {table}", "", f"Predictor scorer: {info['predictor']}.", ""]
+        for task_name, task in info["tasks"].items():
+            s = task["summary"]
+            lines += [f"### {table} · {task_name}", "",
+                      f"{task['n']} feasible architectures" + (f", limits {task['limits']}" if task["limits"] else "")
+                      + f"; best {100 * task['best']:.2f}, top 1% >= {100 * task['top1']:.2f}, top 0.1% >= "
+                      f"{100 * task['top01']:.2f}" + (f"; {task['check']}" if task.get("check") else "")
+                      + f". Best greedy baseline: `{s['best_greedy']}`.", "",
+                      "| arm | best@10 | best@50 | best@200 [95% CI] | regret@200 | to top 1% | to top 0.1% | to best | "
+                      "regret area | vs random | vs best greedy |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|"]
+            for arm, a in s["arms"].items():
+                cp = a["checkpoints"]
+                last = cp[max(cp)]
+                tests = a.get("tests", {})
+
+                def verdict(other: str | None) -> str:
+                    if other is None or other not in tests:
+                        return ""
+                    t = tests[other]
+                    return f"**{t['verdict']}** (p={t['p_holm']:.2g})" if t["verdict"] != "n.s." else \
+                        f"n.s. (p={t['p_holm']:.2g})"
+
+                lines.append(
+                    f"| {arm} | {100 * cp[10]['best']:.2f} | {100 * cp[50]['best']:.2f} | {100 * last['best']:.2f} "
+                    f"[{100 * last['best_ci'][0]:.2f}, {100 * last['best_ci'][1]:.2f}] | {100 * last['regret']:.3f} | "
+                    f"{_fmt_evals(a['to_top1'], budget)} | {_fmt_evals(a['to_top01'], budget)} | "
+                    f"{_fmt_evals(a['to_best'], budget)} | {100 * a['regret_area']:.3f} | {verdict('random')} | "
+                    f"{verdict(s['best_greedy'])} |")
+            winners = [arm for arm, a in s["arms"].items() if a.get("tests", {}).get("random", {}).get("verdict")
+                       == "better" and a.get("tests", {}).get(s["best_greedy"], {}).get("verdict") == "better"]
+            lines += ["", "Significantly better than both random search and the best greedy baseline: "
+                      + (", ".join(f"`{w}`" for w in winners) if winners else "**none**") + ".", ""]
+    lines += ["## Plots", ""] + [f"![{p}]({p})" for p in result.get("plots", [])] + [""]
+    out.write_text("\n".join(lines))
+
+
+def plot(result: dict[str, Any]) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    for table, info in result["tables"].items():
+        fig, axes = plt.subplots(1, len(info["tasks"]), figsize=(4.2 * len(info["tasks"]), 3.8), squeeze=False)
+        for ax, (task_name, task) in zip(axes[0], info["tasks"].items()):
+            arms = task["summary"]["arms"]
+            for arm, a in arms.items():
+                regret = np.maximum(task["best"] - np.array(a["mean_curve"]), 1e-5) * 100
+                style = "--" if arm.startswith("greedy:") else "-"
+                ax.plot(np.arange(1, len(regret) + 1), regret, style, label=arm, lw=1.2)
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_title(f"{table} · {task_name}", fontsize=9)
+            ax.set_xlabel("evaluations")
+            ax.set_ylabel("mean regret (points)")
+        axes[0][-1].legend(fontsize=6, loc="lower left")
+        fig.tight_layout()
+        name = f"search_strategies/regret-{table}.png"
+        fig.savefig(RESULTS / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+        fig, ax = plt.subplots(figsize=(6, 4))
+        task = info["tasks"]["unconstrained"]
+        for arm, a in task["summary"]["arms"].items():
+            if arm.startswith("greedy:") and arm != task["summary"]["best_greedy"]:
+                continue
+            ax.plot(np.array(a["mean_cost_curve"]) / 3600, 100 * np.array(a["mean_curve"]), label=arm, lw=1.2)
+        ax.set_xlabel("simulated search cost (hours)")
+        ax.set_ylabel("mean best accuracy (%)")
+        ax.set_title(f"{table} · unconstrained: best accuracy vs search cost", fontsize=9)
+        ax.legend(fontsize=6)
+        fig.tight_layout()
+        name = f"search_strategies/cost-{table}.png"
+        fig.savefig(RESULTS / name, dpi=110)
+        plt.close(fig)
+        written.append(name)
+    return written
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, default=100, help="seeds per table x task x arm (default 100)")
+    parser.add_argument("--budget", type=int, default=200, help="evaluations per search (default 200)")
+    parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
+    parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
+    parser.add_argument("--arms", nargs="+", default=None, help="arm names (default: all)")
+    parser.add_argument("--optuna-seeds", type=int, default=None,
+                        help="seeds for the optuna arms (TPE costs ~50 ms per proposal; default: --seeds)")
+    parser.add_argument("--processes", type=int, default=max(1, min(2, os.cpu_count() or 1)))
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
+    parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json")
+    args = parser.parse_args()
+
+    from nas.search.evaluators import load_table
+    from search_spaces.spaces import get_space
+
+    arms = [a for a in GREEDY_ARMS + STRATEGY_ARMS if args.arms is None or a.name in args.arms]
+    result: dict[str, Any] = {"command": "python benchmarks/search_strategies.py " + " ".join(sys.argv[1:]),
+                              "seeds": args.seeds, "budget": args.budget, "processes": args.processes,
+                              "optuna_seeds": args.optuna_seeds or args.seeds,
+                              "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
+                                         f"{platform.python_version()}",
+                              "catalogues": {}, "tables": {}}
+    total = 0.0
+    for table_name in args.tables:
+        spec = TABLES[table_name]
+        catalogue = load_catalogue(table_name, args.processes, args.rebuild)
+        result["catalogues"][table_name] = {"seconds": catalogue["seconds"], "rows": len(catalogue["rows"])}
+        table = load_table(str(spec["file"]), space=get_space(spec["space"], _input_shape(spec["space"])))
+        tasks = make_tasks(catalogue, table)
+        tasks = {t: tasks[t] for t in args.tasks}
+        _setup(catalogue, table, tasks, args.budget)
+        jobs = []
+        for task in tasks:
+            for arm in arms:
+                n = (args.optuna_seeds or args.seeds) if arm.strategy == "optuna" else args.seeds
+                jobs += [(task, arm, seed) for seed in range(n)]
+        jobs.sort(key=lambda j: j[1].strategy != "optuna")  # the slowest first, for a balanced pool
+        started = time.perf_counter()
+        runs: dict[str, dict[str, dict[int, list[float]]]] = {t: {} for t in tasks}
+        costs: dict[str, dict[str, dict[int, list[float]]]] = {t: {} for t in tasks}
+        seconds: dict[str, float] = {}
+        with mp.get_context("fork").Pool(args.processes) as pool:
+            for i, (task, arm, seed, accs, cost, secs) in enumerate(pool.imap_unordered(_run, jobs, chunksize=4)):
+                runs[task].setdefault(arm, {})[seed] = accs
+                costs[task].setdefault(arm, {})[seed] = cost
+                seconds[arm] = seconds.get(arm, 0.0) + secs
+                if (i + 1) % 500 == 0:
+                    print(f"  {table_name}: {i + 1}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s",
+                          flush=True)
+        elapsed = time.perf_counter() - started
+        total += elapsed
+        info: dict[str, Any] = {"space": spec["space"], "predictor": catalogue["predictor"], "seconds": elapsed,
+                                "arm_cpu_seconds": seconds, "tasks": {}}
+        for task, t in tasks.items():
+            n_optuna = args.optuna_seeds or args.seeds
+            if n_optuna == args.seeds:
+                summary = summarise(t, runs[task], costs[task], args.budget)
+            else:  # paired tests need the same seeds: the optuna arms are compared on the seeds they ran
+                summary = summarise(t, _without(runs[task], "optuna"), _without(costs[task], "optuna"), args.budget)
+                fewer = summarise(t, _trim(runs[task], n_optuna), _trim(costs[task], n_optuna), args.budget)
+                for arm in fewer["arms"]:
+                    if arm.startswith("optuna"):
+                        summary["arms"][arm] = fewer["arms"][arm] | {"seeds": n_optuna}
+            info["tasks"][task] = {k: v for k, v in t.items() if k != "feasible"} | {"summary": summary}
+            print(f"{table_name} · {task}: {t['n']} feasible, best {100 * t['best']:.2f}; "
+                  + ", ".join(f"{arm} {_fmt_evals(a['to_top01'], args.budget)}"
+                              for arm, a in summary["arms"].items()), flush=True)
+        result["tables"][table_name] = info
+    result["search_seconds"] = total
+    result["plots"] = plot(result)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
+    write_report(result, args.out.with_suffix(".md"))
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')} in {total:.0f} s of searches")
+
+
+def _without(runs: dict[str, dict[int, Any]], prefix: str) -> dict[str, dict[int, Any]]:
+    """The arms whose name does not start with ``prefix``."""
+    return {arm: v for arm, v in runs.items() if not arm.startswith(prefix)}
+
+
+def _trim(runs: dict[str, dict[int, Any]], n: int) -> dict[str, dict[int, Any]]:
+    """Every arm on its first ``n`` seeds (so that the optuna arms are compared on the seeds they ran)."""
+    return {arm: {s: v for s, v in by_seed.items() if s < n} for arm, by_seed in runs.items()}
+
+
+if __name__ == "__main__":
+    main()
