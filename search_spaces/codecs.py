@@ -3,6 +3,8 @@
 - :class:`NB201Codec`: NAS-Bench-201's ``|op~0|+|op~0|op~1|+|op~0|op~1|op~2|`` (Dong & Yang, ICLR 2020).
 - :class:`ChoiceCodec`: one digit per choice of a fixed skeleton, e.g. NAS-Bench-Macro's ``02012100`` (the digit
   is the index of the alternative, in grammar order, of each root slot that has a choice).
+- :class:`WidthCodec`: one parameter value per choice slot of a fixed skeleton, e.g. NATS-Bench SSS's channel
+  widths ``8:16:24:32:40`` (Dong et al., TPAMI 2021).
 
 Codecs build derivations from the grammar's own alternatives, so they follow the grammar file.
 """
@@ -10,6 +12,7 @@ Codecs build derivations from the grammar's own alternatives, so they follow the
 from __future__ import annotations
 
 import itertools
+import random
 import re
 from typing import TYPE_CHECKING, Iterator
 
@@ -114,3 +117,88 @@ class ChoiceCodec:
         sizes = [len(space.grammar.rule(self._slots(space)[i]).alternatives) for i in self._choice_slots(space)]
         for combo in itertools.product(*(range(n) for n in sizes)):
             yield "".join(map(str, combo))
+
+
+class WidthCodec:
+    """One parameter value per root slot with a choice, joined by ``sep``: NATS-Bench SSS's ``c0:c1:c2:c3:c4``.
+
+    The start rule must be a single combinator over slots (``sequential(stem, layer0, ..., lastact)``); every slot
+    with more than one alternative is a choice, and each of its alternatives must carry a distinct value of the
+    parameter ``param`` (a domain such as ``width in {8, 16, ..., 64}``). Slots with one alternative are fixed.
+    Enumeration is in grammar order, the last slot varying fastest (``8:8:8:8:8``, ``8:8:8:8:16``, ...).
+    """
+
+    def __init__(self, param: str = "width", sep: str = ":"):
+        self.param, self.sep = param, sep
+        self._cache: dict[int, tuple[object, list[tuple[str, dict[int, str]]]]] = {}
+
+    def _slots(self, space: "Space") -> list[str]:
+        (alt,) = space.grammar.rule(space.grammar.start).alternatives
+        return list(alt.args)
+
+    def choices(self, space: "Space") -> list[tuple[str, dict[int, str]]]:
+        """For each choice slot, in order: its non-terminal and ``{value: alternative label}``."""
+        cached = self._cache.get(id(space.grammar))
+        if cached is not None and cached[0] is space.grammar:
+            return cached[1]
+        found = []
+        for symbol in self._slots(space):
+            alts = space.grammar.rule(symbol).alternatives
+            if len(alts) > 1:
+                values = {a.param_dict[self.param]: a.label() for a in alts}
+                if len(values) != len(alts):
+                    raise ValueError(f"rule {symbol!r}: alternatives must have distinct {self.param!r} values")
+                found.append((symbol, values))
+        if len(self._cache) > 16:  # grammars with overridden probabilities are new objects
+            self._cache.clear()
+        self._cache[id(space.grammar)] = (space.grammar, found)
+        return found
+
+    def values(self, space: "Space", arch: str) -> list[int]:
+        """The slot values of ``arch`` (raises DerivationSyntaxError naming what is wrong)."""
+        choices = self.choices(space)
+        example = self.sep.join(str(next(iter(v))) for _, v in choices)
+        parts = arch.strip().split(self.sep)
+        if len(parts) != len(choices):
+            raise DerivationSyntaxError(f"{space.name} architecture strings have {len(choices)} {self.param}s "
+                                        f"joined by {self.sep!r} (e.g. {example!r}), got {len(parts)} in {arch!r}")
+        out = []
+        for i, (part, (symbol, values)) in enumerate(zip(parts, choices), start=1):
+            try:
+                value = int(part.strip())
+            except ValueError:
+                value = None
+            if value not in values:
+                raise DerivationSyntaxError(f"{self.param} {part.strip()!r} at position {i} ({symbol}) of {arch!r} "
+                                            f"is not one of {', '.join(map(str, values))}")
+            out.append(value)
+        return out
+
+    def to_derivation(self, space: "Space", arch: str) -> str:
+        choices = dict(self.choices(space))
+        value_of = dict(zip(choices, self.values(space, arch)))
+        labels = [choices[s][value_of[s]] if s in choices else only_label(space, s) for s in self._slots(space)]
+        (alt,) = space.grammar.rule(space.grammar.start).alternatives
+        return f"({alt.label()} " + " ".join(labels) + ")"
+
+    def from_derivation(self, space: "Space", derivation: Derivation) -> str | None:
+        slots = self._slots(space)
+        values = [str(derivation.root.children[slots.index(s)].alt.param_dict[self.param])
+                  for s, _ in self.choices(space)]
+        return self.sep.join(values)
+
+    def enumerate(self, space: "Space") -> Iterator[str]:
+        for combo in itertools.product(*(list(values) for _, values in self.choices(space))):
+            yield self.sep.join(map(str, combo))
+
+    def mutate(self, space: "Space", derivation: Derivation, rng: random.Random) -> Derivation:
+        """A neighbour: one choice slot, picked uniformly, set to another of its values; the rest kept.
+
+        :meth:`~search_spaces.spaces.Space.mutate` re-derives a node towards its own output type, and a slot's
+        width *is* its output type, so there a slot mutation keeps the width and only a root mutation (a fresh
+        network) changes widths; this operator is the one-width step.
+        """
+        values = self.values(space, self.from_derivation(space, derivation) or "")
+        i = rng.randrange(len(values))
+        values[i] = rng.choice([v for v in self.choices(space)[i][1] if v != values[i]])
+        return space.from_arch(self.sep.join(map(str, values)))

@@ -15,7 +15,7 @@ from importlib import resources
 from typing import Any, Iterator, Mapping, Sequence
 
 from search_spaces._format.load import load_grammar, parse_grammar
-from search_spaces.codecs import ChoiceCodec, NB201Codec
+from search_spaces.codecs import ChoiceCodec, NB201Codec, WidthCodec
 from search_spaces.derivation import Derivation
 from search_spaces.exceptions import InputShapeError, SearchSpaceError, UnknownSpaceError
 from search_spaces.grammar import Grammar
@@ -69,6 +69,11 @@ SPACES: dict[str, SpaceSpec] = {
                   "NAS-Bench-Macro (Su et al., CVPR 2021): 8 layers of identity / MBConv e3k3 / e6k5; "
                   "6,561 architectures, strings like 02012100", ("image",),
                   arch_codec=ChoiceCodec(), default_limits=Limits(4, 64, 50_000_000, 20_000_000_000, 1 << 21)),
+        SpaceSpec("nats-sss", "nats-sss.grammar",
+                  "NATS-Bench size search space (Dong et al., TPAMI 2021): NB201 skeleton with one fixed cell per "
+                  "stage, 5 layer widths in {8,...,64}; 32,768 architectures, strings like 8:16:24:32:40",
+                  ("image",), arch_codec=WidthCodec(),
+                  default_limits=Limits(4, 16, 4_000_000, 20_000_000_000, 1 << 20)),  # all-64: 0.71M, 0.55 GFLOPs
         SpaceSpec("hnb201", "hnb201.grammar",
                   "hierarchical NB201 (after Schrodi et al., NeurIPS 2023): resolutions -> stack topologies -> "
                   "cell topologies -> NB201 cells -> conv blocks (act x conv x norm)", ("image",),

@@ -1,4 +1,5 @@
-"""Convolutional building blocks for the benchmark and template spaces (NAS-Bench-201, NAS-Bench-Macro, hNB201).
+"""Convolutional building blocks for the benchmark and template spaces (NAS-Bench-201, NATS-Bench SSS,
+NAS-Bench-Macro, hNB201).
 
 Every block is a leaf computation on an image ``(C, H, W)``; composite blocks (residual, inverted bottleneck) lower
 to a small DAG of IR ops. Convolutions have no bias (a BatchNorm follows), as in the benchmarks' code.
@@ -146,6 +147,64 @@ class ResBlock(Leaf):
         return out
 
 
+# --- NATS-Bench size search space (Dong et al., TPAMI 2021) ---------------------------------------------------------
+
+
+def _relu_conv_bn(c_in: int, c_out: int, kernel: int, stride: int = 1) -> IrChain:
+    return [("relu", {}), _conv(c_in, c_out, kernel, stride), _bn(c_out)]
+
+
+class ResBlockTo(ResBlock):
+    """NAS-Bench-201's reduction block to ``width`` channels (NATS-Bench SSS, where each block has its own width):
+    ``ReLUConvBN(3, s2) -> ReLUConvBN(3)`` plus the shortcut ``AvgPool(2, 2) -> Conv1x1`` (no BN), summed. The
+    input width is read from the incoming tensor, so any width may precede it."""
+
+    name = "resblock_to"
+    params = (Param("width", int, doc="output channels"),)
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType | None:
+        out = super().out_type({"factor": 1}, t)
+        return None if out is None or p["width"] < 1 else TensorType("image", (p["width"], *out.shape[1:]))
+
+    def lower(self, p: Params, builder: Any, value: Any, t: TensorType) -> Any:
+        c_in, c_out = t.shape[0], p["width"]
+        main = builder.add_chain(_relu_conv_bn(c_in, c_out, 3, 2) + _relu_conv_bn(c_out, c_out, 3), value)
+        pool = {"kernel": 2, "stride": 2, "padding": 0, "count_include_pad": True}
+        if t.shape[1] % 2 or t.shape[2] % 2:  # odd sizes: as ResBlock
+            pool = {"kernel": 2, "stride": 2, "padding": 1, "count_include_pad": False}
+        short = builder.add_chain([("avg_pool", pool), _conv(c_in, c_out, 1, 1)], value)
+        (out,) = builder.add_op("add", {}, [main, short])
+        return out
+
+
+class NatsCell(Leaf):
+    """NATS-Bench SSS's fixed cell (Dong et al., TPAMI 2021), the NAS-Bench-201 genotype
+    ``|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|`` from the
+    input's width ``c_in`` to ``width`` channels (0 = keep): node j is the sum of its incoming edges, the output is
+    node 3. Edges leaving node 0 map ``c_in -> width`` (``skip_connect`` becomes Conv1x1 + BN when the widths
+    differ, xautodl's stride-1 FactorizedReduce); the others map ``width -> width``. nor_conv = ReLU -> Conv -> BN.
+    """
+
+    name = "nats_cell"
+    params = (Param("width", int, default=0, doc="output channels, 0 = same as input"),)
+
+    def out_type(self, p: Params, t: TensorType) -> TensorType | None:
+        if t.mode != "image" or p["width"] < 0:
+            return None
+        return TensorType("image", (p["width"] or t.shape[0], *t.shape[1:]))
+
+    def lower(self, p: Params, builder: Any, value: Any, t: TensorType) -> Any:
+        c_in = t.shape[0]
+        c = p["width"] or c_in
+        n1 = builder.add_chain(_relu_conv_bn(c_in, c, 3), value)
+        (n2,) = builder.add_op("add", {}, [builder.add_chain(_relu_conv_bn(c_in, c, 3), value),
+                                           builder.add_chain(_relu_conv_bn(c, c, 3), n1)])
+        skip = value if c_in == c else builder.add_chain([_conv(c_in, c, 1), _bn(c)], value)
+        (n3,) = builder.add_op("add", {}, [skip, builder.add_chain(_relu_conv_bn(c, c, 3), n1),
+                                           builder.add_chain(_relu_conv_bn(c, c, 3), n2)])
+        return n3
+
+
 # --- NAS-Bench-Macro (Su et al., CVPR 2021) --------------------------------------------------------------------------
 
 
@@ -196,4 +255,4 @@ class ConvBlock(_ImageLeaf):
 
 
 CONVOLUTIONAL_TERMINALS = (NoneOp(), SkipConnect(), NorConv1x1(), NorConv3x3(), AvgPool3x3(), ConvBn(), BnRelu(),
-                           ResBlock(), MBConv(), ConvBlock())
+                           ResBlock(), ResBlockTo(), NatsCell(), MBConv(), ConvBlock())
