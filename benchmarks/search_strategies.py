@@ -71,9 +71,10 @@ PRIORS = RESULTS / "priors"
 
 TABLES = {
     "nb-macro": {"space": "nb-macro", "file": DATA / "nas-bench-macro" / "nas-bench-macro_cifar10.json",
-                 "predictor": PRIORS / "without-nb-macro-cifar10", "predictor_note":
+                 "proxies": ("synflow", "l2_norm"), "predictor": PRIORS / "without-nb-macro-cifar10", "predictor_note":
                      "prior trained without NAS-Bench-Macro (benchmarks/results/priors/without-nb-macro-cifar10)"},
-    "nats-sss": {"space": "nats-sss", "file": DATA / "nats-sss" / "nats-sss.json", "predictor": None,
+    "nats-sss": {"space": "nats-sss", "file": DATA / "nats-sss" / "nats-sss.json", "proxies": ("l2_norm",),
+                 "predictor": None,
                  "predictor_note": "shipped default predictor (never saw NATS-SSS)"},
 }
 TASKS = ("unconstrained", "flops<=p10", "flops<=p25", "params<=p10", "params<=p25")
@@ -84,22 +85,24 @@ PROXIES = ("synflow", "l2_norm")
 
 @dataclass(frozen=True)
 class Arm:
-    """One thing compared: a greedy order (``greedy`` set) or a strategy with scorers."""
+    """One thing compared: a greedy order (``greedy`` set) or a strategy with scorers; ``tier`` 2 and 3 arms may
+    run on fewer seeds (``--tier2-seeds``, ``--tier3-seeds``) when the machine's time is short."""
 
     name: str
     strategy: str | None = None
     scorers: tuple[str, ...] = ()
     greedy: str | None = None
+    tier: int = 1
 
 
 STRATEGY_ARMS = (
     Arm("random", "random"), Arm("random+predictor", "random", ("predictor",)),
-    Arm("random+synflow", "random", ("synflow",)),
+    Arm("random+synflow", "random", ("synflow",), tier=2),
     Arm("evolution", "evolution"), Arm("evolution+predictor", "evolution", ("predictor",)),
-    Arm("evolution+synflow", "evolution", ("synflow",)),
-    Arm("guided+predictor", "guided", ("predictor",)), Arm("guided+synflow", "guided", ("synflow",)),
-    Arm("adaptive", "adaptive"), Arm("adaptive+predictor", "adaptive", ("predictor",)),
-    Arm("optuna", "optuna"), Arm("optuna+predictor", "optuna", ("predictor",)),
+    Arm("evolution+synflow", "evolution", ("synflow",), tier=2),
+    Arm("guided+predictor", "guided", ("predictor",)), Arm("guided+synflow", "guided", ("synflow",), tier=2),
+    Arm("adaptive", "adaptive"), Arm("adaptive+predictor", "adaptive", ("predictor",), tier=2),
+    Arm("optuna", "optuna", tier=3), Arm("optuna+predictor", "optuna", ("predictor",), tier=3),
 )
 GREEDY_ARMS = tuple(Arm(f"greedy:{g}", greedy=g) for g in GREEDY)
 
@@ -107,52 +110,41 @@ GREEDY_ARMS = tuple(Arm(f"greedy:{g}", greedy=g) for g in GREEDY)
 # ------------------------------------------------------------------------------------------------- catalogue
 
 
-def _catalogue_rows(args: tuple[str, list[str], int]) -> list[dict[str, Any]]:
-    """Hash, sizes and data-free proxies of architectures (a worker of the catalogue build)."""
+def _catalogue_rows(args: tuple[str, list[str], int, str | None, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Hash, sizes, data-free proxies and the zero-shot predictor's score of architectures (a worker of the
+    catalogue build): one graph per architecture, one module for the proxies, its weightless ONNX for the
+    predictor."""
     import torch
 
     from nas.compile.torch import compile_graph
+    from nas.export.onnx import export_onnx
     from nas.ir.build import build_graph
-    from predictors import compute_proxies
+    from predictors import OnnxNetPredictor, compute_proxies
     from search_spaces.spaces import get_space
 
-    space_name, archs, seed = args
+    space_name, archs, seed, predictor_path, proxy_names = args
     torch.set_num_threads(1)
     space = get_space(space_name, _input_shape(space_name))
+    predictor = OnnxNetPredictor.load(predictor_path) if predictor_path else OnnxNetPredictor.default()
     x = torch.ones(2, *_input_shape(space_name))
     y = torch.zeros(2, dtype=torch.long)
-    rows = []
+    rows, models = [], []
     for arch in archs:
         d = space.from_arch(arch)
         graph = build_graph(space, d, 10)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             module = compile_graph(graph)
-        proxies = compute_proxies(module, x, y, names=list(PROXIES), num_classes=10, seed=seed)
+        proxies = compute_proxies(module, x, y, names=list(proxy_names), num_classes=10, seed=seed)
+        models.append(export_onnx(graph, module, weights=False))
         rows.append({"arch": arch, "derivation": str(d), "hash": graph.canonical_hash(), "params": graph.num_params(),
                      "flops": graph.flops(), "body_params": d.cost.params, "body_flops": d.cost.flops,
-                     "nodes": d.cost.nodes, **{n: float(proxies[n].value) for n in PROXIES}})
+                     "nodes": d.cost.nodes, **{n: float(proxies[n].value) if n in proxies else math.nan
+                                               for n in PROXIES}})
+    values = [v for i in range(0, len(models), 16) for v in predictor.predict(models[i:i + 16])]  # in-process
+    for row, value in zip(rows, values):  # (batches of 32 or more would fork an encoding pool: not from a worker)
+        row["predictor"] = float(value)
     return rows
-
-
-def _predictor_scores(args: tuple[str, list[str], str | None]) -> list[float]:
-    """The zero-shot predictor's score of architectures (weightless ONNX; a worker of the catalogue build)."""
-    import torch
-
-    from nas.candidate import build_candidate
-    from predictors import OnnxNetPredictor
-    from search_spaces.spaces import get_space
-
-    space_name, archs, predictor_path = args
-    torch.set_num_threads(1)
-    space = get_space(space_name, _input_shape(space_name))
-    predictor = OnnxNetPredictor.load(predictor_path) if predictor_path else OnnxNetPredictor.default()
-    out: list[float] = []
-    for start in range(0, len(archs), 256):
-        models = [build_candidate(space, space.from_arch(a), 10, check=False, weights=False).onnx_model
-                  for a in archs[start:start + 256]]
-        out += [float(v) for v in predictor.predict(models)]
-    return out
 
 
 def _input_shape(space_name: str) -> tuple[int, ...]:
@@ -172,17 +164,14 @@ def build_catalogue(table_name: str, processes: int) -> dict[str, Any]:
     archs = sorted(table.entries)
     chunks = [archs[i::processes * 8] for i in range(processes * 8)]
     started = time.perf_counter()
+    predictor = str(spec["predictor"]) if spec["predictor"] else None
     with mp.get_context("fork").Pool(processes) as pool:
-        rows = [r for part in pool.map(_catalogue_rows, [(spec["space"], c, 0) for c in chunks]) for r in part]
-        predictor = str(spec["predictor"]) if spec["predictor"] else None
-        scores = pool.map(_predictor_scores, [(spec["space"], c, predictor) for c in chunks])
+        jobs = [(spec["space"], c, 0, predictor, spec["proxies"]) for c in chunks]
+        rows = [r for part in pool.map(_catalogue_rows, jobs) for r in part]
     by_arch = {r["arch"]: r for r in rows}
-    for chunk, values in zip(chunks, scores):
-        for arch, value in zip(chunk, values):
-            by_arch[arch]["predictor"] = value
     seconds = time.perf_counter() - started
     return {"table": table_name, "space": spec["space"], "file": spec["file"].name, "predictor": spec["predictor_note"],
-            "proxy_seed": 0, "seconds": seconds, "processes": processes,
+            "proxies": list(spec["proxies"]), "proxy_seed": 0, "seconds": seconds, "processes": processes,
             "rows": [by_arch[a] for a in archs]}
 
 
@@ -407,12 +396,7 @@ def _fmt_evals(x: float, budget: int) -> str:
 
 
 def write_report(result: dict[str, Any], out: Path) -> None:
-    budget = result["budget"]
     lines = ["# Search strategies on tabular benchmarks", "",
-             f"Command: `{result['command']}`  ", f"{result['seeds']} seeds x {budget} evaluations per table x task x "
-             f"arm; searches took {result['search_seconds']:.0f} s on {result['processes']} processes "
-             f"({result['machine']}); catalogues (built once, then read back): "
-             + ", ".join(f"{t} {c['seconds']:.0f} s" for t, c in result["catalogues"].items()) + ".", "",
              "Accuracy is the table's mean over its runs (NAS-Bench-Macro: a trial observes one of the three runs, "
              "drawn with the search's seed). Best-so-far: the best accuracy among the architectures evaluated so "
              "far; regret: the task's best minus it (points of accuracy x 100 below). `to top 0.1%`: median "
@@ -421,8 +405,36 @@ def write_report(result: dict[str, Any], out: Path) -> None:
              "seeds, two-sided Wilcoxon signed-rank, Holm-corrected within the task; **better** = significantly "
              "lower area. Search config: the platform's defaults (batch 8, oversample 4, population 8, "
              "tournament 3) except strategy and scorers.", ""]
+    lines += ["## Summary", "", "Median evaluations to reach each task's top 0.1% (`>N`: not reached by half of the seeds "
+              "within the budget), and the strategies whose regret area is significantly lower than both random "
+              "search's and the best greedy baseline's (evaluations to top 0.1% in brackets).", "",
+              "| table · task | feasible | random | best greedy | fastest strategy | better than random and best "
+              "greedy |", "|---|---|---|---|---|---|"]
     for table, info in result["tables"].items():
-        lines += [f"## {table}", "", f"Predictor scorer: {info['predictor']}.", ""]
+        for task_name, task in info["tasks"].items():
+            summary = task["summary"]
+            arms = summary["arms"]
+            strategies = {a: v for a, v in arms.items() if not a.startswith("greedy:")}
+            fastest = min(strategies, key=lambda a: (strategies[a]["to_top01"], strategies[a]["regret_area"]))
+            g = summary["best_greedy"]
+            winners = [a for a, v in strategies.items() if v.get("tests", {}).get("random", {}).get("verdict")
+                       == "better" and v.get("tests", {}).get(g, {}).get("verdict") == "better"]
+            b = info["budget"]
+            lines.append(f"| {table} · {task_name} | {task['n']} | {_fmt_evals(arms['random']['to_top01'], b)} | "
+                         f"`{g}`: {_fmt_evals(arms[g]['to_top01'], b)} | `{fastest}`: "
+                         f"{_fmt_evals(strategies[fastest]['to_top01'], b)} | "
+                         + (", ".join(f"`{w}` ({_fmt_evals(arms[w]['to_top01'], b)})" for w in winners) or "none")
+                         + " |")
+    lines.append("")
+    for table, info in result["tables"].items():
+        tiers = info["tier_seeds"]
+        lines += [f"## {table}", "", f"Command: `{info['command']}`: {info['seeds']} seeds x {info['budget']} "
+                  f"evaluations per task and arm (synflow-scored and adaptive+predictor arms: {tiers['2']} seeds, "
+                  f"optuna arms: {tiers['3']} seeds, each compared with the others on those seeds); the searches took "
+                  f"{info['seconds']:.0f} s on {info['processes']} processes ({info['machine']}, a shared machine); "
+                  f"the catalogue (built once, then read back) {info['catalogue_seconds']:.0f} s. "
+                  f"Predictor scorer: {info['predictor']}.", ""]
+        budget = info["budget"]
         for task_name, task in info["tasks"].items():
             s = task["summary"]
             lines += [f"### {table} · {task_name}", "",
@@ -513,8 +525,10 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--arms", nargs="+", default=None, help="arm names (default: all)")
-    parser.add_argument("--optuna-seeds", type=int, default=None,
-                        help="seeds for the optuna arms (TPE costs ~50 ms per proposal; default: --seeds)")
+    parser.add_argument("--tier2-seeds", type=int, default=None,
+                        help="seeds of the second-tier arms (synflow scorers, adaptive+predictor; default: --seeds)")
+    parser.add_argument("--tier3-seeds", type=int, default=None,
+                        help="seeds of the optuna arms (TPE costs tens of ms per proposal; default: --seeds)")
     parser.add_argument("--processes", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
     parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json")
@@ -526,25 +540,25 @@ def main() -> None:
     arms = [a for a in GREEDY_ARMS + STRATEGY_ARMS if args.arms is None or a.name in args.arms]
     result: dict[str, Any] = {"command": "python benchmarks/search_strategies.py " + " ".join(sys.argv[1:]),
                               "seeds": args.seeds, "budget": args.budget, "processes": args.processes,
-                              "optuna_seeds": args.optuna_seeds or args.seeds,
+
                               "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                                          f"{platform.python_version()}",
                               "catalogues": {}, "tables": {}}
-    total = 0.0
     for table_name in args.tables:
         spec = TABLES[table_name]
         catalogue = load_catalogue(table_name, args.processes, args.rebuild)
         result["catalogues"][table_name] = {"seconds": catalogue["seconds"], "rows": len(catalogue["rows"])}
         table = load_table(str(spec["file"]), space=get_space(spec["space"], _input_shape(spec["space"])))
+        available = set(catalogue.get("proxies", PROXIES)) | {"params", "flops", "predictor"}
+        table_arms = [a for a in arms if (a.greedy is None or a.greedy in available)
+                      and all(n in available for n in a.scorers)]
         tasks = make_tasks(catalogue, table)
         tasks = {t: tasks[t] for t in args.tasks}
         _setup(catalogue, table, tasks, args.budget)
-        jobs = []
-        for task in tasks:
-            for arm in arms:
-                n = (args.optuna_seeds or args.seeds) if arm.strategy == "optuna" else args.seeds
-                jobs += [(task, arm, seed) for seed in range(n)]
-        jobs.sort(key=lambda j: j[1].strategy != "optuna")  # the slowest first, for a balanced pool
+        seeds_of = {1: args.seeds, 2: args.tier2_seeds or args.seeds, 3: args.tier3_seeds or args.seeds}
+        seeds_of = {tier: min(n, args.seeds) for tier, n in seeds_of.items()}
+        jobs = [(task, arm, seed) for task in tasks for arm in table_arms for seed in range(seeds_of[arm.tier])]
+        jobs.sort(key=lambda j: -j[1].tier)  # the slowest first, for a balanced pool
         started = time.perf_counter()
         runs: dict[str, dict[str, dict[int, list[float]]]] = {t: {} for t in tasks}
         costs: dict[str, dict[str, dict[int, list[float]]]] = {t: {} for t in tasks}
@@ -558,35 +572,44 @@ def main() -> None:
                     print(f"  {table_name}: {i + 1}/{len(jobs)} runs, {time.perf_counter() - started:.0f} s",
                           flush=True)
         elapsed = time.perf_counter() - started
-        total += elapsed
         info: dict[str, Any] = {"space": spec["space"], "predictor": catalogue["predictor"], "seconds": elapsed,
                                 "arm_cpu_seconds": seconds, "tasks": {}}
         for task, t in tasks.items():
-            n_optuna = args.optuna_seeds or args.seeds
-            if n_optuna == args.seeds:
-                summary = summarise(t, runs[task], costs[task], args.budget)
-            else:  # paired tests need the same seeds: the optuna arms are compared on the seeds they ran
-                summary = summarise(t, _without(runs[task], "optuna"), _without(costs[task], "optuna"), args.budget)
-                fewer = summarise(t, _trim(runs[task], n_optuna), _trim(costs[task], n_optuna), args.budget)
-                for arm in fewer["arms"]:
-                    if arm.startswith("optuna"):
-                        summary["arms"][arm] = fewer["arms"][arm] | {"seeds": n_optuna}
+            full = [a for a in table_arms if seeds_of[a.tier] == args.seeds]
+            summary = summarise(t, _only(runs[task], full), _only(costs[task], full), args.budget)
+            for tier in (2, 3):  # paired tests need the same seeds: fewer-seed arms are compared on theirs
+                names = [a.name for a in table_arms if a.tier == tier and seeds_of[tier] < args.seeds]
+                if names:
+                    n = seeds_of[tier]
+                    fewer = summarise(t, _trim(runs[task], n), _trim(costs[task], n), args.budget)
+                    for name in names:
+                        summary["arms"][name] = fewer["arms"][name] | {"seeds": n}
             info["tasks"][task] = {k: v for k, v in t.items() if k != "feasible"} | {"summary": summary}
             print(f"{table_name} · {task}: {t['n']} feasible, best {100 * t['best']:.2f}; "
                   + ", ".join(f"{arm} {_fmt_evals(a['to_top01'], args.budget)}"
                               for arm, a in summary["arms"].items()), flush=True)
-        result["tables"][table_name] = info
-    result["search_seconds"] = total
+        info |= {"command": result["command"], "seeds": args.seeds, "budget": args.budget,
+                 "tier_seeds": seeds_of, "processes": args.processes,
+                 "machine": result["machine"], "catalogue_seconds": catalogue["seconds"]}
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        (OUT_DIR / f"{table_name}.json").write_text(json.dumps(info, indent=1, default=float) + "\n")
+    # the report covers every table run so far (each table's results are kept in its own file)
+    for path in sorted(OUT_DIR.glob("*.json")):
+        if path.stem in TABLES:
+            result["tables"][path.stem] = json.loads(path.read_text())
+    result["tables"] = {t: result["tables"][t] for t in TABLES if t in result["tables"]}
+    result["search_seconds"] = sum(t["seconds"] for t in result["tables"].values())
     result["plots"] = plot(result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
     write_report(result, args.out.with_suffix(".md"))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')} in {total:.0f} s of searches")
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
 
 
-def _without(runs: dict[str, dict[int, Any]], prefix: str) -> dict[str, dict[int, Any]]:
-    """The arms whose name does not start with ``prefix``."""
-    return {arm: v for arm, v in runs.items() if not arm.startswith(prefix)}
+def _only(runs: dict[str, dict[int, Any]], arms: list[Arm]) -> dict[str, dict[int, Any]]:
+    """The runs of ``arms``."""
+    names = {a.name for a in arms}
+    return {arm: v for arm, v in runs.items() if arm in names}
 
 
 def _trim(runs: dict[str, dict[int, Any]], n: int) -> dict[str, dict[int, Any]]:

@@ -12,7 +12,6 @@ Codecs build derivations from the grammar's own alternatives, so they follow the
 from __future__ import annotations
 
 import itertools
-import random
 import re
 from typing import TYPE_CHECKING, Iterator
 
@@ -191,14 +190,22 @@ class WidthCodec:
         for combo in itertools.product(*(list(values) for _, values in self.choices(space))):
             yield self.sep.join(map(str, combo))
 
-    def mutate(self, space: "Space", derivation: Derivation, rng: random.Random) -> Derivation:
-        """A neighbour: one choice slot, picked uniformly, set to another of its values; the rest kept.
+    #: :meth:`~search_spaces.spaces.Space.mutate` uses :meth:`neighbours` instead of subtree resampling.
+    mutates_slots = True
+
+    def neighbours(self, space: "Space", derivation: Derivation, slot: int) -> list[Derivation]:
+        """Every derivation that differs from ``derivation`` in choice slot ``slot`` (an index into
+        :meth:`choices`) only: the one-width steps of that slot.
 
         :meth:`~search_spaces.spaces.Space.mutate` re-derives a node towards its own output type, and a slot's
-        width *is* its output type, so there a slot mutation keeps the width and only a root mutation (a fresh
-        network) changes widths; this operator is the one-width step.
+        width *is* its output type, so a subtree resampling would keep the width; the space mutates such slots
+        through this instead.
         """
         values = self.values(space, self.from_derivation(space, derivation) or "")
-        i = rng.randrange(len(values))
-        values[i] = rng.choice([v for v in self.choices(space)[i][1] if v != values[i]])
-        return space.from_arch(self.sep.join(map(str, values)))
+        out = []
+        for value in self.choices(space)[slot][1]:
+            if value != values[slot]:
+                changed = list(values)
+                changed[slot] = value
+                out.append(space.from_arch(self.sep.join(map(str, changed))))
+        return out

@@ -49,6 +49,9 @@ class SpaceSpec:
     example_input: tuple[int, ...] = (3, 32, 32)
 
 
+PARSE_CACHE = 1 << 16
+"""Derivation strings a :class:`Space` keeps parsed."""
+
 _TEMPLATE_LIMITS = Limits(max_depth=8, max_nodes=3000, max_params=5_000_000, max_flops=2_000_000_000,
                           max_elements=1 << 20)
 
@@ -119,6 +122,7 @@ class Space:
         self.spec, self.grammar, self.input_type, self.limits = spec, grammar, in_type, limits
         self.sampler = Sampler(grammar, in_type, limits)
         self._parser = DerivationParser(self.sampler)
+        self._parsed: dict[str, Derivation] = {}  # derivations are immutable: parse each string once
 
     @property
     def name(self) -> str:
@@ -129,14 +133,49 @@ class Space:
         return Derivation(self.name, self.sampler.sample(seed))
 
     def parse(self, text: str) -> Derivation:
-        """Type-check a derivation string on this space's input (raises with the column of the problem)."""
-        return Derivation(self.name, self._parser.parse(text))
+        """Type-check a derivation string on this space's input (raises with the column of the problem).
+
+        Results are kept (up to :data:`PARSE_CACHE` strings): strategies and the search driver parse the same
+        strings again and again, and a derivation is immutable."""
+        derivation = self._parsed.get(text)
+        if derivation is None:
+            derivation = Derivation(self.name, self._parser.parse(text))
+            if len(self._parsed) >= PARSE_CACHE:
+                self._parsed.clear()
+            self._parsed[text] = derivation
+        return derivation
 
     def mutate(self, parent: Derivation, seed: int | random.Random,
                symbols: set[str] | frozenset[str] | None = None) -> tuple[Derivation, Offspring]:
-        """A type-preserving mutant; ``symbols`` limits it to nodes of those non-terminals (template bits)."""
+        """A type-preserving mutant; ``symbols`` limits it to nodes of those non-terminals (template bits).
+
+        In spaces whose codec sets ``mutates_slots`` (``nats-sss``: a slot's choice is its output width, which a
+        type-preserving resampling cannot change) a mutant changes one choice slot to another of its values,
+        picked uniformly among the slots (of ``symbols``) and values that stay within the space's limits.
+        """
+        if getattr(self.spec.arch_codec, "mutates_slots", False):
+            return self._mutate_slot(parent, seed, symbols)
         child = mutate(self.sampler, parent.root, seed, symbols)
         return Derivation(self.name, child.root), child
+
+    def _mutate_slot(self, parent: Derivation, seed: int | random.Random,
+                     symbols: set[str] | frozenset[str] | None) -> tuple[Derivation, Offspring]:
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        codec = self.spec.arch_codec
+        choices = codec.choices(self)
+        root_symbols = [c.symbol for c in parent.root.children]
+        slots = [i for i, (symbol, _) in enumerate(choices) if symbols is None or symbol in symbols]
+        rng.shuffle(slots)
+        budget = self.limits
+        for i in slots:
+            options = [d for d in codec.neighbours(self, parent, i)
+                       if d.cost.params <= budget.max_params and d.cost.flops <= budget.max_flops
+                       and d.cost.nodes <= budget.max_nodes]
+            if options:
+                child = rng.choice(options)
+                k = root_symbols.index(choices[i][0])
+                return child, Offspring(child.root, "mutation", (k,), parent.root.children[k].to_sexpr())
+        return parent, Offspring(parent.root, "copy", ())
 
     def crossover(self, a: Derivation, b: Derivation, seed: int | random.Random) -> tuple[Derivation, Offspring]:
         child = crossover(self.sampler, a.root, b.root, seed)

@@ -8,12 +8,14 @@
     summary.best.val_acc, summary.best.test_acc, summary.best_onnx      # best by validation accuracy
     resume_search("s1", db="sqlite:///nas.db", budget=24)               # continue (after a crash, or for more)
 
-One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``:
+One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``; steps 1 and 3 are
+:func:`nas.search.selection.plan_round`, shared with the in-memory table search (:mod:`nas.search.simulate`):
 
 1. ``strategy.ask(need * oversample)`` (``need`` when there are no scorers); every proposal is built
-   (:func:`nas.candidate.build_candidate`) and dropped if its canonical hash is already known to the search
-   (:meth:`nas.store.Store.known_hashes`: trained or scored before) or came earlier in the round; duplicates are
-   told nothing, and the strategy is asked again for the shortfall (at most :data:`MAX_ASKS` asks per round).
+   (:func:`nas.candidate.build_candidate`; without weights in table mode) and dropped if it is over the search's
+   limits, if its canonical hash is already known to the search (:meth:`nas.store.Store.known_hashes`: trained or
+   scored before) or came earlier in the round; duplicates are told nothing, and the strategy is asked again for
+   the shortfall (at most :data:`MAX_ASKS` asks per round).
 2. Each new candidate is stored: :meth:`~nas.store.Store.add_architecture` (its ONNX bytes) and
    :meth:`~nas.store.Store.add_lineage` (parents' hashes; the ``operator`` text is the proposal as JSON, see
    :func:`encode_proposal`, so that a resumed strategy gets exactly the proposals it made).
@@ -22,10 +24,11 @@ One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``
    ``need`` in all. With the ``latency`` objective, the survivors' ONNX Runtime latency is measured here (score
    ``latency_ms``).
 4. Each survivor is queued (:meth:`~nas.store.Store.queue_trial`, so a crash knows what was chosen), marked
-   running and trained as one trial of one Ray Tune run (:func:`nas.search.tune_runner.run_trials`, ASHA over
-   epochs by default). As each trial ends, :meth:`~nas.store.Store.finish_trial` records it (Optuna trial,
-   artifact, our row) with the objective values ``[val_acc, params | flops | latency ...]``.
-5. When the run is over the strategy is told every trial of the round, **in trial id order** (ask only happens
+   running and handed to the search's evaluator (:mod:`nas.search.evaluators`): trained as one trial of one Ray
+   Tune run (ASHA over epochs by default), or looked up in a table (``evaluator: table:PATH``). As each trial
+   ends, :meth:`~nas.store.Store.finish_trial` records it (Optuna trial, artifact, our row) with the objective
+   values ``[val_acc, params | flops | latency ...]``.
+5. When the round is over the strategy is told every trial of the round, **in trial id order** (ask only happens
    at the start of a round, so telling at its end loses nothing and makes the live state equal to a replay).
 
 The search ends when ``budget`` trials have finished (``ok``, ``stopped`` and ``failed`` all count: a failing
