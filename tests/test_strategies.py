@@ -290,11 +290,11 @@ def test_optuna_on_template_spaces(spaces: dict[str, Space]) -> None:
         assert len({p.derivation for p in proposals}) == 4
         for p in proposals:
             assert strategy.encoding.encode(space.parse(p.derivation)) == p.meta["params"]
-    assert set(optuna_spaces()) == {"nb201", "nb-macro", "seq-templates"}
+    assert set(optuna_spaces()) == {"nb201", "nb-macro", "nats-sss", "seq-templates"}
 
 
 def test_optuna_rejects_spaces_without_choices(ein: Space) -> None:
-    with pytest.raises(UnsupportedSpaceError, match=r"'einspace'.*nb201, nb-macro, seq-templates"):
+    with pytest.raises(UnsupportedSpaceError, match=r"'einspace'.*nb201, nb-macro, nats-sss, seq-templates"):
         make_strategy("optuna", ein, seed=0)
 
 

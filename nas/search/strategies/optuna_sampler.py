@@ -7,7 +7,8 @@ Only spaces whose architectures are a fixed set of categorical choices can be se
   ``seq-templates``): one parameter per template symbol; the micro structure inside the chosen templates is
   sampled at random (TPE searches the template level, as in HHNAS-AM's hierarchy);
 * fixed-skeleton benchmark spaces with an architecture-string codec: ``nb-macro`` (one parameter per layer,
-  values the digits 0-2 of ``02012100``) and ``nb201`` (one parameter per cell edge, values the five ops).
+  values the digits 0-2 of ``02012100``), ``nb201`` (one parameter per cell edge, values the five ops) and
+  ``nats-sss`` (one parameter per layer, values the widths 8-64 of ``c0:c1:c2:c3:c4``).
 
 Einspace and the hierarchical spaces are recursive and have no such parametrisation: :class:`OptunaTPE` raises
 :class:`~nas.search.strategies.base.UnsupportedSpaceError` naming the spaces that do.
@@ -120,8 +121,27 @@ class _NB201Encoding(ChoiceEncoding):
         return dict(zip(self.EDGES, self.codec.parse_arch(self.space.arch_string(derivation) or ""), strict=True))
 
 
+class _WidthEncoding(ChoiceEncoding):
+    """One parameter per width slot (``WidthCodec``, e.g. nats-sss's ``c0:c1:c2:c3:c4``), values the widths."""
+
+    kind = "widths"
+
+    def __init__(self, space: "Space") -> None:
+        super().__init__(space)
+        self.codec = space.spec.arch_codec
+        self.choices = {f"{i}_{symbol}": sorted(values) for i, (symbol, values) in
+                        enumerate(self.codec.choices(space))}
+
+    def decode(self, params: dict[str, Any], rng: random.Random) -> "Derivation":
+        return self.space.from_arch(self.codec.sep.join(str(params[name]) for name in self.choices))
+
+    def encode(self, derivation: "Derivation") -> dict[str, Any]:
+        values = self.codec.values(self.space, self.space.arch_string(derivation) or "")
+        return dict(zip(self.choices, values, strict=True))
+
+
 def _encoding_class(spec: "SpaceSpec") -> type[ChoiceEncoding] | None:
-    from search_spaces.codecs import ChoiceCodec, NB201Codec
+    from search_spaces.codecs import ChoiceCodec, NB201Codec, WidthCodec
 
     if spec.template_symbols:
         return _TemplateEncoding
@@ -129,6 +149,8 @@ def _encoding_class(spec: "SpaceSpec") -> type[ChoiceEncoding] | None:
         return _DigitEncoding
     if isinstance(spec.arch_codec, NB201Codec):
         return _NB201Encoding
+    if isinstance(spec.arch_codec, WidthCodec):
+        return _WidthEncoding
     return None
 
 
