@@ -8,8 +8,9 @@ size constraints.
 strategies, scorers, round selection and table evaluator of ``nas search run --evaluator table:PATH``, with
 trials kept in memory instead of the SQL store, so 10^4 searches fit in an hour; ``tests/test_table_search.py``
 checks that it evaluates exactly what the stored search evaluates). The search config is the platform's default
-except for the strategy and scorers: rounds of ``batch`` 8, ``oversample`` 4 scored per evaluated candidate,
-population 8 and tournament 3 for the evolutionary strategies, ``budget`` evaluations (200).
+except for the strategy and scorers: rounds of ``batch`` 8, ``oversample`` 4 scored per evaluated candidate
+(1 for ``guided``, which breeds and ranks 16 children per slot itself), population 8 and tournament 3 for the
+evolutionary strategies, ``budget`` evaluations (200).
 
 **Tables** (``../shared/data``): NAS-Bench-Macro (6,561 CIFAR-10 networks, three runs each: a trial observes one
 run drawn with the search's seed, the score of what it found is the mean of the runs) and NATS-Bench SSS (32,768,
@@ -274,7 +275,7 @@ def _run(job: tuple[str, Arm, int]) -> tuple[str, str, int, list[float], list[fl
         space = _space(task)
         config = SearchConfig(space=space.name, evaluator=f"table:{_W['catalogue']['file']}", budget=budget,
                               strategy=arm.strategy, scorers=arm.scorers, seed=seed, limits=_W["tasks"][task]["limits"],
-                              proxy_batch=2)
+                              proxy_batch=2, oversample=1 if arm.strategy == "guided" else 4)
         scorer = _scorer(arm.scorers, task) if arm.scorers else None
         trials = simulate_table_search(config, table=_W["table"], space=space, scorer=scorer, cache=_W["cache"])
         archs = [t.arch for t in trials]
@@ -404,7 +405,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
              "seeds got there within the budget). Tests: regret area (mean regret over the budget) paired over "
              "seeds, two-sided Wilcoxon signed-rank, Holm-corrected within the task; **better** = significantly "
              "lower area. Search config: the platform's defaults (batch 8, oversample 4, population 8, "
-             "tournament 3) except strategy and scorers.", ""]
+             "tournament 3; guided: oversample 1, 16 children ranked per slot) except strategy and scorers.", ""]
     lines += ["## Summary", "", "Median evaluations to reach each task's top 0.1% (`>N`: not reached by half of the seeds "
               "within the budget), and the strategies whose regret area is significantly lower than both random "
               "search's and the best greedy baseline's (evaluations to top 0.1% in brackets).", "",

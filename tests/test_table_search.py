@@ -187,3 +187,19 @@ def test_in_memory_table_search_evaluates_what_the_stored_search_does(tmp_path: 
                     num_classes=10) if scorers else None
     simulated = simulate_table_search(config, space=space, scorer=scorer, cache=CandidateCache())
     assert [(t.arch, t.val_acc) for t in simulated] == stored
+
+
+def test_weightless_candidates_read_like_full_ones() -> None:
+    """Table candidates are built without weights: same hash and the same ONNX text (what the predictor reads)
+    as the full candidate, kilobytes instead of megabytes."""
+    from nas.candidate import build_candidate
+    from nas.export.onnx import strip_weights
+    from predictors import encode_onnx
+
+    space = get_space("nb-macro", (3, 32, 32))
+    for arch in ("02012100", "22222222"):
+        full = build_candidate(space, space.from_arch(arch), 10, check=False)
+        light = build_candidate(space, space.from_arch(arch), 10, check=False, weights=False)
+        assert light.hash == full.hash and light.params == full.params
+        assert encode_onnx(light.onnx_model) == encode_onnx(full.onnx_model) == encode_onnx(strip_weights(full.onnx_model))
+        assert len(light.onnx_model.SerializeToString()) < len(full.onnx_model.SerializeToString()) / 50
