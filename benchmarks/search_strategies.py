@@ -101,7 +101,7 @@ STRATEGY_ARMS = (
     Arm("random+synflow", "random", ("synflow",), tier=2),
     Arm("evolution", "evolution"), Arm("evolution+predictor", "evolution", ("predictor",)),
     Arm("evolution+synflow", "evolution", ("synflow",), tier=2),
-    Arm("guided+predictor", "guided", ("predictor",)), Arm("guided+synflow", "guided", ("synflow",), tier=2),
+    Arm("guided+predictor", "guided", ("predictor",), tier=2), Arm("guided+synflow", "guided", ("synflow",), tier=2),
     Arm("adaptive", "adaptive"), Arm("adaptive+predictor", "adaptive", ("predictor",), tier=2),
     Arm("optuna", "optuna", tier=3), Arm("optuna+predictor", "optuna", ("predictor",), tier=3),
 )
@@ -526,10 +526,11 @@ def main() -> None:
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--arms", nargs="+", default=None, help="arm names (default: all)")
-    parser.add_argument("--tier2-seeds", type=int, default=None,
-                        help="seeds of the second-tier arms (synflow scorers, adaptive+predictor; default: --seeds)")
-    parser.add_argument("--tier3-seeds", type=int, default=None,
-                        help="seeds of the optuna arms (TPE costs tens of ms per proposal; default: --seeds)")
+    parser.add_argument("--tier2-seeds", type=int, default=10,
+                        help="seeds of the second-tier arms (guided, synflow scorers, adaptive+predictor: 1-4 s a "
+                             "search here; default 10, so that the whole run fits in an hour on 2 cores)")
+    parser.add_argument("--tier3-seeds", type=int, default=3,
+                        help="seeds of the optuna arms (TPE: 15-30 s a search here; default 3)")
     parser.add_argument("--processes", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
     parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json")
@@ -556,7 +557,7 @@ def main() -> None:
         tasks = make_tasks(catalogue, table)
         tasks = {t: tasks[t] for t in args.tasks}
         _setup(catalogue, table, tasks, args.budget)
-        seeds_of = {1: args.seeds, 2: args.tier2_seeds or args.seeds, 3: args.tier3_seeds or args.seeds}
+        seeds_of = {1: args.seeds, 2: args.tier2_seeds, 3: args.tier3_seeds}
         seeds_of = {tier: min(n, args.seeds) for tier, n in seeds_of.items()}
         jobs = [(task, arm, seed) for task in tasks for arm in table_arms for seed in range(seeds_of[arm.tier])]
         jobs.sort(key=lambda j: -j[1].tier)  # the slowest first, for a balanced pool

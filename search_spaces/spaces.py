@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from search_spaces._format.load import load_grammar, parse_grammar
 from search_spaces.codecs import ChoiceCodec, NB201Codec, WidthCodec
 from search_spaces.derivation import Derivation
-from search_spaces.exceptions import InputShapeError, SearchSpaceError, UnknownSpaceError
+from search_spaces.exceptions import BudgetError, InputShapeError, SearchSpaceError, UnknownSpaceError
 from search_spaces.grammar import Grammar
 from search_spaces.operators import Offspring, crossover, mutate
 from search_spaces.sampler import Limits, Sampler
@@ -129,8 +129,28 @@ class Space:
         return self.spec.name
 
     def sample(self, seed: int | random.Random) -> Derivation:
-        """One random derivation; the same seed gives the same derivation."""
+        """One random derivation; the same seed gives the same derivation.
+
+        In spaces whose codec sets ``mutates_slots`` (``nats-sss``) every choice slot takes a uniformly drawn value
+        and draws over the limits are rejected, so a sample is uniform over the architectures within the limits
+        (the grammar sampler's budget reservation assumes a later slot's cost does not depend on an earlier slot's
+        width, which is false there).
+        """
+        if getattr(self.spec.arch_codec, "mutates_slots", False):
+            return self._sample_slots(seed)
         return Derivation(self.name, self.sampler.sample(seed))
+
+    def _sample_slots(self, seed: int | random.Random, tries: int = 10_000) -> Derivation:
+        rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+        codec, limits = self.spec.arch_codec, self.limits
+        values = [sorted(v) for _, v in codec.choices(self)]
+        for _ in range(tries):
+            d = self.from_arch(codec.sep.join(str(rng.choice(v)) for v in values))
+            if d.cost.params <= limits.max_params and d.cost.flops <= limits.max_flops and \
+                    d.cost.nodes <= limits.max_nodes:
+                return d
+        raise BudgetError(f"no architecture of space {self.name!r} within the limits (params <= "
+                          f"{limits.max_params:,}, flops <= {limits.max_flops:,}) in {tries} uniform draws")
 
     def parse(self, text: str) -> Derivation:
         """Type-check a derivation string on this space's input (raises with the column of the problem).
