@@ -101,7 +101,7 @@ STRATEGY_ARMS = (
     Arm("random+synflow", "random", ("synflow",), tier=2),
     Arm("evolution", "evolution"), Arm("evolution+predictor", "evolution", ("predictor",)),
     Arm("evolution+synflow", "evolution", ("synflow",), tier=2),
-    Arm("guided+predictor", "guided", ("predictor",), tier=2), Arm("guided+synflow", "guided", ("synflow",), tier=2),
+    Arm("guided+predictor", "guided", ("predictor",), tier=3), Arm("guided+synflow", "guided", ("synflow",), tier=3),
     Arm("adaptive", "adaptive"), Arm("adaptive+predictor", "adaptive", ("predictor",), tier=2),
     Arm("optuna", "optuna", tier=3), Arm("optuna+predictor", "optuna", ("predictor",), tier=3),
 )
@@ -525,12 +525,15 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=200, help="evaluations per search (default 200)")
     parser.add_argument("--tables", nargs="+", default=list(TABLES), choices=list(TABLES))
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    parser.add_argument("--arms", nargs="+", default=None, help="arm names (default: all)")
+    parser.add_argument("--arms", nargs="+", default=None,
+                        help="arm names, or 'all' (default: all but guided+synflow and optuna+predictor, the two "
+                             "slowest: 30-100 s a search here)")
     parser.add_argument("--tier2-seeds", type=int, default=10,
-                        help="seeds of the second-tier arms (guided, synflow scorers, adaptive+predictor: 1-4 s a "
-                             "search here; default 10, so that the whole run fits in an hour on 2 cores)")
-    parser.add_argument("--tier3-seeds", type=int, default=3,
-                        help="seeds of the optuna arms (TPE: 15-30 s a search here; default 3)")
+                        help="seeds of the second-tier arms (synflow scorers, adaptive+predictor: 1-5 s a search "
+                             "here; default 10, so that the whole run fits in an hour on 2 cores)")
+    parser.add_argument("--tier3-seeds", type=int, default=2,
+                        help="seeds of the third-tier arms (optuna, guided: 15-100 s a search here, and they stall "
+                             "in small constrained spaces; default 2)")
     parser.add_argument("--processes", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
     parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json")
@@ -539,7 +542,10 @@ def main() -> None:
     from nas.search.evaluators import load_table
     from search_spaces.spaces import get_space
 
-    arms = [a for a in GREEDY_ARMS + STRATEGY_ARMS if args.arms is None or a.name in args.arms]
+    slowest = {"guided+synflow", "optuna+predictor"}
+    arms = [a for a in GREEDY_ARMS + STRATEGY_ARMS
+            if (args.arms is None and a.name not in slowest) or (args.arms is not None and
+                                                                  ("all" in args.arms or a.name in args.arms))]
     result: dict[str, Any] = {"command": "python benchmarks/search_strategies.py " + " ".join(sys.argv[1:]),
                               "seeds": args.seeds, "budget": args.budget, "processes": args.processes,
 

@@ -13,12 +13,13 @@ One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``
 
 1. ``strategy.ask(need * oversample)`` (``need`` when there are no scorers); every proposal is built
    (:func:`nas.candidate.build_candidate`; without weights in table mode) and dropped if it is over the search's
-   limits, if its canonical hash is already known to the search (:meth:`nas.store.Store.known_hashes`: trained or
-   scored before) or came earlier in the round; duplicates are told nothing, and the strategy is asked again for
-   the shortfall (at most :data:`MAX_ASKS` asks per round).
-2. Each new candidate is stored: :meth:`~nas.store.Store.add_architecture` (its ONNX bytes) and
-   :meth:`~nas.store.Store.add_lineage` (parents' hashes; the ``operator`` text is the proposal as JSON, see
-   :func:`encode_proposal`, so that a resumed strategy gets exactly the proposals it made).
+   limits, if its canonical hash already has a trial in the search (queued, running or finished) or came earlier
+   in the round; duplicates are told nothing, and the strategy is asked again for the shortfall (at most
+   :data:`MAX_ASKS` asks per round). A candidate scored in an earlier round but not chosen may come back (its
+   scores are cached): in a small space, de-duplicating against everything ever scored would exhaust it.
+2. Each new candidate is stored (:meth:`~nas.store.Store.add_architecture`, its ONNX bytes); each chosen one
+   also gets :meth:`~nas.store.Store.add_lineage` (parents' hashes; the ``operator`` text is the proposal as JSON,
+   see :func:`encode_proposal`, so that a resumed strategy gets exactly the proposals it made).
 3. The scorer (:mod:`nas.search.scoring`) ranks them; the raw scores and the combined rank (score ``combined``)
    go to the store (:meth:`~nas.store.Store.add_scores`). Seeds are always kept; the rest by combined rank,
    ``need`` in all. With the ``latency`` objective, the survivors' ONNX Runtime latency is measured here (score
@@ -430,22 +431,24 @@ class _Search:
 
     def _new_round(self, need: int) -> list[TrialRecord]:
         """Propose, de-duplicate, store, score and select ``need`` candidates; queue them and return the trials."""
-        known = set(self.store.known_hashes(self.name))
+        known = {h for h, status in self.store.known_hashes(self.name).items() if status != "scored"}
         pool, chosen = plan_round(self.strategy, self.scorer, self._build, known, need, self.config.oversample,
                                   self.warn)
         if not pool:
             return []
-        hash_of = {p.derivation: h for h, p in self.proposals.items()}
         for pick in pool:
-            c, p = pick.candidate, pick.proposal
+            c = pick.candidate
             self.store.add_architecture(c.hash, space=self.space.name, derivation=str(c.derivation), arch=c.arch,
                                         onnx=self._onnx_bytes(c.onnx_model), params=c.params, flops=c.flops)
+            if self.scorer is not None:
+                self.store.add_scores(self.name, c.hash, {**pick.raw, COMBINED: (pick.combined, 0.0)})
+        hash_of = {p.derivation: h for h, p in self.proposals.items()}
+        for pick in chosen:  # the lineage is how an evaluated candidate was proposed (what a resume replays)
+            c, p = pick.candidate, pick.proposal
             parents = [hash_of[k] for k in p.parents if k in hash_of]
             self.store.add_lineage(self.name, c.hash, parents, encode_proposal(p))
             self.proposals[c.hash] = p
             hash_of[p.derivation] = c.hash
-            if self.scorer is not None:
-                self.store.add_scores(self.name, c.hash, {**pick.raw, COMBINED: (pick.combined, 0.0)})
         trials = []
         for pick in chosen:
             if "latency" in self.config.objectives:

@@ -5,8 +5,8 @@ table search (:mod:`nas.search.simulate`, benchmark mode), so both choose exactl
 
 1. ``strategy.ask(target)`` with ``target = need * oversample`` (``need`` without a scorer); each proposal is
    built and dropped if it is over the space's limits (:func:`within_limits`), if its canonical hash is already
-   known to the search, or if it came earlier in the round; the strategy is asked again for the shortfall, at
-   most :data:`MAX_ASKS` times;
+   known to the search (has a trial), or if it came earlier in the round; the strategy is asked again for the
+   shortfall, at most :data:`MAX_ASKS` times;
 2. the scorer ranks the new candidates (the mean of each scorer's normalised rank, :mod:`nas.search.scoring`);
 3. seeds are always kept, the rest by combined rank (ties: proposal order), ``need`` in all.
 """
@@ -69,7 +69,7 @@ def plan_round(strategy: Strategy, scorer: Scorer | None, build: Callable[[Propo
     Args:
         build: a proposal's built candidate, ``None`` to drop it (over the limits); an exception drops it with a
             warning.
-        known: hashes the search already knows (trained or scored); the new candidates' hashes are added.
+        known: hashes never to propose again (those with a trial); the new candidates' hashes are added.
 
     Returns:
         ``(pool, chosen)``: every new candidate (scored when there is a scorer), and the ones selected, in order.

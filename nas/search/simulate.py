@@ -147,19 +147,20 @@ def simulate_table_search(config: "SearchConfig", *, table: "ArchTable | None" =
         candidate = cache.get(space, proposal.derivation, num_classes)
         return candidate if _within(candidate, space) else None
 
-    known: set[str] = set()
+    evaluated: set[str] = set()  # as the driver: only hashes with a trial are never proposed again
     trials: list[SimulatedTrial] = []
     generation, stalled = -1, 0
     while len(trials) < config.budget:
         generation += 1
         need = min(config.batch, config.budget - len(trials))
-        _, chosen = plan_round(strategy, scorer, build, known, need, config.oversample)
+        _, chosen = plan_round(strategy, scorer, build, set(evaluated), need, config.oversample)
         if not chosen:
             stalled += 1
             if stalled >= MAX_STALLED_ROUNDS:
                 break
             continue
         stalled = 0
+        evaluated.update(pick.candidate.hash for pick in chosen)
         first = len(trials)
         jobs = [EvalJob(first + i, pick.candidate.hash, pick.proposal.derivation, pick.candidate.arch,
                         pick.candidate.params, pick.candidate.flops) for i, pick in enumerate(chosen)]
