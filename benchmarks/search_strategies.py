@@ -345,7 +345,7 @@ def summarise(task: dict[str, Any], runs: dict[str, dict[int, list[float]]], cos
               budget: int) -> dict[str, Any]:
     """Per arm: curves, checkpoints with intervals, evaluations to targets, regret area, and the paired tests."""
     arms: dict[str, Any] = {}
-    seeds = sorted(next(iter(runs.values())))
+    seeds = sorted(set.intersection(*(set(by_seed) for by_seed in runs.values())))  # paired: common seeds
     area: dict[str, np.ndarray] = {}
     for arm, by_seed in runs.items():
         curves = np.array([np.maximum.accumulate(np.pad(np.array(by_seed[s]), (0, budget - len(by_seed[s])),
@@ -431,7 +431,8 @@ def write_report(result: dict[str, Any], out: Path) -> None:
         tiers = info["tier_seeds"]
         lines += [f"## {table}", "", f"Command: `{info['command']}`: {info['seeds']} seeds x {info['budget']} "
                   f"evaluations per task and arm (synflow-scored and adaptive+predictor arms: {tiers['2']} seeds, "
-                  f"optuna arms: {tiers['3']} seeds, each compared with the others on those seeds); the searches took "
+                  f"guided and optuna arms: {tiers['3']} seeds, each compared with the others on those seeds); the searches "
+                  f"took "
                   f"{info['seconds']:.0f} s on {info['processes']} processes ({info['machine']}, a shared machine); "
                   f"the catalogue (built once, then read back) {info['catalogue_seconds']:.0f} s. "
                   f"Predictor scorer: {info['predictor']}.", ""]
@@ -447,7 +448,7 @@ def write_report(result: dict[str, Any], out: Path) -> None:
                       "regret area | vs random | vs best greedy |",
                       "|---|---|---|---|---|---|---|---|---|---|---|"]
             for arm, a in s["arms"].items():
-                cp = a["checkpoints"]
+                cp = {int(k): v for k, v in a["checkpoints"].items()}  # JSON keys are strings
                 last = cp[max(cp)]
                 tests = a.get("tests", {})
 
@@ -536,6 +537,8 @@ def main() -> None:
                              "in small constrained spaces; default 2)")
     parser.add_argument("--processes", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: rewrite the report from the per-table results already there")
     parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json")
     args = parser.parse_args()
 
@@ -552,7 +555,7 @@ def main() -> None:
                               "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python "
                                          f"{platform.python_version()}",
                               "catalogues": {}, "tables": {}}
-    for table_name in args.tables:
+    for table_name in [] if args.report_only else args.tables:
         spec = TABLES[table_name]
         catalogue = load_catalogue(table_name, args.processes, args.rebuild)
         result["catalogues"][table_name] = {"seconds": catalogue["seconds"], "rows": len(catalogue["rows"])}
@@ -589,7 +592,9 @@ def main() -> None:
                 names = [a.name for a in table_arms if a.tier == tier and seeds_of[tier] < args.seeds]
                 if names:
                     n = seeds_of[tier]
-                    fewer = summarise(t, _trim(runs[task], n), _trim(costs[task], n), args.budget)
+                    enough = [a for a in table_arms if seeds_of[a.tier] >= n]
+                    fewer = summarise(t, _trim(_only(runs[task], enough), n), _trim(_only(costs[task], enough), n),
+                                      args.budget)
                     for name in names:
                         summary["arms"][name] = fewer["arms"][name] | {"seeds": n}
             info["tasks"][task] = {k: v for k, v in t.items() if k != "feasible"} | {"summary": summary}
