@@ -25,7 +25,13 @@ table's percentile set (checked against the table's own ``params``/``flops`` whe
 
 **Arms**: greedy baselines (evaluate the feasible architectures in decreasing ``params``, ``flops``, ``synflow``,
 ``l2_norm``, or the zero-shot predictor's score; ties broken at random per seed), and every strategy (random,
-evolution, guided, adaptive, optuna) without scorers and with the ``predictor`` and/or ``synflow`` scorer.
+evolution, guided, adaptive, optuna) without scorers and with the ``predictor`` or ``synflow`` scorer. Arms run
+in three tiers by cost: tier 1 (greedy, random, random+predictor, evolution, evolution+predictor, adaptive) on
+``--seeds`` (100), tier 2 (the synflow scorers, adaptive+predictor) on ``--tier2-seeds`` (10), tier 3 (guided,
+optuna: 15-100 s a search here, and they stall in small constrained spaces) on ``--tier3-seeds`` (1); a
+fewer-seed arm is compared with the others on its seeds only. ``guided+synflow`` and ``optuna+predictor`` run only
+with ``--arms all``. NATS-SSS has no synflow (0.1-0.5 s a network here: hours for 32,768), so its synflow arms
+are left out.
 
 **Fairness.** The predictor scorer never saw the benchmarked space: on NAS-Bench-Macro it is the prior trained
 without NAS-Bench-Macro (``benchmarks/results/priors/without-nb-macro-cifar10``); on NATS-SSS the shipped
@@ -532,9 +538,9 @@ def main() -> None:
     parser.add_argument("--tier2-seeds", type=int, default=10,
                         help="seeds of the second-tier arms (synflow scorers, adaptive+predictor: 1-5 s a search "
                              "here; default 10, so that the whole run fits in an hour on 2 cores)")
-    parser.add_argument("--tier3-seeds", type=int, default=2,
+    parser.add_argument("--tier3-seeds", type=int, default=1,
                         help="seeds of the third-tier arms (optuna, guided: 15-100 s a search here, and they stall "
-                             "in small constrained spaces; default 2)")
+                             "in small constrained spaces; default 1)")
     parser.add_argument("--processes", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
     parser.add_argument("--report-only", action="store_true",
