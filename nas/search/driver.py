@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.search.config import ConfigError, SearchConfig
 from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
-from nas.search.selection import MAX_ASKS, plan_round, within_limits
+from nas.search.selection import MAX_ASKS, MAX_STALLED_ROUNDS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
 
 if TYPE_CHECKING:
@@ -73,9 +73,6 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_ASKS", "MAX_STALLED_ROUNDS", "SearchProgress", "SearchSummary", "decode_proposal",
            "encode_proposal", "export_best", "export_top", "resume_search", "run_search", "summarize"]
-
-MAX_STALLED_ROUNDS = 3
-"""Rounds in a row without a single new candidate after which the search ends (the space is exhausted)."""
 
 _FINISHED = ("ok", "stopped", "failed")
 _UNFINISHED = ("queued", "running")

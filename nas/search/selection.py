@@ -23,10 +23,13 @@ if TYPE_CHECKING:
     from search_spaces.derivation import Derivation
     from search_spaces.sampler import Limits
 
-__all__ = ["MAX_ASKS", "BuiltCandidate", "Pick", "plan_round", "within_limits"]
+__all__ = ["MAX_ASKS", "MAX_STALLED_ROUNDS", "BuiltCandidate", "Pick", "plan_round", "within_limits"]
 
 MAX_ASKS = 4
 """Asks per round at most: the first, then up to three more for the candidates lost to duplicates."""
+
+MAX_STALLED_ROUNDS = 3
+"""Rounds in a row without a single new candidate after which a search ends (the space is exhausted)."""
 
 
 class BuiltCandidate(Protocol):

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nas.search.evaluators import EvalJob, TableEvaluator, TrialOutcome, load_table
-from nas.search.selection import plan_round
+from nas.search.selection import MAX_STALLED_ROUNDS, plan_round
 from nas.search.strategies import Observation, Proposal, make_strategy
 
 if TYPE_CHECKING:
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from search_spaces.spaces import Space
 
 __all__ = ["CandidateCache", "LightCandidate", "SimulatedTrial", "simulate_table_search"]
-
-MAX_STALLED_ROUNDS = 3
-"""As in the driver: rounds in a row without a new candidate after which the search ends."""
 
 
 @dataclass(frozen=True)
