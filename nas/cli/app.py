@@ -15,12 +15,14 @@ from nas.cli import bench as bench_cmd
 from nas.cli import predictor as predictor_cmd
 from nas.cli import sample as sample_cmd
 from nas.cli import search as search_cmd
+from nas.cli import show as show_cmd
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Neural architecture search from grammars: sample, build, export and search architectures.")
 app.command("spaces")(sample_cmd.spaces)
 app.command("sample")(sample_cmd.sample)
 app.command("check-grammar")(sample_cmd.check_grammar)
+app.command("show")(show_cmd.show)
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(predictor_cmd.app, name="predictor")
 app.add_typer(search_cmd.app, name="search")
@@ -32,11 +34,12 @@ def _known_errors() -> tuple[type[BaseException], ...]:
     from nas.search.config import ConfigError
     from nas.search.strategies import StrategyError
     from nas.store import StoreError
+    from nas.viz.picture import PictureError
     from search_spaces.exceptions import SearchSpaceError
 
     known: tuple[type[BaseException], ...] = (SearchSpaceError, OnnxLoadError, BenchmarkFileError, FileNotFoundError,
                                               NotADirectoryError, PermissionError, StoreError, ConfigError,
-                                              StrategyError)
+                                              StrategyError, PictureError)
     if "nas.search.tune_runner" in sys.modules:  # only then can the error be one (it imports Ray, slow)
         known += (sys.modules["nas.search.tune_runner"].RayConnectionError,)
     try:

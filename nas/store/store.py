@@ -39,6 +39,7 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LineageModel,
                               MetaModel, ScoreModel, SearchModel, TrialModel, decode_float, encode_float, utcnow)
+from nas.viz.dashboard import attach_picture
 
 __all__ = ["ArchitectureRecord", "LineageRecord", "ReconcileReport", "ScoreRecord", "SearchRecord", "Store",
            "StoreError", "TrialRecord", "default_db_url"]
@@ -887,6 +888,8 @@ class Store:
         """Give an Optuna trial its artifact (if missing) and, if still running, its final state and values."""
         with self._optuna_errors():
             self._ensure_artifact(trial, hash, onnx)
+            attach_picture(self.optuna_storage, self.artifact_store, search.optuna_study_name, trial,
+                           onnx)  # nas.viz: the picture artifact <hash>.svg and a trial note
             if trial.state == TrialState.RUNNING:
                 study_id = self.optuna_storage.get_study_id_from_name(search.optuna_study_name)
                 optuna_id = self.optuna_storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
