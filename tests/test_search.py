@@ -142,7 +142,12 @@ def test_optuna_dashboard_lists_the_study_with_its_trials(searched: tuple[str, S
         hashes = {a["value"] for t in detail["trials"] for a in t["user_attrs"] if a["key"] == "hash"}
         with Store(db) as store:
             assert hashes == {t.arch_hash for t in store.trials_of(NAME)}
-        assert all(len(t["artifacts"]) == 1 for t in detail["trials"])  # the ONNX file of every candidate
+        # the ONNX file and the picture (issue 15) of every candidate
+        hash_of = {t["trial_id"]: next(a["value"] for a in t["user_attrs"] if a["key"] == "hash")
+                   for t in detail["trials"]}
+        assert all(sorted(a["filename"] for a in t["artifacts"]) == [f"{hash_of[t['trial_id']]}.{ext}"
+                                                                   for ext in ("onnx", "svg")]
+                   for t in detail["trials"])
 
 
 # ------------------------------------------------------------------------------------------------ the CLI

@@ -11,6 +11,7 @@ Examples::
     nas search show default
     nas search export default --top 5 --out best/
     nas search plot default --out plots/
+    nas search report default --out report.html      # one self-contained HTML file
     nas search dashboard                             # optuna-dashboard on http://127.0.0.1:8080
 """
 
@@ -99,7 +100,7 @@ def run(
         data["train"] = {**(data.get("train") or {}), "epochs": epochs}
     search_config = SearchConfig.from_dict(data)
     _quiet_libraries()
-    with _ProgressBar(name, search_config.budget) as bar:
+    with _ProgressBar(name, search_config.budget, table_mode=search_config.table_mode) as bar:
         summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update)
     _print_summary(summary, db)
 
@@ -116,7 +117,7 @@ def resume(
     from nas.search import resume_search
 
     _quiet_libraries()
-    with _ProgressBar(name, budget or 0) as bar:
+    with _ProgressBar(name, budget or 0, table_mode=_is_table_search(name, db)) as bar:
         summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update)
     _print_summary(summary, db)
 
@@ -233,6 +234,23 @@ def plot(
         typer.echo(str(f))
 
 
+@app.command("report")
+def report(
+    name: NameArg,
+    db: DbOpt = DEFAULT_DB,
+    out: Annotated[Path, typer.Option(help="the HTML file to write (self-contained: opens without network)")] = Path(
+        "report.html"),
+) -> None:
+    """One self-contained HTML report: best so far, Pareto fronts, scores vs accuracy (Kendall tau), sizes,
+    learning curves, failed trials and pictures of the top architectures."""
+    from nas.store import Store
+    from nas.viz.report import write_report
+
+    with Store(db) as store:
+        path = write_report(store, name, out)
+    typer.echo(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 @app.command("dashboard")
 def dashboard(
     db: DbOpt = DEFAULT_DB,
@@ -256,6 +274,18 @@ def dashboard(
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+
+
+def _is_table_search(name: str, db: str) -> bool:
+    """Whether the stored search ``name`` is a table search (False when it cannot be read: resume says why)."""
+    from nas.search import SearchConfig
+    from nas.store import Store
+
+    try:
+        with Store(db) as store:
+            return SearchConfig.from_dict(store.get_search(name).config).table_mode
+    except Exception:  # noqa: BLE001 - resume_search reports the real problem
+        return False
 
 
 def _dashboard_executable() -> list[str]:
@@ -285,17 +315,22 @@ def _sparkline(values: list[float]) -> str:
 
 
 class _ProgressBar:
-    """A rich progress bar on stderr: trials finished of the budget, elapsed time, best val acc so far."""
+    """A rich progress bar on stderr: trials finished of the budget, elapsed time, best val acc so far, trials
+    running / queued / failed and, for a table search (``table_mode``), evaluations per second."""
 
-    def __init__(self, name: str, budget: int) -> None:
+    def __init__(self, name: str, budget: int, *, table_mode: bool = False) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("best val acc {task.fields[best]}"),
+                                 TextColumn("{task.fields[counts]}"),
                                  TextColumn("[dim]{task.fields[note]}"), console=Console(stderr=True),
                                  transient=False)
-        self.task = self.progress.add_task(f"search {name}", total=budget or None, best="-", note="starting Ray")
+        self.task = self.progress.add_task(f"search {name}", total=budget or None, best="-", counts="",
+                                           note="starting" if table_mode else "starting Ray")
         self.started = False
+        self.table_mode = table_mode
+        self.rate = _EvalRate()
 
     def __enter__(self) -> "_ProgressBar":
         return self
@@ -310,12 +345,39 @@ class _ProgressBar:
             self.started = True
         best = "-" if event.best_val_acc is None else f"{event.best_val_acc:.4f}"
         note = event.message if event.event in ("round", "start", "trial") else None
-        fields: dict[str, Any] = {"best": best}
+        fields: dict[str, Any] = {"best": best, "counts": _counts_text(event, self.rate.update(event.finished)
+                                                                       if self.table_mode else None)}
         if note is not None:
             fields["note"] = _short(note, 60)
         self.progress.update(self.task, total=event.budget, completed=event.finished, **fields)
         if event.event == "warning":
             self.progress.console.print(f"[yellow]warning:[/yellow] {event.message}")
+
+
+class _EvalRate:
+    """Evaluations per second since the first report of this run (a resumed search's earlier trials excluded)."""
+
+    def __init__(self) -> None:
+        self.first: tuple[float, int] | None = None
+
+    def update(self, finished: int) -> float | None:
+        import time
+
+        now = time.monotonic()
+        if self.first is None:
+            self.first = (now, finished)
+            return None
+        seconds, done = now - self.first[0], finished - self.first[1]
+        return done / seconds if seconds > 0 and done > 0 else None
+
+
+def _counts_text(event: "SearchProgress", rate: Optional[float]) -> str:
+    """``2 running · 6 queued · 1 failed`` (and ``12.3 evals/s`` when given), for the progress bar."""
+    parts = [f"{event.running} running", f"{event.queued} queued",
+             f"[red]{event.failed} failed[/red]" if event.failed else "0 failed"]
+    if rate is not None:
+        parts.append(f"{rate:.1f} evals/s")
+    return " · ".join(parts)
 
 
 def _print_summary(summary: "SearchSummary", db: str) -> None:

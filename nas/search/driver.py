@@ -95,6 +95,8 @@ class SearchProgress:
         generation: the current round.
         message: a human-readable line.
         trial: the finished trial (``"trial"`` events).
+        running: unfinished trials that have reported an epoch (training now); ``queued`` the other unfinished
+            ones (waiting for a worker, or not started); ``failed`` the failed trials so far.
     """
 
     event: str
@@ -105,6 +107,9 @@ class SearchProgress:
     generation: int
     message: str = ""
     trial: TrialRecord | None = None
+    running: int = 0
+    queued: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -329,6 +334,7 @@ class _Search:
         self.strategy = make_strategy(config.strategy, self.space, seed=config.seed,
                                       seeds=config.seed_list(self.input_shape), **options)
         self.proposals: dict[str, Proposal] = {}  # hash -> the proposal it was trained/scored as
+        self.reporting: set[int] = set()  # trial ids that reported an epoch (running, for the progress display)
         self.generation = -1
 
     def _evaluator(self) -> Evaluator:
@@ -353,10 +359,13 @@ class _Search:
     def report(self, event: str, message: str = "", trial: TrialRecord | None = None) -> None:
         if self.progress is None:
             return
-        trials = self.store.trials_of(self.name, status=_FINISHED)
+        trials = self.store.trials_of(self.name)
         best = [t.val_acc for t in trials if t.val_acc is not None and t.status in ("ok", "stopped")]
-        self.progress(SearchProgress(event, self.name, len(trials), self.budget, max(best) if best else None,
-                                     max(self.generation, 0), message, trial))
+        unfinished = [t.id for t in trials if t.status in _UNFINISHED]
+        running = sum(i in self.reporting for i in unfinished)
+        self.progress(SearchProgress(event, self.name, sum(t.status in _FINISHED for t in trials), self.budget,
+                                     max(best) if best else None, max(self.generation, 0), message, trial,
+                                     running, len(unfinished) - running, sum(t.status == "failed" for t in trials)))
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -494,6 +503,7 @@ class _Search:
         observations = {t.id: self._observation(t) for t in held}
 
         def on_epoch(trial_id: int, metrics: dict[str, Any]) -> None:
+            self.reporting.add(trial_id)
             acc = metrics.get("val_acc")
             self.report("epoch", f"trial {trial_id} epoch {metrics.get('epoch')}: val acc "
                                  f"{acc if acc is None else round(float(acc), 4)}")
