@@ -4,7 +4,7 @@ The picture is meant to stay readable for networks of 50 and more IR nodes:
 
 - **sequential chains are collapsed**: a maximal run of single-input, single-consumer ops becomes one box that
   lists its ops top to bottom (repeated identical ops as ``xN``);
-- every op line shows the op's **key parameters** (``conv2d 3x3/2 16->32 g4``, ``linear 64->10``) and the
+- every op line shows the op's **key parameters** (``conv2d 3x3/2 16→32 g4``, ``linear 64→10``) and the
   tensor shape it produces;
 - the **edges carry the tensor shape** that flows along them (the batch dim left out);
 - forks (``split``, a value read by several ops) and merges (``add``, ``concat``, ``matmul``) are boxes of their
@@ -59,14 +59,14 @@ def shape_text(shape: Shape) -> str:
 
 
 def op_label(op: str, attrs: Mapping[str, Any]) -> str:
-    """One op with its key parameters, e.g. ``conv2d 3x3/2 16->32 g4`` or ``linear 64->10``."""
+    """One op with its key parameters, e.g. ``conv2d 3x3/2 16→32 g4`` or ``linear 64→10``."""
     a = attrs
     if op == "linear":
-        return f"linear {a['in_features']}->{a['out_features']}"
+        return f"linear {a['in_features']}→{a['out_features']}"
     if op == "conv2d":
         text = f"conv2d {a['kernel']}x{a['kernel']}"
         text += f"/{a['stride']}" if a.get("stride", 1) != 1 else ""
-        text += f" {a['in_channels']}->{a['out_channels']}"
+        text += f" {a['in_channels']}→{a['out_channels']}"
         groups = a.get("groups", 1)
         if groups == a["in_channels"] == a["out_channels"] and groups > 1:
             text += " depthwise"
@@ -74,7 +74,7 @@ def op_label(op: str, attrs: Mapping[str, Any]) -> str:
             text += f" g{groups}"
         return text
     if op == "conv1d":
-        return f"conv1d k{a['kernel']} {a['in_channels']}->{a['out_channels']}"
+        return f"conv1d k{a['kernel']} {a['in_channels']}→{a['out_channels']}"
     if op in ("avg_pool", "max_pool"):
         return f"{op} {a['kernel']}x{a['kernel']}" + (f"/{a['stride']}" if a.get("stride", 1) != 1 else "")
     if op == "im2col":
@@ -225,7 +225,7 @@ def picture_of(graph: ArchGraph, *, title: str | None = None) -> Picture:
             elif data["op"] == "output":
                 lines.append(f"output {shape_text(data['in_shapes'][0])}")
             elif len(chain) > 1 and len(data["out_shapes"]) == 1:
-                lines.append(f"{op_label(data['op'], data['attrs'])}  -> {shape_text(data['out_shapes'][0])}")
+                lines.append(f"{op_label(data['op'], data['attrs'])}  → {shape_text(data['out_shapes'][0])}")
             else:
                 lines.append(op_label(data["op"], data["attrs"]))
         families = [_FAMILY.get(g.nodes[n]["op"], "routing") for n in chain]
