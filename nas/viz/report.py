@@ -201,19 +201,19 @@ def _best_so_far_figures(report: SearchReport) -> list[str]:
                    name="trial", marker={"size": 6, "opacity": 0.5, "color": "#7f7f7f"},
                    text=[f"trial {r['id']} {r['hash'][:12]}" for r in points]),
         go.Scatter(x=n, y=best, mode="lines", line={"shape": "hv", "width": 2.5}, name="best so far")])
-    by_trials.update_layout(title="Best validation accuracy so far, against trials finished",
+    by_trials.update_layout(title="Best val acc so far vs trials finished",
                             xaxis_title="trials finished", yaxis_title="validation accuracy")
     by_time = go.Figure([go.Scatter(x=secs, y=best, mode="lines+markers", line={"shape": "hv"},
                                     name="best so far (wall time)")])
-    by_time.update_layout(title="Best validation accuracy so far, against time since the search began",
+    by_time.update_layout(title="Best val acc so far vs time since the start",
                           xaxis_title="seconds", yaxis_title="validation accuracy")
     figures = [_figure_html(by_trials, "best-vs-trials"), _figure_html(by_time, "best-vs-time")]
     sim = [(c[3], c[2]) for c in report.best_so_far if c[3] is not None]
     if sim:
         by_cost = go.Figure([go.Scatter(x=[s[0] for s in sim], y=[s[1] for s in sim], mode="lines+markers",
                                         line={"shape": "hv"}, name="best so far (simulated cost)")])
-        by_cost.update_layout(title="Best validation accuracy so far, against the simulated training cost "
-                                    "(benchmark mode)", xaxis_title="simulated seconds (sum of sim_cost_s)",
+        by_cost.update_layout(title="Best val acc so far vs simulated cost (table mode)",
+                              xaxis_title="simulated seconds (sum of sim_cost_s)",
                               yaxis_title="validation accuracy")
         figures.append(_figure_html(by_cost, "best-vs-sim-cost"))
     return figures
@@ -244,8 +244,8 @@ def _pareto_figures(report: SearchReport) -> list[str]:
                                  marker={"size": 11, "symbol": "diamond-open", "color": "#2ca02c"},
                                  name=f"Pareto front ({len(front)})"))
         fig = go.Figure(traces)
-        fig.update_layout(title=f"Pareto front: validation accuracy (maximize) against {objective} ({direction}), "
-                                "all trials with values", xaxis_title=objective, yaxis_title="validation accuracy")
+        fig.update_layout(title=f"Pareto front: val acc (max) vs {objective} ({direction[:3]}), all trials with "
+                                "values", xaxis_title=objective, yaxis_title="validation accuracy")
         if objective in ("params", "flops"):
             fig.update_xaxes(type="log")
         figures.append(_figure_html(fig, f"pareto-{k}"))
@@ -260,9 +260,8 @@ def _correlation_figures(report: SearchReport) -> list[str]:
         tau = "n/a" if c.kendall_tau is None else f"{c.kendall_tau:+.3f}"
         fig = go.Figure([go.Scatter(x=list(c.scores), y=list(c.accuracies), mode="markers", name=c.name,
                                     text=[h[:12] for h in c.hashes], marker={"size": 7, "opacity": 0.75})])
-        label = {"predictor": "predicted score (ONNX-Net predictor)", "combined": "combined rank score"}.get(
-            c.name, f"zero-cost proxy {c.name}")
-        fig.update_layout(title=f"{label} against trained accuracy: Kendall tau {tau} (n = {len(c.scores)})",
+        label = {"predictor": "predictor score", "combined": "combined rank"}.get(c.name, f"proxy {c.name}")
+        fig.update_layout(title=f"{label} vs val acc: Kendall tau {tau} (n = {len(c.scores)})",
                           xaxis_title=c.name, yaxis_title="validation accuracy", height=340)
         figures.append(_figure_html(fig, f"score-{k}"))
     return figures
@@ -279,8 +278,7 @@ def _size_figures(report: SearchReport) -> list[str]:
             continue
         fig = go.Figure([go.Histogram(x=sampled, name=f"sampled ({len(sampled)})", opacity=0.6, nbinsx=30),
                          go.Histogram(x=trained, name=f"trained ({len(trained)})", opacity=0.6, nbinsx=30)])
-        fig.update_layout(barmode="overlay", title=f"Sampled sizes: log10 {title} of every architecture the "
-                                                   "search stored, and of those it trained",
+        fig.update_layout(barmode="overlay", title=f"log10 {title}: stored (sampled) vs trained",
                           xaxis_title=f"log10 {title}", yaxis_title="architectures")
         figures.append(_figure_html(fig, f"sizes-{key}"))
     return figures
@@ -306,6 +304,7 @@ def _acc(v: Any) -> str:
 def _pictures(report: SearchReport, store: Any) -> str:
     from nas.viz.picture import PictureError, render_picture
     from nas.viz.source import from_onnx
+    from search_spaces.exceptions import SearchSpaceError
 
     parts = []
     for t in report.top:
@@ -314,7 +313,7 @@ def _pictures(report: SearchReport, store: Any) -> str:
             view = from_onnx(record.onnx, source="store")
             svg = render_picture(view.graph, "svg").decode()
             svg = svg[svg.index("<svg"):]  # drop the XML prolog and DOCTYPE: inline SVG in HTML
-        except (PictureError, ValueError) as err:
+        except (PictureError, SearchSpaceError, ValueError) as err:  # e.g. a space renamed since: no picture
             svg = f"<p class='err'>no picture: {html.escape(str(err))}</p>"
         parts.append(f"<figure class='arch'><figcaption>#{t['rank']}: trial {t['id']}, <code>{t['hash'][:12]}</code>,"
                      f" val acc {_acc(t['val_acc'])}, test acc {_acc(t['test_acc'])}, {t['params']:,} params, "
