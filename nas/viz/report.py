@@ -330,6 +330,7 @@ h1 { font-size: 24px; } h2 { font-size: 19px; margin-top: 36px; border-bottom: 1
 table { border-collapse: collapse; font-size: 13px; } td, th { border: 1px solid #ddd; padding: 3px 8px; }
 th { background: #f5f5f5; text-align: left; } code { font-size: 12px; word-break: break-all; }
 .grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr)); gap: 8px; }
+.grid > div { min-width: 0; overflow: hidden; }  /* a plot takes its cell's width, never its content's */
 figure.arch { margin: 16px 0; overflow-x: auto; } figure.arch svg { max-width: 100%; height: auto; }
 figcaption { font-weight: 600; margin-bottom: 6px; } .err { color: #b00; } .muted { color: #777; }
 """
