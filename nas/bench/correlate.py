@@ -101,9 +101,10 @@ def lga_settings(bench: LabelledBenchmark, steps: int, n_train: int, batch_size:
 
 
 def proxy_scores(bench: LabelledBenchmark, *, proxies: Sequence[str] | None = None, batch_size: int = 64,
-                 seed: int = 0, lga_steps: int = 0, ntk_method: str = "batch",
+                 seed: int = 0, lga_steps: int = 0, ntk_method: str = "batch", max_rows: int | None = None,
                  progress: Callable[[int, int], None] | None = None) -> tuple[list[Any], dict[str, list[Any]]]:
-    """``(rows, {proxy: [ProxyResult per row]})`` for the benchmark's finished rows."""
+    """``(rows, {proxy: [ProxyResult per row]})`` for the benchmark's finished rows (the first ``max_rows`` of
+    them in file order, i.e. sampling order, when given)."""
     import torch
 
     from nas.candidate import build_candidate
@@ -121,7 +122,7 @@ def proxy_scores(bench: LabelledBenchmark, *, proxies: Sequence[str] | None = No
     x = torch.as_tensor(dataset.train.x[order])
     y = torch.as_tensor(dataset.train.y[order])
     training = lga_training(bench, dataset, order, lga_steps, seed) if lga_steps else None
-    rows = bench.trained()
+    rows = bench.trained()[:max_rows]
     results: dict[str, list[Any]] = {}
     for i, row in enumerate(rows):
         torch.manual_seed(seed)
@@ -140,16 +141,16 @@ def proxy_scores(bench: LabelledBenchmark, *, proxies: Sequence[str] | None = No
 
 
 def correlate(bench: LabelledBenchmark, *, proxies: Sequence[str] | None = None, batch_size: int = 64,
-              seed: int = 0, lga_steps: int = 0, ntk_method: str = "batch",
+              seed: int = 0, lga_steps: int = 0, ntk_method: str = "batch", max_rows: int | None = None,
               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """The ``--json`` report: ``{"space", "dataset", "rows", "settings", "proxies": {name: {"kendall_tau",
     "spearman", "median_seconds"}}}`` (plus ``valid``: how many rows had a valid value); ``settings`` records the
     batch size, seed, NTK method and (``lga``) how ``lga@K`` was trained."""
     rows, results = proxy_scores(bench, proxies=proxies, batch_size=batch_size, seed=seed, lga_steps=lga_steps,
-                                 ntk_method=ntk_method, progress=progress)
+                                 ntk_method=ntk_method, max_rows=max_rows, progress=progress)
     accuracies = [r.val_acc for r in rows]
     settings: dict[str, Any] = {"batch_size": batch_size, "seed": seed, "ntk_method": ntk_method,
-                                "lga": None}
+                                "max_rows": max_rows, "finished_rows": len(bench.trained()), "lga": None}
     if lga_steps:
         from nas.data import load_dataset
 

@@ -72,6 +72,8 @@ def correlate(
                                                       "on training batches other than the measured one (lga@K)")] = 0,
     ntk_method: Annotated[str, typer.Option(help="NTK of ntk_* and lga: batch (TE-NAS, through BatchNorm "
                                                  "statistics), frozen_bn or loop")] = "batch",
+    max_rows: Annotated[Optional[int], typer.Option(min=3, help="only the first N finished architectures (file "
+                                                               "order): a cheaper table")] = None,
 ) -> None:
     """Kendall tau and Spearman rho of every proxy against validation accuracy, beside params and FLOPs."""
     from rich.progress import Progress
@@ -85,9 +87,10 @@ def correlate(
     bench = load_benchmark(file)
     names = [p.strip() for p in proxies.split(",")] if proxies else None
     with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("proxies", total=len(bench.trained()))
+        total = len(bench.trained()) if max_rows is None else min(max_rows, len(bench.trained()))
+        task = progress.add_task("proxies", total=total)
         report = run(bench, proxies=names, batch_size=batch_size, seed=seed, lga_steps=lga_steps,
-                     ntk_method=ntk_method, progress=lambda done, total: progress.update(task, completed=done))
+                     ntk_method=ntk_method, max_rows=max_rows, progress=lambda done, total: progress.update(task, completed=done))
     table = Table("proxy", "Kendall tau", "Spearman rho", "median s", "valid",
                   title=f"{report['space']} on {report['dataset']}: {report['rows']} architectures")
     fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
@@ -114,7 +117,11 @@ def _settings_lines(settings: dict | None) -> list[str]:
                        "statistics, parameters named `*weight*`)",
               "loop": "TE-NAS's kernel by an autograd loop",
               "frozen_bn": "per-sample gradients with BatchNorm frozen at the batch statistics"}
-    lines = [f"Proxies on one batch of {settings['batch_size']} training examples (seed {settings['seed']}); NTK: "
+    lines = []
+    if settings.get("max_rows") is not None and settings["max_rows"] < settings.get("finished_rows", 0):
+        lines.append(f"Only the first {settings['max_rows']} of the {settings['finished_rows']} finished "
+                     "architectures (file order, which is sampling order) were scored.")
+    lines += [f"Proxies on one batch of {settings['batch_size']} training examples (seed {settings['seed']}); NTK: "
              f"{kernel.get(settings['ntk_method'], settings['ntk_method'])}; `ntk_cond`/`ntk_eig` on the "
              "trace-normalised kernel; `lga` without the classifier's weights (Mok et al.)."]
     lga = settings.get("lga")
