@@ -25,13 +25,13 @@ jacov           eigenvalue score of the correlation matrix of the input Jacobian
 nwot            log|det K| of the ReLU binary-code agreement kernel (NASWOT)
 zen             log E|phi(x) - phi(x + 0.01 e)| + sum log sqrt(BN variance) (Zen-NAS)
 ntk_*           condition number, trace, Frobenius norm, mean, eigen score, kernel-regression accuracy
-lga             label-gradient alignment of the NTK (optionally after ``lga_steps`` SGD steps)
+lga             label-gradient alignment of the NTK (optionally after ``LgaTraining`` on other batches)
 ==============  ============================================================================================
 
 **Invalid results.** ``ProxyResult.valid`` is False when the proxy could not apply (e.g. ``nwot`` on a network
 without ReLU, any gradient proxy on a network without parameters) or its raw value was NaN/inf; then
 ``value == float("-inf")`` (the documented sentinel, so an invalid result ranks last when higher is better) and
-``note`` says why. Note that ``ntk_cond``, ``params`` and ``flops`` are not "higher is better" scores.
+``note`` says why. Every proxy is "higher is better" (``ntk_cond`` is ``-cond``); ``params`` and ``flops`` are sizes.
 
 ONNX-Net text predictor
 -----------------------

@@ -105,7 +105,7 @@ def test_bench_cli_build_and_correlate(tmp_path) -> None:
     corr = run("bench", "correlate", str(out), "--json", str(report), "--proxies", "params,flops,synflow,lga")
     assert corr.returncode == 0, corr.stderr
     data = json.loads(report.read_text())
-    assert set(data) == {"space", "dataset", "rows", "proxies"} and set(data["proxies"]) == {
+    assert set(data) == {"space", "dataset", "rows", "settings", "proxies"} and set(data["proxies"]) == {
         "params", "flops", "synflow", "lga"}
     bad = run("bench", "correlate", str(tmp_path / "missing.jsonl.gz"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: benchmark file not found")

@@ -15,8 +15,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from predictors import PROXY_NAMES, ProxyResult, available_proxies, compute_proxies
-from predictors.zero_cost import (condition_number, eigen_score, empirical_ntk, kernel_regression_accuracy,
-                                  label_gradient_alignment, ntk_jacobian)
+from predictors.zero_cost import (LgaTraining, condition_number, eigen_score, empirical_ntk,
+                                  kernel_regression_accuracy, label_gradient_alignment, ntk_jacobian)
+from predictors.zero_cost._base import GlobalPoolCapture
+from predictors.zero_cost.activations import _gaussian_init
 from predictors.zero_cost.ntk import _freeze_batch_stats
 
 GRADIENT_PROXIES = ("synflow", "snip", "grad_norm", "grasp", "fisher", "ntk_cond", "ntk_trace", "ntk_fro",
@@ -91,25 +93,28 @@ def test_result_is_frozen_and_timed() -> None:
 # --- hand-computable answers ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("method", ["auto", "sample", "batch", "loop"])
+@pytest.mark.parametrize("method", ["auto", "batch", "loop", "frozen_bn", "sample"])
 def test_ntk_of_linear_model_is_gram_matrix(method: str) -> None:
     x = torch.randn(7, 5, dtype=torch.float64)
     lin = nn.Linear(5, 1, bias=False).double()
     theta = empirical_ntk(lin, x, method=method)  # type: ignore[arg-type]
     torch.testing.assert_close(theta, x @ x.T)
     lin_b = nn.Linear(5, 1).double()
-    torch.testing.assert_close(empirical_ntk(lin_b, x, method=method), x @ x.T + 1)  # type: ignore[arg-type]
+    # TE-NAS differentiates the weights only; parameters="all" adds the bias (+1 on every entry)
+    torch.testing.assert_close(empirical_ntk(lin_b, x, method=method), x @ x.T)  # type: ignore[arg-type]
+    torch.testing.assert_close(empirical_ntk(lin_b, x, method=method, parameters="all"),  # type: ignore[arg-type]
+                               x @ x.T + 1)
 
 
 def test_per_logit_ntk_of_linear_model() -> None:
     x = torch.randn(4, 3, dtype=torch.float64)
     lin = nn.Linear(3, 2).double()
-    theta = empirical_ntk(lin, x, per_logit=True)
+    theta = empirical_ntk(lin, x, per_logit=True, parameters="all")
     assert theta.shape == (4, 4, 2, 2)
     expected = torch.einsum("ij,ab->ijab", x @ x.T + 1, torch.eye(2, dtype=torch.float64))
     torch.testing.assert_close(theta, expected)
     # summing over the logit pairs gives the kernel of the summed logits
-    torch.testing.assert_close(theta.sum(dim=(2, 3)), empirical_ntk(lin, x))
+    torch.testing.assert_close(theta.sum(dim=(2, 3)), empirical_ntk(lin, x, parameters="all"))
 
 
 def test_ntk_methods_agree_without_batch_coupling() -> None:
@@ -117,28 +122,50 @@ def test_ntk_methods_agree_without_batch_coupling() -> None:
     net = FunctionalReLUNet().double()
     x = torch.randn(6, 1, 4, 4, dtype=torch.float64)
     ref = empirical_ntk(net, x, method="loop")
-    torch.testing.assert_close(empirical_ntk(net, x, method="sample"), ref)
+    torch.testing.assert_close(empirical_ntk(net, x, method="frozen_bn"), ref)
     torch.testing.assert_close(empirical_ntk(net, x, method="batch"), ref)
     g, method = ntk_jacobian(net, x)
-    assert method == "sample" and g.shape == (6, sum(p.numel() for p in net.parameters()))
+    weights = sum(m.weight.numel() for m in (net.fc1, net.fc2, net.fc3))
+    assert method == "per_sample" and g.shape == (6, weights)
+    with pytest.raises(ValueError, match="unknown NTK method"):
+        ntk_jacobian(net, x, method="exact")  # type: ignore[arg-type]
 
 
-def test_ntk_with_train_mode_batchnorm() -> None:
+def tenas_reference_ntk(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """TE-NAS's ``get_ntk_n`` (lib/procedures/ntk.py of VITA-Group/TENAS), written out: one batched train-mode
+    forward, one backward of each sample's summed logits, gradients of the parameters named ``*weight*``."""
+    net = copy.deepcopy(net).train()
+    out = net(x)
+    grads = []
+    for i in range(len(x)):
+        net.zero_grad()
+        out[i:i + 1].backward(torch.ones_like(out[i:i + 1]), retain_graph=True)
+        grads.append(torch.cat([w.grad.reshape(-1) for n, w in net.named_parameters()
+                                if "weight" in n and w.grad is not None]))
+    g = torch.stack(grads).double()
+    return g @ g.T
+
+
+def test_default_ntk_is_tenas_kernel_through_batchnorm() -> None:
     torch.manual_seed(0)
     net = conv_net().double().train()
     x = torch.randn(8, 1, 8, 8, dtype=torch.float64)
     before = copy.deepcopy(net.state_dict())
-    # exact batch-coupled kernel: vectorised jacrev == per-row autograd loop
-    torch.testing.assert_close(empirical_ntk(net, x, method="batch"), empirical_ntk(net, x, method="loop"))
-    # default: per-sample gradients with BatchNorm frozen at the batch statistics; the frozen network reproduces
-    # the batched train-mode outputs exactly, sample by sample
+    ref = tenas_reference_ntk(net, x)
+    torch.testing.assert_close(empirical_ntk(net, x), ref)  # default: method "batch" (vectorised jacrev)
+    torch.testing.assert_close(empirical_ntk(net, x, method="loop"), ref)
+    _, method = ntk_jacobian(net, x)
+    assert method == "batch"
+    # the named option: per-sample gradients with BatchNorm frozen at the batch statistics; the frozen network
+    # reproduces the batched train-mode outputs exactly, sample by sample, but its kernel is another one
     frozen = copy.deepcopy(net)
     assert _freeze_batch_stats(frozen, x)
     per_sample = torch.cat([frozen(x[i:i + 1]) for i in range(len(x))])
     torch.testing.assert_close(per_sample, copy.deepcopy(net)(x))
-    theta = empirical_ntk(net, x)
+    theta = empirical_ntk(net, x, method="frozen_bn")
     assert theta.shape == (8, 8) and torch.isfinite(theta).all()
     torch.testing.assert_close(theta, theta.T)
+    assert not torch.allclose(theta, ref, rtol=1e-3, atol=0.0)
     # the network (running statistics included) is untouched
     for k, v in net.state_dict().items():
         torch.testing.assert_close(v, before[k])
@@ -215,7 +242,30 @@ def test_snip_grad_norm_fisher_of_linear_model_by_hand() -> None:
     res = compute_proxies(lin, x, y, names=["snip", "grad_norm", "fisher"])
     assert res["snip"].value == pytest.approx(float((lin.weight.detach() * g_w).abs().sum()))
     assert res["grad_norm"].value == pytest.approx(float(g_w.norm()))
-    assert res["fisher"].value == pytest.approx(float((0.5 * (a * g_a).pow(2).mean(0)).sum()))
+    # each output channel's value is broadcast over its weight row (in_features = 3 entries), as zero-cost-nas
+    assert res["fisher"].value == pytest.approx(3 * float((0.5 * (a * g_a).pow(2).mean(0)).sum()))
+
+
+def test_fisher_weights_each_conv_layer_by_its_fan_in() -> None:
+    # conv (2 -> 3 channels, 3x3) whose global average is the logits: dL/da = dL/dlogits / (H W) everywhere
+    torch.manual_seed(0)
+
+    class ConvMean(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 3, 3, padding=1)
+
+        def forward(self, t: torch.Tensor) -> torch.Tensor:
+            return self.conv(t).mean((2, 3))
+
+    net = ConvMean().double()
+    x = torch.randn(6, 2, 4, 4, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    a = net.conv(x).detach()
+    g_logits = (torch.softmax(a.mean((2, 3)), dim=1) - F.one_hot(y, 3).double()) / len(x)
+    g_nk = (a * (g_logits / 16.0)[:, :, None, None]).sum((2, 3))
+    expected = (2 * 3 * 3) * float((0.5 * g_nk.pow(2).mean(0)).sum())  # fan-in 2 x 3 x 3 per channel
+    assert compute_proxies(net, x, y, names=["fisher"])["fisher"].value == pytest.approx(expected)
 
 
 def test_grasp_matches_hessian_vector_product() -> None:
@@ -247,7 +297,25 @@ def test_eigen_score_and_condition_number() -> None:
     assert eigen_score(torch.ones(3)) == pytest.approx(-3 * (math.log(1 + k) + 1 / (1 + k)))
     assert condition_number(torch.tensor([0.5, 2.0, 4.0])) == pytest.approx(8.0)
     r = compute_proxies(nn.Linear(3, 1), torch.randn(8, 3), torch.arange(8) % 2, names=["ntk_cond"])["ntk_cond"]
-    assert not r.valid and "singular" in r.note  # rank(X X^T + 1) <= 4 < 8
+    assert not r.valid and "singular" in r.note  # rank(X X^T) <= 3 < 8
+
+
+def test_ntk_cond_is_negated_and_eigen_score_trace_normalised() -> None:
+    torch.manual_seed(0)
+    net = conv_net().double()
+    x, y = batch((1, 8, 8))
+    x = x.double()
+    theta = tenas_reference_ntk(net, x)
+    eig = torch.linalg.eigvalsh(theta / torch.trace(theta))
+    res = compute_proxies(net, x, y, names=["ntk_cond", "ntk_eig", "ntk_trace"])
+    assert res["ntk_cond"].valid and res["ntk_cond"].value < -1.0  # -cond: higher is better
+    assert res["ntk_cond"].value == pytest.approx(-float(eig.max() / eig.min()), rel=1e-6)
+    assert res["ntk_eig"].value == pytest.approx(eigen_score(eig), rel=1e-9)
+    assert res["ntk_trace"].value == pytest.approx(float(torch.trace(theta)), rel=1e-9)  # raw kernel
+    # scaling the classifier's input scales only part of the kernel; the trace-normalised scores of a kernel
+    # scaled as a whole are unchanged
+    assert eigen_score(torch.linalg.eigvalsh(7.0 * theta / torch.trace(7.0 * theta))) == pytest.approx(
+        eigen_score(eig))
 
 
 def test_kernel_regression_accuracy() -> None:
@@ -338,21 +406,48 @@ def test_deterministic_for_a_seed() -> None:
     torch.manual_seed(0)
     net = conv_net()
     x, y = batch((1, 8, 8))
-    a = compute_proxies(net, x, y, seed=3, lga_steps=2)
-    b = compute_proxies(net, x, y, seed=3, lga_steps=2)
+    training = LgaTraining(batches=(batch((1, 8, 8), seed=1), batch((1, 8, 8), seed=2)))
+    a = compute_proxies(net, x, y, seed=3, lga_training=training)
+    b = compute_proxies(net, x, y, seed=3, lga_training=training)
     assert values(a) == values(b)
     c = compute_proxies(net, x, y, seed=4, names=["zen"])
     assert c["zen"].value != a["zen"].value  # zen draws its Gaussian inputs from the seed
 
 
-def test_lga_after_training_steps() -> None:
+def test_lga_excludes_the_classifier() -> None:
+    # Mok et al.'s kernel: weights except the classifier's (here the hidden layer only)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 6), nn.Tanh(), nn.Linear(6, 3)).double()
+    x = torch.randn(10, 4, dtype=torch.float64)
+    y = torch.arange(10) % 3
+    rows = []
+    for i in range(len(x)):
+        (g,) = torch.autograd.grad(net(x)[i].sum(), net[0].weight)
+        rows.append(g.reshape(-1))
+    g = torch.stack(rows)
+    expected = label_gradient_alignment(g @ g.T, y)
+    assert compute_proxies(net, x, y, names=["lga"])["lga"].value == pytest.approx(expected, rel=1e-9)
+    assert expected != pytest.approx(label_gradient_alignment(empirical_ntk(net, x), y))
+
+
+def test_lga_after_training_on_other_batches() -> None:
     torch.manual_seed(0)
     net = conv_net()
     x, y = batch((1, 8, 8), classes=4)
+    others = tuple(batch((1, 8, 8), classes=4, seed=s) for s in range(1, 11))
     at_init = compute_proxies(net, x, y, names=["lga"])["lga"]
-    trained = compute_proxies(net, x, y, names=["lga"], lga_steps=10, lga_lr=0.1)["lga"]
+    sgd = lambda m: torch.optim.SGD(m.parameters(), lr=0.1)  # noqa: E731
+    trained = compute_proxies(net, x, y, names=["lga"], lga_training=LgaTraining(others, sgd))["lga"]
     assert at_init.valid and trained.valid and trained.value != at_init.value
     assert -1.0 <= trained.value <= 1.0
+    # the steps follow the batches: fewer batches, another network
+    fewer = compute_proxies(net, x, y, names=["lga"], lga_training=LgaTraining(others[:2], sgd))["lga"]
+    assert fewer.valid and fewer.value != trained.value
+    assert LgaTraining(others).steps == 10
+    with pytest.raises(ValueError, match="measured batch"):  # training on the measured batch memorises it
+        compute_proxies(net, x, y, names=["lga"], lga_training=LgaTraining(((x, y),) + others))
+    with pytest.raises(ValueError, match="at least one"):
+        LgaTraining(())
 
 
 @pytest.mark.parametrize("train", [True, False])
@@ -365,7 +460,7 @@ def test_callers_model_is_unchanged(train: bool) -> None:
     flags = [p.requires_grad for p in net.parameters()]
     x, y = batch((1, 8, 8))
     rng = torch.get_rng_state()
-    compute_proxies(net, x, y, lga_steps=2)
+    compute_proxies(net, x, y, lga_training=LgaTraining((batch((1, 8, 8), seed=1),)))
     assert [m.training for m in net.modules()] == modes
     assert [p.requires_grad for p in net.parameters()] == flags
     assert all(p.grad is None for p in net.parameters())
@@ -398,3 +493,37 @@ def test_import_is_light() -> None:
             "if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_global_pool_capture() -> None:
+    x = torch.randn(2, 3, 4, 4)
+    pools = GlobalPoolCapture()
+    with pools:
+        nn.AdaptiveAvgPool2d(1)(x)
+        x.mean(dim=(-1, -2))
+        x.mean()  # a scalar mean is not a pooling
+        x.mean(1)  # nor a mean over channels only
+        F.adaptive_avg_pool2d(x, 2)  # nor a pooling to 2x2
+        tokens = torch.randn(2, 5, 6)
+        tokens.mean(1)
+    assert pools.count == 3 and pools.last is tokens
+
+
+def test_zen_on_pre_pooling_features_with_running_variance() -> None:
+    # Zen-NAS: log E|phi(x) - phi(x + 0.01 e)|_1 on the pre-GAP map, plus sum_BN log sqrt(mean running_var)
+    net = conv_net()
+    x, y = batch((1, 8, 8))
+    seed = 5
+    torch.manual_seed(seed)
+    ref = copy.deepcopy(net).train()
+    _gaussian_init(ref)
+    x1 = torch.randn(x.shape)
+    x2 = x1 + 0.01 * torch.randn(x.shape)
+    body = ref[:6]  # conv-BN-ReLU x2, before AdaptiveAvgPool2d
+    with torch.no_grad():
+        d = (body(x1) - body(x2)).abs().sum((1, 2, 3)).mean()
+    # running_var after two passes from 1 with momentum 0.1 (the BNs of ``ref`` updated them)
+    bn = sum(math.log(math.sqrt(float(m.running_var.mean()))) for m in (ref[1], ref[4]))
+    assert float(ref[1].running_var.mean()) != pytest.approx(1.0)
+    value = compute_proxies(net, x, y, names=["zen"], seed=seed)["zen"].value
+    assert value == pytest.approx(math.log(float(d)) + bn, rel=1e-5)

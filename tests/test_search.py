@@ -299,7 +299,7 @@ def test_proposals_round_trip_through_the_lineage_text() -> None:
 
 def test_combined_rank_puts_invalid_last() -> None:
     assert combine_ranks({"zen": [1.0, float("-inf"), 2.0]}) == [0.5, 0.0, 1.0]
-    assert combine_ranks({"ntk_cond": [1.0, 2.0, float("nan")]}) == [1.0, 0.5, 0.0]  # lower is better
+    assert combine_ranks({"ntk_cond": [-1.0, -2.0, float("nan")]}) == [1.0, 0.5, 0.0]  # -cond: higher is better
     assert combine_ranks({"zen": [1.0, 3.0, 2.0], "synflow": [3.0, 1.0, 2.0]}) == [0.5, 0.5, 0.5]
     with pytest.raises(StoreError):
         Store(f"sqlite:///{Path('/nonexistent-folder') / 'x.db'}")

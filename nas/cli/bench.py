@@ -68,7 +68,12 @@ def correlate(
     proxies: Annotated[Optional[str], typer.Option(help="comma-separated proxy names (default: all)")] = None,
     batch_size: Annotated[int, typer.Option(min=4, help="batch the proxies see")] = 64,
     seed: Annotated[int, typer.Option(help="seed of initialisation and batch")] = 0,
-    lga_steps: Annotated[int, typer.Option(min=0, help="also report LGA after this many SGD steps (lga@K)")] = 0,
+    lga_steps: Annotated[int, typer.Option(min=0, help="also report LGA after K steps of the benchmark's optimiser "
+                                                      "on training batches other than the measured one (lga@K)")] = 0,
+    ntk_method: Annotated[str, typer.Option(help="NTK of ntk_* and lga: batch (TE-NAS, through BatchNorm "
+                                                 "statistics), frozen_bn or loop")] = "batch",
+    max_rows: Annotated[Optional[int], typer.Option(min=3, help="only the first N finished architectures (file "
+                                                               "order): a cheaper table")] = None,
 ) -> None:
     """Kendall tau and Spearman rho of every proxy against validation accuracy, beside params and FLOPs."""
     from rich.progress import Progress
@@ -76,12 +81,16 @@ def correlate(
     from nas.bench import load_benchmark
     from nas.bench.correlate import correlate as run
 
+    if ntk_method not in ("batch", "frozen_bn", "loop"):
+        raise typer.BadParameter(f"unknown NTK method {ntk_method!r}; expected batch, frozen_bn or loop",
+                                 param_hint="--ntk-method")
     bench = load_benchmark(file)
     names = [p.strip() for p in proxies.split(",")] if proxies else None
     with Progress(console=Console(stderr=True)) as progress:
-        task = progress.add_task("proxies", total=len(bench.trained()))
+        total = len(bench.trained()) if max_rows is None else min(max_rows, len(bench.trained()))
+        task = progress.add_task("proxies", total=total)
         report = run(bench, proxies=names, batch_size=batch_size, seed=seed, lga_steps=lga_steps,
-                     progress=lambda done, total: progress.update(task, completed=done))
+                     ntk_method=ntk_method, max_rows=max_rows, progress=lambda done, total: progress.update(task, completed=done))
     table = Table("proxy", "Kendall tau", "Spearman rho", "median s", "valid",
                   title=f"{report['space']} on {report['dataset']}: {report['rows']} architectures")
     fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
@@ -100,6 +109,32 @@ def correlate(
         md_out.write_text(_markdown(report, bench.header, "nas " + " ".join(shlex.quote(a) for a in sys.argv[1:])))
 
 
+def _settings_lines(settings: dict | None) -> list[str]:
+    """How the proxies were computed: batch, NTK kernel and the training of ``lga@K``."""
+    if not settings:
+        return []
+    kernel = {"batch": "TE-NAS's kernel (batched train-mode forward, gradients through the BatchNorm batch "
+                       "statistics, parameters named `*weight*`)",
+              "loop": "TE-NAS's kernel by an autograd loop",
+              "frozen_bn": "per-sample gradients with BatchNorm frozen at the batch statistics"}
+    lines = []
+    if settings.get("max_rows") is not None and settings["max_rows"] < settings.get("finished_rows", 0):
+        lines.append(f"Only the first {settings['max_rows']} of the {settings['finished_rows']} finished "
+                     "architectures (file order, which is sampling order) were scored.")
+    lines += [f"Proxies on one batch of {settings['batch_size']} training examples (seed {settings['seed']}); NTK: "
+             f"{kernel.get(settings['ntk_method'], settings['ntk_method'])}; `ntk_cond`/`ntk_eig` on the "
+             "trace-normalised kernel; `lga` without the classifier's weights (Mok et al.)."]
+    lga = settings.get("lga")
+    if lga:
+        lines.append(f"`lga@{lga['steps']}`: LGA after {lga['steps']} steps of the benchmark's own optimiser "
+                     f"({lga['optimizer']}, lr {lga['lr']:g} held at its peak, weight decay {lga['weight_decay']:g}, "
+                     f"gradient clip {lga['grad_clip']}, label smoothing {lga['label_smoothing']:g}) on "
+                     f"{lga['steps']} batches of {lga['batch_size']} drawn from the "
+                     f"{lga['train_examples_outside_measured_batch']} training examples outside the measured batch "
+                     "(the same for every architecture), measured on the proxies' batch.")
+    return [*lines, ""]
+
+
 def _markdown(report: dict, header: dict, command: str) -> str:
     """The correlation table as markdown, best Kendall tau first, with the benchmark's protocol."""
     fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731
@@ -107,7 +142,8 @@ def _markdown(report: dict, header: dict, command: str) -> str:
              f"Command: `{command}`", "",
              f"{report['rows']} trained architectures (seed {header['seed']}, input {header['input_shape']}); "
              f"protocol: `{json.dumps(header['protocol'])}`; sampling limits: `{json.dumps(header.get('limits'))}`.",
-             "Correlations are against final validation accuracy; an invalid proxy value (-inf) ranks last.", "",
+             "Correlations are against final validation accuracy; an invalid proxy value (-inf) ranks last. Every "
+             "proxy is higher-is-better (`ntk_cond` is -cond).", "", *_settings_lines(report.get("settings")),
              "| proxy | Kendall tau | Spearman rho | median s | valid |", "|---|---:|---:|---:|---:|"]
     for name, r in sorted(report["proxies"].items(), key=lambda kv: -(kv[1]["kendall_tau"] or -9)):
         lines.append(f"| {name} | {fmt(r['kendall_tau'])} | {fmt(r['spearman'])} | {r['median_seconds']:.4f} | "

@@ -22,7 +22,7 @@ Scorers:
 
 Combination: for each scorer, the candidates of one call are ranked (average ranks for ties) and the rank is
 normalised to [0, 1] (1 = best); an invalid value (NaN, ±inf, e.g. a proxy that does not apply) takes the worst
-rank. ``ntk_cond`` is ranked lower-is-better, every other scorer higher-is-better. The combined score is the mean
+rank. Every scorer is higher-is-better (``ntk_cond`` is ``-cond``). The combined score is the mean
 of a candidate's normalised ranks, so it only compares candidates scored in the same call.
 
 Raw scores are cached per derivation string, so the driver re-ranking what the guided strategy already scored
@@ -52,7 +52,7 @@ _log = logging.getLogger(__name__)
 PREDICTOR = "predictor"
 """The scorer name of the ONNX-Net performance predictor."""
 
-LOWER_IS_BETTER: frozenset[str] = frozenset({"ntk_cond"})
+LOWER_IS_BETTER: frozenset[str] = frozenset()
 """Scorers whose smaller values are better (ranked reversed)."""
 
 

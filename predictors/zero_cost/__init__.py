@@ -25,12 +25,12 @@ from predictors.zero_cost import activations, baselines, gradients, ntk  # noqa:
 from predictors.zero_cost._base import (INVALID, PROXY_NAMES, REGISTRY, ProxyContext, ProxyNotApplicable,
                                         ProxyResult)
 from predictors.zero_cost.activations import eigen_score
-from predictors.zero_cost.ntk import (condition_number, empirical_ntk, kernel_regression_accuracy,
-                                      label_gradient_alignment, ntk_jacobian)
+from predictors.zero_cost.ntk import (METHODS, LgaTraining, condition_number, empirical_ntk,
+                                      kernel_regression_accuracy, label_gradient_alignment, mok_sgd, ntk_jacobian)
 
-__all__ = ["INVALID", "PROXY_NAMES", "ProxyNotApplicable", "ProxyResult", "available_proxies", "compute_proxies",
-           "condition_number", "eigen_score", "empirical_ntk", "kernel_regression_accuracy",
-           "label_gradient_alignment", "ntk_jacobian"]
+__all__ = ["INVALID", "PROXY_NAMES", "LgaTraining", "ProxyNotApplicable", "ProxyResult", "available_proxies",
+           "compute_proxies", "condition_number", "eigen_score", "empirical_ntk", "kernel_regression_accuracy",
+           "label_gradient_alignment", "mok_sgd", "ntk_jacobian"]
 
 
 def available_proxies() -> tuple[str, ...]:
@@ -48,7 +48,7 @@ def _model_device(model: nn.Module) -> torch.device:
 
 def compute_proxies(model: nn.Module, x: Tensor, y: Tensor, *, names: Iterable[str] | str | None = None,
                     num_classes: int | None = None, seed: int = 0, device: torch.device | str | None = None,
-                    lga_steps: int = 0, lga_lr: float = 0.01) -> dict[str, ProxyResult]:
+                    ntk_method: str = "batch", lga_training: LgaTraining | None = None) -> dict[str, ProxyResult]:
     """Compute zero-cost proxies of ``model`` on the batch ``(x, y)``.
 
     Args:
@@ -61,8 +61,11 @@ def compute_proxies(model: nn.Module, x: Tensor, y: Tensor, *, names: Iterable[s
         num_classes: number of classes for ``ntk_krr``'s one-hot targets (default: ``max(y) + 1``).
         seed: the torch seed set before each proxy.
         device: where to run (default: the model's device); the model is copied there, never moved.
-        lga_steps: SGD steps on the batch before LGA is measured (0: at initialisation, sharing the NTK).
-        lga_lr: learning rate of those steps.
+        ntk_method: the NTK of ``ntk_*`` and ``lga``: ``"batch"`` (default: TE-NAS's kernel, gradients through
+            the BatchNorm batch statistics), ``"frozen_bn"`` (BatchNorm frozen at the batch's statistics; about
+            ten times cheaper on BatchNorm networks) or ``"loop"`` (TE-NAS's kernel by a plain autograd loop).
+        lga_training: measure ``lga`` after this minimal training (:class:`LgaTraining`: optimiser steps on
+            batches other than ``(x, y)``) instead of at initialisation.
 
     Returns:
         ``{name: ProxyResult}`` in the order asked. Never raises for a network a proxy does not apply to
@@ -75,6 +78,14 @@ def compute_proxies(model: nn.Module, x: Tensor, y: Tensor, *, names: Iterable[s
         unknown = [n for n in wanted if n not in REGISTRY]
         if unknown:
             raise ValueError(f"unknown proxies {unknown}; available: {', '.join(available_proxies())}")
+    if ntk_method not in METHODS:
+        raise ValueError(f"unknown ntk_method {ntk_method!r}; expected one of {', '.join(METHODS)}")
+    if lga_training is not None and not isinstance(lga_training, LgaTraining):
+        raise TypeError(f"lga_training must be an LgaTraining, not {type(lga_training).__name__}")
+    if lga_training is not None:
+        for i, (bx, _) in enumerate(lga_training.batches):
+            if bx.shape == x.shape and torch.equal(bx.detach().cpu(), x.detach().cpu()):
+                raise ValueError(f"LGA training batch {i} is the measured batch x; train on other batches")
     dev = torch.device(device) if device is not None else _model_device(model)
     x = x.detach().to(dev)
     y = y.detach().to(dev).reshape(-1)
@@ -83,7 +94,8 @@ def compute_proxies(model: nn.Module, x: Tensor, y: Tensor, *, names: Iterable[s
     if not y.is_floating_point() or torch.equal(y, y.round()):
         y = y.long()
     ctx = ProxyContext(model=model, x=x, y=y, num_classes=num_classes, seed=seed,
-                       device=dev if device is not None else None, lga_steps=lga_steps, lga_lr=lga_lr)
+                       device=dev if device is not None else None, ntk_method=ntk_method,
+                       lga_training=lga_training)
     rng_devices = [dev] if dev.type == "cuda" else []
     results: dict[str, ProxyResult] = {}
     for name in wanted:

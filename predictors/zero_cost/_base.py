@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 
 __all__ = [
+    "GlobalPoolCapture",
     "INVALID",
     "PROXY_NAMES",
     "ProxyContext",
@@ -99,8 +100,8 @@ class ProxyContext:
     num_classes: int | None = None
     seed: int = 0
     device: torch.device | None = None
-    lga_steps: int = 0
-    lga_lr: float = 0.01
+    ntk_method: str = "batch"
+    lga_training: Any = None  # predictors.zero_cost.ntk.LgaTraining | None
     cache: dict[str, Any] = field(default_factory=dict)
 
     def copy(self, *, train: bool = True) -> nn.Module:
@@ -211,3 +212,51 @@ class RectifierCapture(TorchFunctionMode):
             self.count += 1
             self.callback(inp)
         return func(*args, **kwargs)
+
+
+# --- capturing the input of global pooling (Zen-NAS's pre-GAP feature map) ----------------------------------------
+
+_ADAPTIVE_POOLS = {F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d, F.adaptive_max_pool1d,
+                   F.adaptive_max_pool2d, F.adaptive_max_pool3d, torch.adaptive_avg_pool1d,
+                   torch._C._nn.adaptive_avg_pool2d, torch._C._nn.adaptive_avg_pool3d}
+_MEANS = {torch.mean, Tensor.mean}
+
+
+def _all_ones(size: Any) -> bool:
+    sizes = size if isinstance(size, (tuple, list)) else (size,)
+    return all(s == 1 for s in sizes)
+
+
+class GlobalPoolCapture(TorchFunctionMode):
+    """Keeps the input of the last *global pooling* op of a forward pass in ``last``.
+
+    Global pooling is an adaptive average/max pooling to output size 1, or a ``mean`` of a tensor with at least
+    three dims over every non-batch dim but one (``x.mean((2, 3))`` of ``(B, C, H, W)``, the search-space graphs'
+    ``global_avg_pool``; ``t.mean(1)`` of ``(B, S, D)`` tokens). ``count`` says how many were seen.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: Tensor | None = None
+        self.count = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+        kwargs = kwargs or {}
+        inp = args[0] if args else kwargs.get("input")
+        if isinstance(inp, Tensor) and inp.dim() >= 3 and self._is_global_pool(func, inp, args, kwargs):
+            self.count += 1
+            self.last = inp
+        return func(*args, **kwargs)
+
+    @staticmethod
+    def _is_global_pool(func: Any, inp: Tensor, args: tuple, kwargs: dict) -> bool:
+        if func in _ADAPTIVE_POOLS:
+            size = args[1] if len(args) > 1 else kwargs.get("output_size")
+            return size is not None and _all_ones(size)
+        if func in _MEANS:
+            dims = args[1] if len(args) > 1 else kwargs.get("dim")
+            if dims is None or isinstance(dims, torch.dtype):
+                return False
+            dims = {d % inp.dim() for d in (dims if isinstance(dims, (tuple, list)) else (dims,))}
+            return 0 not in dims and len(set(range(1, inp.dim())) - dims) == 1
+        return False

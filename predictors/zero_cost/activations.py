@@ -11,8 +11,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from predictors.zero_cost._base import (ProxyContext, ProxyNotApplicable, RectifierCapture, as_logits, finite,
-                                        register)
+from predictors.zero_cost._base import (GlobalPoolCapture, ProxyContext, ProxyNotApplicable, RectifierCapture,
+                                        as_logits, finite, register)
 
 __all__ = ["eigen_score", "jacov", "nwot", "zen"]
 
@@ -103,37 +103,32 @@ def _gaussian_init(model: nn.Module) -> None:
 
 @register("zen")
 def zen(ctx: ProxyContext) -> float:
-    """Zen-score (Lin et al., "Zen-NAS", ICCV 2021).
+    """Zen-score (Lin et al., "Zen-NAS", ICCV 2021), as ``ZeroShotProxy/compute_zen_score.py`` of idstcv/ZenNAS.
 
-    On a copy re-initialised as in Zen-NAS (Gaussian weights, see :func:`_gaussian_init`), in train mode and in
-    the input's dtype (float32, as Zen-NAS), with ``x ~ N(0, I)`` and ``e ~ N(0, I)`` of the batch's shape::
+    On a copy re-initialised as in Zen-NAS (Gaussian weights, see :func:`_gaussian_init`) with fresh BatchNorm
+    running statistics (mean 0, variance 1), in train mode and in the input's dtype (float32, as Zen-NAS), with
+    ``x ~ N(0, I)`` and ``e ~ N(0, I)`` of the batch's shape, two forward passes (``x``, then ``x + 0.01 e``)::
 
-        zen = log E_n || phi(x_n) - phi(x_n + 0.01 e_n) ||_1 + sum_BN log sqrt(mean_c sigma_c^2)
+        zen = log mean_n || phi(x_n) - phi(x_n + 0.01 e_n) ||_1 + sum_BN log sqrt(mean_c running_var_c)
 
-    ``sigma_c^2`` is the (unbiased) batch variance of channel ``c`` at the input of each BatchNorm call in the
-    perturbed pass (what Zen-NAS reads from ``running_var``, recorded with a hook so that BatchNorms without
-    running statistics count too); a BatchNorm whose input is constant (variance 0, e.g. behind a ``zero`` op)
-    carries no signal and is left out instead of contributing ``log 0``.
-
-    ``phi`` is generic rather than Zen-NAS's pre-global-pooling map (which needs the network's cooperation): it is
-    the **input of the final classifier**, i.e. the input of the last ``nn.Linear`` called when that layer's
-    output is what the network returns (for the search-space graphs: the globally pooled features); otherwise
-    ``phi`` is the output logits. Invalid for integer inputs and when the result is not finite (overflow, or
+    ``running_var`` is read from every BatchNorm after the two passes, as Zen-NAS does (with the default momentum
+    0.1 it is ``0.81 + 0.09 s1^2 + 0.1 s2^2`` of the two passes' unbiased batch variances; BatchNorms without
+    running statistics are left out). ``phi`` is the **pre-global-pooling feature map** (Zen-NAS's
+    ``forward_pre_GAP``): the input of the last global pooling op of the forward (see
+    :class:`~predictors.zero_cost._base.GlobalPoolCapture`); a network without one uses the input of its final
+    classifier (the ``nn.Linear`` whose output the network returns), else the output logits. Zen-NAS also
+    removes the residual links while scoring (``no_reslink=True``), which needs the network's cooperation: here
+    the network is scored as it is. Invalid for integer inputs and when the result is not finite (overflow, or
     features that ignore the input).
     """
     if not ctx.float_input:
         raise ProxyNotApplicable("input is not floating point (no Gaussian perturbation)")
     model = ctx.copy()
     _gaussian_init(model)
-    variances: list[float] = []
-    record = {"on": False}
-
-    def bn_hook(module: nn.Module, inputs: tuple) -> None:
-        if record["on"] and inputs and isinstance(inputs[0], Tensor) and inputs[0].shape[0] > 1:
-            inp = inputs[0].detach().double()
-            dims = [0, *range(2, inp.dim())]
-            variances.append(float(inp.var(dim=dims).mean()))
-
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats
+           and m.running_var is not None]
+    for m in bns:
+        m.reset_running_stats()
     last: dict[str, Tensor] = {}
 
     def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
@@ -141,23 +136,27 @@ def zen(ctx: ProxyContext) -> float:
             last["in"], last["out"] = inputs[0], output
 
     handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Linear)]
-    handles += [m.register_forward_pre_hook(bn_hook) for m in model.modules()
-                if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     shape, dev = ctx.x.shape, ctx.x.device
     x1 = torch.randn(shape, dtype=ctx.x.dtype, device=dev)
     x2 = x1 + 0.01 * torch.randn(shape, dtype=ctx.x.dtype, device=dev)
 
     def features(inp: Tensor) -> Tensor:
         last.clear()
-        out = model(inp)
+        pools = GlobalPoolCapture()
+        with pools:
+            out = model(inp)
         raw = out[0] if isinstance(out, (tuple, list)) else out
-        feats = last["in"] if last and last["out"] is raw else as_logits(out, ctx.batch_size)
+        if pools.last is not None and pools.last.shape[0] == ctx.batch_size:
+            feats = pools.last
+        elif last and last["out"] is raw:
+            feats = last["in"]
+        else:
+            feats = as_logits(out, ctx.batch_size)
         return feats.reshape(ctx.batch_size, -1)
 
     try:
         with torch.no_grad():
             f1 = features(x1)
-            record["on"] = True
             f2 = features(x2)
     finally:
         for h in handles:
@@ -165,5 +164,8 @@ def zen(ctx: ProxyContext) -> float:
     delta = float((f1 - f2).double().abs().sum(dim=1).mean())
     if delta <= 0 or not math.isfinite(delta):
         raise ProxyNotApplicable(f"feature difference is {delta} (features ignore the input or overflow)")
-    bn_term = sum(0.5 * math.log(v) for v in variances if v > 0)
+    variances = [float(m.running_var.double().mean()) for m in bns]
+    if any(not v > 0 for v in variances):
+        raise ProxyNotApplicable("a BatchNorm running variance is zero or NaN (log undefined)")
+    bn_term = sum(0.5 * math.log(v) for v in variances)
     return finite(math.log(delta) + bn_term, "zen")

@@ -76,32 +76,42 @@ def grasp(ctx: ProxyContext) -> float:
 
 @register("fisher")
 def fisher(ctx: ProxyContext) -> float:
-    """Fisher information of the activations (Theis et al. 2018; Turner et al. 2020) as in NASLib.
+    """Fisher information of the activations (Theis et al. 2018; Turner et al. 2020), as the reference code.
 
-    For every Conv/Linear output ``a`` (NASLib hooks exactly these layer outputs) with gradient
-    ``g = dL/da``: per channel ``k``, ``0.5 * mean_n (sum_spatial a_nk * g_nk)^2``, summed over channels and layers.
-    The channel axis is dim 1 for convolutions and the last dim for linear layers (token inputs ``(B, S, D)``
-    sum over ``S``). A ReLU directly after such a layer would contribute the identical term
-    (``relu(z) * dL/drelu(z) = z * dL/dz``), so rectifier outputs are not added on top.
+    For every Conv/Linear output ``a`` of layer ``l`` (the layer outputs zero-cost-nas and NASLib hook) with
+    gradient ``g = dL/da``, per output channel ``k``::
+
+        del_lk = 0.5 * mean_n (sum_spatial a_nk * g_nk)^2        (summed over the calls of a shared layer)
+
+    The reference code (``foresight/pruners/measures/fisher.py`` of SamsungLabs/zero-cost-nas, as NASLib)
+    broadcasts each channel value over the channel's weights, ``weight.shape[1:]``, before summing every
+    element, so each layer is weighted by its fan-in::
+
+        fisher = sum_l prod(W_l.shape[1:]) * sum_k |del_lk|
+
+    (``in_channels / groups * kernel area`` for a convolution, ``in_features`` for a linear layer). The channel
+    axis is dim 1 for convolutions and the last dim for linear layers (token inputs ``(B, S, D)`` sum over
+    ``S``).
     """
     model = ctx.copy()
     layers = weight_layers(model)
-    acts: list[tuple[Tensor, int]] = []
+    acts: list[tuple[Tensor, int, int]] = []
 
     def hook(module: nn.Module, inputs: tuple, output: Tensor) -> None:
         if isinstance(output, Tensor) and output.requires_grad:
-            acts.append((output, 1 if isinstance(module, nn.modules.conv._ConvNd) else -1))
+            fan_in = math.prod(module.weight.shape[1:])
+            acts.append((output, 1 if isinstance(module, nn.modules.conv._ConvNd) else -1, fan_in))
 
     handles = [m.register_forward_hook(hook) for m in layers]
     try:
         with torch.enable_grad():
             loss = cross_entropy(model, ctx.x, ctx.y)
-            grads = torch.autograd.grad(loss, [a for a, _ in acts], allow_unused=True)
+            grads = torch.autograd.grad(loss, [a for a, _, _ in acts], allow_unused=True)
     finally:
         for h in handles:
             h.remove()
     total, used = 0.0, 0
-    for (a, ch), g in zip(acts, grads):
+    for (a, ch, fan_in), g in zip(acts, grads):
         if g is None:
             continue
         prod = (a.detach() * g).double()
@@ -109,7 +119,7 @@ def fisher(ctx: ProxyContext) -> float:
             prod = prod.reshape(-1, 1)
         prod = prod.movedim(ch, 1) if ch != 1 else prod
         g_nk = prod.sum(dim=tuple(range(2, prod.dim()))) if prod.dim() > 2 else prod
-        total += float(g_nk.pow(2).mean(0).mul(0.5).sum())
+        total += fan_in * float(g_nk.pow(2).mean(0).mul(0.5).abs().sum())
         used += 1
     if not used:
         raise ProxyNotApplicable("no Conv/Linear output reaches the loss")
