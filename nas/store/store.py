@@ -913,7 +913,8 @@ class Store:
             return TrialRecord._of(row, session.get_one(SearchModel, row.search_id).name)
 
     def finish_trial(self, trial_id: int, *, status: str, error: str = "", epochs: Sequence[Mapping[str, Any]],
-                     final: Mapping[str, Any] | None, objective_values: Sequence[float] | None) -> TrialRecord:
+                     final: Mapping[str, Any] | None, objective_values: Sequence[float] | None,
+                     resources: Mapping[str, Any] | None = None) -> TrialRecord:
         """Finish a queued or running trial: write its Optuna trial, upload its ONNX artifact, complete our row.
 
         The Optuna trial (in the search's study) has:
@@ -927,7 +928,8 @@ class Store:
           ``status``, ``resources``, and ``error`` when failed;
         - the artifact ``<hash>.onnx`` (the architecture's ONNX bytes) in :attr:`artifact_dir`.
 
-        ``val_acc``/``test_acc`` come from ``final``, else from the last epoch.
+        ``val_acc``/``test_acc`` come from ``final``, else from the last epoch. ``resources`` (e.g. the node the
+        trial ran on, its start and end times) are merged into the row's ``resources`` first.
 
         Order and crash safety: (1) our row is marked ``optuna_pending`` (committed); (2) the Optuna trial is
         created ``RUNNING`` with all its attributes, intermediate values and the outcome (system attribute
@@ -944,12 +946,15 @@ class Store:
             StoreError: no such trial, the trial already finished, or a database error.
         """
         result = self._check_result(status, error, epochs, final, objective_values)
+        extra = None if resources is None else _json_ready(dict(resources), "resources")
         with self._session() as session:
             row = self._trial_row(session, trial_id)
             search = SearchRecord._of(session.get_one(SearchModel, row.search_id))
             if row.status not in _UNFINISHED:
                 raise StoreError(f"trial {trial_id} already finished ({row.status})")
             pending = row.optuna_pending
+            if extra and not pending:
+                row.resources = {**(row.resources or {}), **extra}
         n = len(search.directions)
         if result.objective_values is not None and len(result.objective_values) != n:
             raise ValueError(f"search {search.name!r} has {n} objectives ({', '.join(search.objectives)}), got "
