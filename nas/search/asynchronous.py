@@ -16,17 +16,19 @@ flight, score, keep the seeds and the best ``batch``), stores it (architectures,
 trials, so a crash knows what was chosen and a free slot never waits on scoring. One ASHA scheduler sees every
 trial of the search (its rungs span the whole run), and Tune reuses the worker actors (``reuse_actors``).
 
-Each finished trial is written to the store (and Optuna) the moment it ends, then marked told
-(:meth:`~nas.store.Store.mark_told`, which records the tell order) and told to the strategy, one observation at a
-time: every strategy is asynchronous this way (regularised evolution is steady-state by nature, Real et al. 2019;
-random search ignores the order; guided, adaptive and optuna fold each observation in). The strategy is only used
-under one lock (asks in the feeder's thread, tells in Tune's), and each ``ask`` passes the keys of every candidate
-in flight as ``pending``.
+Each finished trial is written to the store (and Optuna) the moment it ends and marked told
+(:meth:`~nas.store.Store.mark_told`, which records the tell order); its observation goes to the feeder's inbox.
+The strategy itself is only ever used by the feeder's thread: each refill first tells it everything in the inbox,
+in tell order, then plans its batch, so a batch is planned from one well-defined state (the first ``told``
+results, the candidates in flight as ``pending``). Every strategy is asynchronous this way (regularised evolution is
+steady-state by nature, Real et al. 2019; random search ignores the order; guided, adaptive and optuna fold each
+observation in as it comes).
 
 Every ask is recorded with the proposals it produced (the lineage's ``ask``: ``told``, the observations told
-before it; ``index``, the asks since the last tell; ``n``; ``driver``, the driver's lease token), which is what
-the resume tests check: a strategy rebuilt by replaying the told history in tell order proposes exactly what the
-live one did (:mod:`nas.search.strategies.base`: a strategy's state is a fold over what it was told).
+before it; ``index``, the asks since the last tell; ``n``; the batch's ``need``; ``driver``, the driver's lease
+token), which is what the resume tests check: a fresh strategy that replays the first ``told`` results in tell
+order, with the same candidates in flight, plans exactly the batch the live one did
+(:mod:`nas.search.strategies.base`: a strategy's state is a fold over what it was told).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from nas.search.trainable import TrialSpec
     from nas.store import TrialRecord
 
-__all__ = ["AskRecord", "CandidateFeeder", "LockedStrategy"]
+__all__ = ["AskRecord", "CandidateFeeder", "PendingStrategy"]
 
 
 @dataclass(frozen=True)
@@ -62,27 +64,21 @@ class AskRecord:
         return {"told": self.told, "index": self.index, "n": self.n}
 
 
-class LockedStrategy:
-    """The search's strategy behind one lock: ``ask`` (the feeder's thread) adds the keys in flight to ``pending``
-    and records each ask; ``tell`` (Tune's thread) folds observations in."""
+class PendingStrategy:
+    """A strategy whose every ``ask`` also avoids the keys in flight (``pending``), recording each ask
+    (:class:`AskRecord`) by the keys it proposed. What :func:`~nas.search.selection.plan_round` asks in the feeder."""
 
     def __init__(self, strategy: Strategy, in_flight: Callable[[], set[str]]) -> None:
         self.strategy = strategy
-        self.lock = threading.Lock()
         self._in_flight = in_flight
         self.asks: dict[str, AskRecord] = {}  # derivation key -> the ask that proposed it (latest)
 
     def ask(self, n: int, *, pending: Any = ()) -> list[Proposal]:
-        with self.lock:
-            record = AskRecord(self.strategy.n_told, self.strategy._asks_since_tell, int(n))
-            proposals = self.strategy.ask(n, pending=set(pending) | self._in_flight())
+        record = AskRecord(self.strategy.n_told, self.strategy._asks_since_tell, int(n))
+        proposals = self.strategy.ask(n, pending=set(pending) | self._in_flight())
         for p in proposals:
             self.asks[p.derivation] = record
         return proposals
-
-    def tell(self, observations: list[Observation]) -> None:
-        with self.lock:
-            self.strategy.tell(observations)
 
 
 class CandidateFeeder(SpecSource):
@@ -104,11 +100,12 @@ class CandidateFeeder(SpecSource):
         self.slots = max(1, int(slots))
         self.spec_of = spec_of
         self.should_stop = should_stop
-        self.strategy = LockedStrategy(search.strategy, self._keys_in_flight)
+        self.strategy = PendingStrategy(search.strategy, lambda: set(self.in_flight.values()))
         self._lock = threading.Lock()
         self.ready: deque[TrialRecord] = deque(queued)
+        self.inbox: deque[tuple[int, Observation]] = deque()  # told in the store, not yet to the strategy
         self.created = finished + len(queued)  # trials that count toward the budget once they end
-        self.in_flight: dict[int, str] = {t.id: search._key(t.arch_hash) for t in queued}
+        self.in_flight: dict[int, str] = {t.id: search._key(t.arch_hash) for t in queued}  # feeder thread only
         self.known: set[str] = {h for h, status in search.store.known_hashes(search.name).items()
                                 if status != "scored"}
         self.stalled = 0
@@ -138,10 +135,10 @@ class CandidateFeeder(SpecSource):
         return SpecSource.FINISHED
 
     def told(self, trial_id: int, observation: Observation) -> None:
-        """A trial ended and was recorded: tell the strategy (the store already has it as told)."""
+        """A trial ended and was recorded as told: the strategy learns it before the next batch is planned."""
         with self._lock:
-            self.in_flight.pop(trial_id, None)
-        self.strategy.tell([observation])
+            self.inbox.append((trial_id, observation))
+        self.maybe_refill()
 
     # --- refilling ----------------------------------------------------------------------------------------------
 
@@ -150,10 +147,6 @@ class CandidateFeeder(SpecSource):
 
     def _refilling(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
-
-    def _keys_in_flight(self) -> set[str]:
-        with self._lock:
-            return set(self.in_flight.values())
 
     def maybe_refill(self, *, wait: bool = False) -> None:
         """Start a refill (in a background thread, or in this one with ``wait``) when fewer than ``slots``
@@ -183,6 +176,12 @@ class CandidateFeeder(SpecSource):
 
     def _plan(self) -> None:
         search = self.search
+        with self._lock:
+            news = list(self.inbox)
+            self.inbox.clear()
+        for trial_id, _ in news:
+            self.in_flight.pop(trial_id, None)
+        search.strategy.tell([obs for _, obs in news])
         need = min(search.config.batch, self._remaining())
         if need <= 0:
             return
@@ -198,10 +197,10 @@ class CandidateFeeder(SpecSource):
                 self.exhausted = True
             return
         self.stalled = 0
-        trials = search.store_candidates(pool, chosen, asks=self.strategy.asks)
+        trials = search.store_candidates(pool, chosen, asks=self.strategy.asks, need=need)
+        for t in trials:
+            self.known.add(t.arch_hash)
+            self.in_flight[t.id] = search._key(t.arch_hash)
         with self._lock:
-            for t in trials:
-                self.known.add(t.arch_hash)
-                self.in_flight[t.id] = search._key(t.arch_hash)
-                self.ready.append(t)
+            self.ready.extend(trials)
             self.created += len(trials)

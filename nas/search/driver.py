@@ -66,7 +66,7 @@ from nas.search.config import ConfigError, SearchConfig
 from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
 from nas.search.selection import MAX_ASKS, MAX_STALLED_ROUNDS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
-from nas.store.schema import TrialStatus
+from nas.statuses import TrialStatus
 
 if TYPE_CHECKING:
     from nas.search.tune_runner import TuneSettings
@@ -538,8 +538,8 @@ class _Search:
         self.report("round", f"round {self.generation}: {len(pool)} new candidates scored, training {len(trials)}")
         return trials
 
-    def store_candidates(self, pool: list[Any], chosen: list[Any], asks: dict[str, Any] | None = None
-                         ) -> list[TrialRecord]:
+    def store_candidates(self, pool: list[Any], chosen: list[Any], asks: dict[str, Any] | None = None,
+                         need: int | None = None) -> list[TrialRecord]:
         """Store a planned batch (every new candidate with its ONNX bytes and scores; the chosen ones' lineage,
         with the ask that proposed each when ``asks`` maps derivation keys to it) and queue the chosen ones'
         trials, in order; returns the queued trials."""
@@ -555,7 +555,7 @@ class _Search:
             parents = [hash_of[k] for k in p.parents if k in hash_of]
             ask = None
             if asks is not None and p.derivation in asks:
-                ask = {**asks[p.derivation].to_dict(), "driver": getattr(self.lease, "owner", None)}
+                ask = {**asks[p.derivation].to_dict(), "need": need, "driver": getattr(self.lease, "owner", None)}
             self.store.add_lineage(self.name, c.hash, parents, encode_proposal(p, ask))
             self.proposals[c.hash] = p
             hash_of[p.derivation] = c.hash

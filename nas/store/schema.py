@@ -32,7 +32,6 @@ Encodings chosen so that SQLite and PostgreSQL round-trip the same values:
 from __future__ import annotations
 
 import datetime
-import enum
 import json
 import math
 from typing import Any
@@ -42,50 +41,14 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Double, 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from nas.statuses import SearchStatus, TrialStatus
+
 __all__ = ["ArchitectureModel", "Base", "JSONText", "LeaseModel", "LineageModel", "MetaModel", "SCHEMA_VERSION",
            "SEARCH_STATUSES", "ScoreModel", "SearchModel", "SearchStatus", "TRIAL_STATUSES", "TrialModel",
            "TrialStatus", "decode_float", "encode_float", "upgrade_statements", "utcnow"]
 
 #: Bumped whenever a table changes; a store whose ``nas_meta.schema_version`` is newer is refused.
 SCHEMA_VERSION = 2
-
-
-class SearchStatus(enum.StrEnum):
-    """The states of a search (stored as their string values)."""
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class TrialStatus(enum.StrEnum):
-    """The states of a trial (stored as their string values; a member equals its string).
-
-    ``queued`` -> ``running`` -> one of the finished states ``ok`` (every epoch), ``stopped`` (ended early by the
-    scheduler, ASHA) or ``failed``. :data:`FINISHED` / :data:`UNFINISHED` / :data:`TRAINED` group them.
-    """
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    OK = "ok"
-    STOPPED = "stopped"
-    FAILED = "failed"
-
-    @classmethod
-    def finished(cls) -> tuple["TrialStatus", ...]:
-        """``ok``, ``stopped``, ``failed``: the trial counts toward the budget."""
-        return (cls.OK, cls.STOPPED, cls.FAILED)
-
-    @classmethod
-    def unfinished(cls) -> tuple["TrialStatus", ...]:
-        """``queued``, ``running``."""
-        return (cls.QUEUED, cls.RUNNING)
-
-    @classmethod
-    def trained(cls) -> tuple["TrialStatus", ...]:
-        """``ok``, ``stopped``: the trial has a validation accuracy to rank by."""
-        return (cls.OK, cls.STOPPED)
 
 
 #: The states of a search, as strings.
