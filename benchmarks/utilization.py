@@ -17,6 +17,8 @@ Metrics per search, from the store (each trial records the Unix time its worker 
 the driver saw it end, ``ended_at``, and its Ray ``node_id``), counted from the first trial start:
 
 - busy fraction = sum of trial seconds / (wall time x slots), slots = the cluster's CPUs (1 per trial);
+- busy until the last start: the same, over [first start, last start] only (without the end of the search, where
+  fewer trials remain than slots: the steady state);
 - gaps: for each trial end on a node, the seconds until the next trial starts on that node (median, p90);
 - trials per minute; the nodes trials ran on.
 
@@ -161,7 +163,10 @@ def metrics(db: str, name: str, slots: int) -> dict[str, Any]:
                 taken.add(nxt)
                 gaps.append(max(0.0, starts[nxt] - end))
     gaps.sort()
-    return {"trials": len(spans), "statuses": {s: statuses.count(s) for s in sorted(set(statuses))},
+    last_start = max(start for start, _, _ in spans)
+    steady = sum(max(0.0, min(end, last_start) - start) for start, end, _ in spans)
+    return {"busy_until_last_start": steady / ((last_start - first) * slots) if last_start > first else None,
+            "trials": len(spans), "statuses": {s: statuses.count(s) for s in sorted(set(statuses))},
             "slots": slots, "wall_s": wall, "trial_seconds": sum(e - s for s, e, _ in spans), "busy_fraction": busy,
             "median_gap_s": statistics.median(gaps) if gaps else None,
             "p90_gap_s": gaps[int(0.9 * (len(gaps) - 1))] if gaps else None, "gaps": len(gaps),
@@ -175,6 +180,7 @@ def main() -> None:
     parser.add_argument("--cluster-budget", type=int, default=24, help="trials of the cluster searches (24)")
     parser.add_argument("--skip", nargs="*", default=[], choices=["local", "cluster", "one-node"])
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the searches' store in this folder")
     args = parser.parse_args()
     env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT) + os.pathsep +
            os.environ.get("PYTHONPATH", "")}
@@ -183,6 +189,9 @@ def main() -> None:
                               "cpus": cpus, "load_before": os.getloadavg(), "runs": []}
     with tempfile.TemporaryDirectory(prefix="nas-util-") as tmp:
         work = Path(tmp)
+        if args.keep is not None:
+            work = args.keep.resolve()
+            work.mkdir(parents=True, exist_ok=True)
         db = f"sqlite:///{work / 'util.db'}"
 
         def one(label: str, loop: str, budget: int, slots: int, address: str | None = None) -> None:
@@ -227,12 +236,13 @@ def _markdown(report: dict[str, Any]) -> str:
              f"{', '.join(f'{x:.1f}' for x in report.get('load_after', ()))}: the machine is shared).", "",
              "Counted from the first trial start; busy = sum of trial seconds / (wall x slots); gap = a slot freeing "
              "(the driver saw the trial end) to the next trial starting on that node (its worker began it).", "",
-             "| setting | loop | trials | slots | wall s | busy fraction | median gap s | p90 gap s | trials/min | "
-             "nodes | best val | best test | command s |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| setting | loop | trials | slots | wall s | busy fraction | busy until last start | median gap s | "
+             "p90 gap s | trials/min | nodes | best val | best test | command s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["runs"]:
         lines.append(f"| {r['setting']} | {r['loop']} | {f(r.get('trials'))} | {f(r.get('slots'))} | "
-                     f"{f(r.get('wall_s'), 0)} | {f(r.get('busy_fraction'))} | {f(r.get('median_gap_s'))} | "
+                     f"{f(r.get('wall_s'), 0)} | {f(r.get('busy_fraction'))} | {f(r.get('busy_until_last_start'))} | "
+                     f"{f(r.get('median_gap_s'))} | "
                      f"{f(r.get('p90_gap_s'))} | {f(r.get('trials_per_min'))} | {f(r.get('nodes'))} | "
                      f"{f(r.get('best_val_acc'), 4)} | {f(r.get('best_test_acc'), 4)} | "
                      f"{f(r.get('command_seconds'), 0)} |")
