@@ -8,6 +8,12 @@
     summary.best.val_acc, summary.best.test_acc, summary.best_onnx      # best by validation accuracy
     resume_search("s1", db="sqlite:///nas.db", budget=24)               # continue (after a crash, or for more)
 
+**Training searches** run as one asynchronous Ray Tune run (:mod:`nas.search.asynchronous`): a feeder thread
+plans batches (steps 1-3 below, :func:`nas.search.selection.plan_round`) ahead of demand and queues their trials; Tune
+starts each as soon as a slot frees; each finished trial is recorded, marked told (its ``tell_seq``) and told to
+the strategy before the next batch is planned. There is no barrier: a batch (a generation) is only the unit of
+planning. **Table searches** (and ``loop: rounds``, the legacy loop) run the rounds below.
+
 One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``; steps 1 and 3 are
 :func:`nas.search.selection.plan_round`, shared with the in-memory table search (:mod:`nas.search.simulate`):
 
@@ -35,16 +41,21 @@ One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``
 The search ends when ``budget`` trials have finished (``ok``, ``stopped`` and ``failed`` all count: a failing
 candidate never stops the search), or after :data:`MAX_STALLED_ROUNDS` rounds in a row found no new candidate
 (the space is exhausted). Its status is ``running`` while it runs, then ``finished``; ``interrupted`` on
-KeyboardInterrupt and ``failed`` on any other exception (re-raised; the error is also the Optuna study's user
-attribute ``error``).
+KeyboardInterrupt and ``failed`` on any other exception (re-raised; the error is kept in the search's ``error``
+column).
 
-**Resume** (:func:`resume_search`): :meth:`~nas.store.Store.reconcile` completes trials whose Optuna trial was
-written before the crash and requeues trials that were running; the strategy is rebuilt by
-:meth:`~nas.search.strategies.Strategy.replay` of the finished trials in id order, each with the proposal stored
-in its lineage; the queued trials are trained first (the finished trials of their generation are told together
-with them, in id order, as in the live run); then rounds continue until the budget. A finished trial is never
-trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
-budget (kept as the Optuna study's user attribute ``budget``, so a later resume keeps it).
+**One driver per search**: :func:`run_search` and :func:`resume_search` hold the search's lease
+(:class:`nas.search.lease.DriverLease`) while they run; a second driver is refused with
+:class:`~nas.store.LeaseError`, a stale lease (or one whose holder process is gone) is taken over.
+
+**Resume** (:func:`resume_search`): after taking the lease, :meth:`~nas.store.Store.reconcile` completes trials
+whose Optuna trial was written before the crash and requeues trials that were running. An asynchronous search
+rebuilds its strategy by :meth:`~nas.search.strategies.Strategy.replay` of the finished trials in tell order
+(:meth:`~nas.store.Store.told_trials`), each with the proposal stored in its lineage, then runs its queued trials
+first. A round search replays in id order; its queued trials are trained first (the finished trials of their
+generation are told together with them, in id order, as in the live run); then rounds continue until the budget.
+A finished trial is never trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
+budget (kept in the search's ``budget`` column, so a later resume keeps it).
 
 The driver prints nothing; it reports through ``progress(SearchProgress)``. Ray is started on the first search of
 the process (:func:`nas.search.tune_runner.ensure_ray`) and left running for the next one; a process that exits
