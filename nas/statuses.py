@@ -34,16 +34,16 @@ class TrialStatus(enum.StrEnum):
     FAILED = "failed"
 
     @classmethod
-    def finished(cls) -> tuple["TrialStatus", ...]:
+    def finished(cls) -> tuple[TrialStatus, ...]:
         """``ok``, ``stopped``, ``failed``: the trial counts toward the budget."""
         return (cls.OK, cls.STOPPED, cls.FAILED)
 
     @classmethod
-    def unfinished(cls) -> tuple["TrialStatus", ...]:
+    def unfinished(cls) -> tuple[TrialStatus, ...]:
         """``queued``, ``running``."""
         return (cls.QUEUED, cls.RUNNING)
 
     @classmethod
-    def trained(cls) -> tuple["TrialStatus", ...]:
+    def trained(cls) -> tuple[TrialStatus, ...]:
         """``ok``, ``stopped``: the trial has a validation accuracy to rank by."""
         return (cls.OK, cls.STOPPED)

@@ -61,8 +61,8 @@ def test_trials_of_different_lengths_overlap_with_no_round_barrier(tmp_path: Pat
     spans = [(t.resources["started_at"], t.resources["ended_at"]) for t in trials]
     assert all(start < end for start, end in spans)
     assert all(t.node for t in trials)  # the node each trial ran on is recorded
-    assert params[0] > 100_000 > 10_000 > max(params[1:])  # the seeds, in order: the long one first
-    long_start, long_end = spans[0]
+    assert params[0] > 100_000 and max(params[1:]) < 10_000  # the seeds, in order: the long one first
+    long_end = spans[0][1]
     third_start = spans[2][0]
     assert third_start < long_end, f"trial 3 waited for trial 1 to end (a barrier): {spans}"
     assert min(end for _, end in spans[1:2]) <= third_start  # it took the slot the short trial freed

@@ -43,7 +43,6 @@ from nas.search.selection import MAX_STALLED_ROUNDS, plan_round
 from nas.search.tune_runner import SpecSource
 
 if TYPE_CHECKING:
-    from nas.search.selection import Pick
     from nas.search.strategies import Observation, Proposal, Strategy
     from nas.search.trainable import TrialSpec
     from nas.store import TrialRecord
