@@ -426,3 +426,66 @@ def test_round_trip_postgres(tmp_path: Path) -> None:
                                 directions=["maximize"])
         if sqlalchemy.make_url(POSTGRES_URL).password:
             assert ":***@" in store.display_url and ":***@" in repr(store)
+
+
+# ------------------------------------------------------------------------------------ schema 2: tell order, leases
+
+
+def test_tell_order_is_recorded_and_read_back_in_that_order(tmp_path: Path) -> None:
+    with Store(f"sqlite:///{tmp_path / 'nas.db'}") as store:
+        ids = _populate(store)
+        assert all(t.tell_seq is None for t in store.trials_of(NAME))
+        assert store.mark_told([ids["failed"], ids["ok"]]) == [0, 1]
+        assert store.mark_told([ids["ok"], ids["stopped"]]) == [1, 2]  # told before: keeps its number
+        assert [t.id for t in store.told_trials(NAME)] == [ids["failed"], ids["ok"], ids["stopped"], ids["ok2"]]
+        queued = store.queue_trial(NAME, "aa11", generation=2)
+        with pytest.raises(StoreError, match="only finished trials are told"):
+            store.mark_told([queued])
+
+
+def test_budget_error_and_lease_columns(tmp_path: Path) -> None:
+    from nas.store import LeaseError
+
+    with Store(f"sqlite:///{tmp_path / 'nas.db'}") as store:
+        _populate(store)
+        store.set_search_budget(NAME, 12)
+        store.set_search_status(NAME, "failed", error="ValueError:   boom\n  there")
+        record = store.get_search(NAME)
+        assert (record.budget, record.status, record.error) == (12, "failed", "ValueError: boom there")
+        study = optuna.load_study(study_name=NAME, storage=store.optuna_storage)
+        assert study.user_attrs["budget"] == 12 and study.user_attrs["error"] == "ValueError: boom there"
+        store.acquire_lease(NAME, owner="a", stale_after_s=60, host="h1", pid=11, pid_started=1.0)
+        with pytest.raises(LeaseError, match=r"pid 11 on h1"):
+            store.acquire_lease(NAME, owner="b", stale_after_s=60, host="h2", pid=22, pid_started=2.0)
+        assert store.heartbeat(NAME, "a") and not store.heartbeat(NAME, "b")
+        taken = store.acquire_lease(NAME, owner="b", stale_after_s=60, host="h2", pid=22, pid_started=2.0,
+                                    holder_alive=lambda lease: False)  # the holder is known dead
+        assert taken.owner == "b" and store.get_lease(NAME).host == "h2"
+        assert not store.heartbeat(NAME, "a")  # the old holder learns it lost the lease
+        store.release_lease(NAME, "a")  # not its lease: nothing happens
+        assert store.get_lease(NAME).owner == "b"
+        store.release_lease(NAME, "b")
+        assert store.get_lease(NAME) is None
+
+
+def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    with Store(url) as store:
+        ids = _populate(store)
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:  # what a store written by schema 1 looks like
+        for table, column in (("nas_searches", "budget"), ("nas_searches", "error"), ("nas_trials", "tell_seq")):
+            connection.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        connection.execute(sqlalchemy.text("DROP TABLE nas_leases"))
+        connection.execute(sqlalchemy.text("UPDATE nas_meta SET value = '1' WHERE key = 'schema_version'"))
+    engine.dispose()
+    with Store(url) as store:
+        _check_populated(store, url, ids)
+        assert store.get_search(NAME).budget is None and store.get_search(NAME).error == ""
+        assert store.mark_told([ids["ok"]]) == [0]
+        assert store.get_lease(NAME) is None
+    engine = sqlalchemy.create_engine(url)
+    with engine.connect() as connection:
+        version = connection.execute(sqlalchemy.text("SELECT value FROM nas_meta WHERE key = 'schema_version'"))
+        assert version.scalar() == "2"
+    engine.dispose()

@@ -126,7 +126,7 @@ def resume(
 def ls(db: DbOpt = DEFAULT_DB,
        as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False) -> None:
     """List the searches of a store."""
-    from nas.store import Store
+    from nas.store import Store, TrialStatus
 
     rows = []
     with Store(db) as store:
@@ -135,10 +135,11 @@ def ls(db: DbOpt = DEFAULT_DB,
             best = store.best(s.name, 1)
             rows.append({"name": s.name, "space": s.space, "dataset": s.dataset,
                          "strategy": s.config.get("strategy", ""), "status": s.status,
-                         "ok": sum(t.status == "ok" for t in trials),
-                         "stopped": sum(t.status == "stopped" for t in trials),
-                         "failed": sum(t.status == "failed" for t in trials),
-                         "unfinished": sum(t.status in ("queued", "running") for t in trials),
+                         "ok": sum(t.status == TrialStatus.OK for t in trials),
+                         "stopped": sum(t.status == TrialStatus.STOPPED for t in trials),
+                         "failed": sum(t.status == TrialStatus.FAILED for t in trials),
+                         "unfinished": sum(t.status in TrialStatus.unfinished() for t in trials),
+                         "budget": s.budget if s.budget is not None else s.config.get("budget"),
                          "best_val_acc": best[0].val_acc if best else None,
                          "best_test_acc": best[0].test_acc if best else None,
                          "created": s.created.strftime("%Y-%m-%d %H:%M")})

@@ -71,6 +71,9 @@ DEFAULT_SCORERS: tuple[str, ...] = ("predictor", "zen")
 TABLE_SCORERS: tuple[str, ...] = ()
 """Scorers of a table search when none are given: none (the search is the strategy alone; a benchmark adds them)."""
 
+LOOPS = ("auto", "async", "rounds")
+"""Values of :attr:`SearchConfig.loop`."""
+
 OBJECTIVES = {"val_acc": "maximize", "params": "minimize", "flops": "minimize", "latency": "minimize"}
 
 
@@ -121,6 +124,12 @@ class SearchConfig:
             column; see :mod:`nas.search.evaluators.table`). In table mode ``dataset``, ``train`` and ``tune`` are
             not used: candidates are built for the space's standard input (3x32x32 for nb201, nb-macro, nats-sss)
             with a 10-class head, proxies see a fixed seeded Gaussian batch, and no Ray is started.
+        loop: how trials are scheduled: ``auto`` (the default) is ``async`` when training (one asynchronous Ray
+            Tune run for the whole search: a candidate starts the moment a slot frees, ``batch`` being the number
+            scored and queued ahead of demand; :mod:`nas.search.asynchronous`) and ``rounds`` in table mode (look-ups
+            are instant: batches of ``batch``, the strategy told at the end of each). ``rounds`` when training is the
+            legacy round loop (one Tune run per round, a barrier between rounds), kept only for
+            ``benchmarks/utilization.py``'s comparison.
     """
 
     space: str = "einspace"
@@ -141,6 +150,7 @@ class SearchConfig:
     proxy_batch: int = 64
     faults: dict[int, str] = field(default_factory=dict)
     evaluator: str = "train"
+    loop: str = "auto"
 
     def __post_init__(self) -> None:
         from nas.search.evaluators.base import parse_evaluator
@@ -149,6 +159,10 @@ class SearchConfig:
             parse_evaluator(self.evaluator)
         except ValueError as err:
             raise ConfigError(str(err)) from None
+        if self.loop not in LOOPS:
+            raise ConfigError(f"loop must be one of {', '.join(LOOPS)}, got {self.loop!r}")
+        if self.loop == "async" and self.table_mode:
+            raise ConfigError("loop 'async' needs training (evaluator: train); table searches run in rounds")
         if self.scorers is None:
             object.__setattr__(self, "scorers", TABLE_SCORERS if self.table_mode else DEFAULT_SCORERS)
         for key in ("budget", "batch", "oversample", "proxy_batch"):
@@ -217,6 +231,11 @@ class SearchConfig:
         from nas.search.evaluators.base import parse_evaluator
 
         return parse_evaluator(self.evaluator)
+
+    @property
+    def asynchronous(self) -> bool:
+        """Whether trials run as one asynchronous Tune run (``loop`` ``async``, or ``auto`` when training)."""
+        return self.loop == "async" or (self.loop == "auto" and not self.table_mode)
 
     @property
     def table_mode(self) -> bool:

@@ -8,6 +8,12 @@
     summary.best.val_acc, summary.best.test_acc, summary.best_onnx      # best by validation accuracy
     resume_search("s1", db="sqlite:///nas.db", budget=24)               # continue (after a crash, or for more)
 
+**Training searches** run as one asynchronous Ray Tune run (:mod:`nas.search.asynchronous`): a feeder thread
+plans batches (steps 1-3 below, :func:`nas.search.selection.plan_round`) ahead of demand and queues their trials; Tune
+starts each as soon as a slot frees; each finished trial is recorded, marked told (its ``tell_seq``) and told to
+the strategy before the next batch is planned. There is no barrier: a batch (a generation) is only the unit of
+planning. **Table searches** (and ``loop: rounds``, the legacy loop) run the rounds below.
+
 One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``; steps 1 and 3 are
 :func:`nas.search.selection.plan_round`, shared with the in-memory table search (:mod:`nas.search.simulate`):
 
@@ -35,16 +41,21 @@ One **round** (a generation ``g``) with ``need = min(batch, budget - finished)``
 The search ends when ``budget`` trials have finished (``ok``, ``stopped`` and ``failed`` all count: a failing
 candidate never stops the search), or after :data:`MAX_STALLED_ROUNDS` rounds in a row found no new candidate
 (the space is exhausted). Its status is ``running`` while it runs, then ``finished``; ``interrupted`` on
-KeyboardInterrupt and ``failed`` on any other exception (re-raised; the error is also the Optuna study's user
-attribute ``error``).
+KeyboardInterrupt and ``failed`` on any other exception (re-raised; the error is kept in the search's ``error``
+column).
 
-**Resume** (:func:`resume_search`): :meth:`~nas.store.Store.reconcile` completes trials whose Optuna trial was
-written before the crash and requeues trials that were running; the strategy is rebuilt by
-:meth:`~nas.search.strategies.Strategy.replay` of the finished trials in id order, each with the proposal stored
-in its lineage; the queued trials are trained first (the finished trials of their generation are told together
-with them, in id order, as in the live run); then rounds continue until the budget. A finished trial is never
-trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
-budget (kept as the Optuna study's user attribute ``budget``, so a later resume keeps it).
+**One driver per search**: :func:`run_search` and :func:`resume_search` hold the search's lease
+(:class:`nas.search.lease.DriverLease`) while they run; a second driver is refused with
+:class:`~nas.store.LeaseError`, a stale lease (or one whose holder process is gone) is taken over.
+
+**Resume** (:func:`resume_search`): after taking the lease, :meth:`~nas.store.Store.reconcile` completes trials
+whose Optuna trial was written before the crash and requeues trials that were running. An asynchronous search
+rebuilds its strategy by :meth:`~nas.search.strategies.Strategy.replay` of the finished trials in tell order
+(:meth:`~nas.store.Store.told_trials`), each with the proposal stored in its lineage, then runs its queued trials
+first. A round search replays in id order; its queued trials are trained first (the finished trials of their
+generation are told together with them, in id order, as in the live run); then rounds continue until the budget.
+A finished trial is never trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
+budget (kept in the search's ``budget`` column, so a later resume keeps it).
 
 The driver prints nothing; it reports through ``progress(SearchProgress)``. Ray is started on the first search of
 the process (:func:`nas.search.tune_runner.ensure_ray`) and left running for the next one; a process that exits
@@ -66,6 +77,7 @@ from nas.search.config import ConfigError, SearchConfig
 from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
 from nas.search.selection import MAX_ASKS, MAX_STALLED_ROUNDS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
+from nas.statuses import TrialStatus
 
 if TYPE_CHECKING:
     from nas.search.tune_runner import TuneSettings
@@ -74,8 +86,9 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ASKS", "MAX_STALLED_ROUNDS", "SearchProgress", "SearchSummary", "decode_proposal",
            "encode_proposal", "export_best", "export_top", "resume_search", "run_search", "summarize"]
 
-_FINISHED = ("ok", "stopped", "failed")
-_UNFINISHED = ("queued", "running")
+_FINISHED = TrialStatus.finished()
+_UNFINISHED = TrialStatus.unfinished()
+_TRAINED = TrialStatus.trained()
 COMBINED = "combined"
 LATENCY = "latency_ms"
 TABLE_NUM_CLASSES = 10
@@ -153,11 +166,15 @@ class SearchSummary:
 # ------------------------------------------------------------------------------------------------ proposals
 
 
-def encode_proposal(proposal: Proposal) -> str:
+def encode_proposal(proposal: Proposal, ask: dict[str, Any] | None = None) -> str:
     """A proposal as the lineage ``operator`` text: JSON ``{"operator", "meta", "parents", "derivation"}`` (the
-    parents and the derivation as the strategy's keys, so that a replay gets exactly the proposal back)."""
-    return json.dumps({"operator": proposal.operator, "meta": proposal.meta, "parents": list(proposal.parents),
-                       "derivation": proposal.derivation}, allow_nan=True, default=str)
+    parents and the derivation as the strategy's keys, so that a replay gets exactly the proposal back), plus
+    ``ask`` when given: which ask made it (:class:`nas.search.asynchronous.AskRecord` and the driver's token)."""
+    data = {"operator": proposal.operator, "meta": proposal.meta, "parents": list(proposal.parents),
+            "derivation": proposal.derivation}
+    if ask is not None:
+        data["ask"] = ask
+    return json.dumps(data, allow_nan=True, default=str)
 
 
 def decode_proposal(text: str, derivation: str) -> Proposal:
@@ -191,6 +208,7 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
         ConfigError, StrategyError, ScorerError: the configuration is invalid (nothing is written then).
         RayConnectionError: ``address`` cannot be reached (nothing is written then).
     """
+    from nas.search.lease import DriverLease
     from nas.store import Store, StoreError
 
     started = time.perf_counter()
@@ -206,9 +224,12 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
         search = _Search(store, name, config, config.budget, settings, progress)
         search.start()
         store.create_search(name, space=config.space, dataset=search.dataset_name, config=config.to_dict(),
-                            seed=config.seed, objectives=list(config.objectives), directions=config.directions)
-        _study(store, name).set_user_attr("budget", config.budget)
-        return _drive(store, search, started)
+                            seed=config.seed, objectives=list(config.objectives), directions=config.directions,
+                            budget=config.budget)
+        with DriverLease(store, name) as lease:
+            store.set_search_budget(name, config.budget)
+            search.lease = lease
+            return _drive(store, search, started)
 
 
 def resume_search(name: str, *, db: str, address: str | None = None, budget: int | None = None,
@@ -222,6 +243,7 @@ def resume_search(name: str, *, db: str, address: str | None = None, budget: int
         StoreError: the store cannot be opened or has no search ``name`` (the message lists the known ones).
         ConfigError: ``budget`` < 1, or the stored configuration no longer loads.
     """
+    from nas.search.lease import DriverLease
     from nas.store import Store
 
     started = time.perf_counter()
@@ -230,15 +252,28 @@ def resume_search(name: str, *, db: str, address: str | None = None, budget: int
     with Store(db) as store:
         record = store.get_search(name)
         config = SearchConfig.from_dict(record.config)
-        store.reconcile(name)  # first: it also recreates the Optuna study if a crash left it missing
-        study = _study(store, name)
-        if budget is None:
-            budget = int(study.user_attrs.get("budget", config.budget))
-        settings = _settings(config, address)
-        search = _Search(store, name, config, budget, settings, progress)
-        search.start()
-        study.set_user_attr("budget", budget)
-        return _drive(store, search, started)
+        with DriverLease(store, name) as lease:  # before reconcile: a live driver's running trials are its own
+            store.reconcile(name)  # it also recreates the Optuna study if a crash left it missing
+            if budget is None:
+                budget = _stored_budget(store, name, config)
+            settings = _settings(config, address)
+            search = _Search(store, name, config, budget, settings, progress)
+            search.lease = lease
+            search.start()
+            store.set_search_budget(name, budget)
+            return _drive(store, search, started)
+
+
+def _stored_budget(store: Store, name: str, config: SearchConfig) -> int:
+    """The search's budget column; for a store written before it existed, the Optuna study's user attribute
+    ``budget`` (read only), else the config's."""
+    record = store.get_search(name)
+    if record.budget is not None:
+        return int(record.budget)
+    try:
+        return int(_study(store, name).user_attrs.get("budget", config.budget))
+    except Exception:  # noqa: BLE001 - a missing study: the configured budget
+        return int(config.budget)
 
 
 def _settings(config: SearchConfig, address: str | None) -> TuneSettings:
@@ -268,10 +303,7 @@ def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     except BaseException as err:
         _set_status(store, name, "failed", f"{type(err).__name__}: {err}")
         raise
-    store.set_search_status(name, "finished")
-    study = _study(store, name)
-    if study.user_attrs.get("error"):  # an earlier run failed; this one finished
-        study.set_user_attr("error", "")
+    store.set_search_status(name, "finished", error="")  # an earlier run may have failed; this one finished
     best_onnx = export_best(store, name)
     summary = summarize(store, name, budget=search.budget, best_onnx=best_onnx)
     summary = replace(summary, seconds=time.perf_counter() - started, warnings=tuple(search.warnings))
@@ -280,10 +312,9 @@ def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
 
 
 def _set_status(store: Store, name: str, status: str, error: str) -> None:
-    """Best effort (the store itself may be what failed): status, and the error as a study user attribute."""
+    """Best effort (the store itself may be what failed): the status and its error."""
     try:
-        store.set_search_status(name, status)
-        _study(store, name).set_user_attr("error", " ".join(error.split())[:2000])
+        store.set_search_status(name, status, error=error)
     except Exception:  # noqa: BLE001 - never mask the original error
         pass
 
@@ -336,6 +367,10 @@ class _Search:
         self.proposals: dict[str, Proposal] = {}  # hash -> the proposal it was trained/scored as
         self.reporting: set[int] = set()  # trial ids that reported an epoch (running, for the progress display)
         self.generation = -1
+        self.lease: Any = None  # the DriverLease this driver holds (set by run_search / resume_search)
+        if config.asynchronous and self.scorer is not None:
+            # trials hold every CPU slot of the cluster while the search runs: proxy tasks would wait for them
+            self.scorer.use_ray = False
 
     def _evaluator(self) -> Evaluator:
         from nas.search.evaluators import TableEvaluator, load_table
@@ -360,12 +395,13 @@ class _Search:
         if self.progress is None:
             return
         trials = self.store.trials_of(self.name)
-        best = [t.val_acc for t in trials if t.val_acc is not None and t.status in ("ok", "stopped")]
+        best = [t.val_acc for t in trials if t.val_acc is not None and t.status in _TRAINED]
         unfinished = [t.id for t in trials if t.status in _UNFINISHED]
         running = sum(i in self.reporting for i in unfinished)
         self.progress(SearchProgress(event, self.name, sum(t.status in _FINISHED for t in trials), self.budget,
                                      max(best) if best else None, max(self.generation, 0), message, trial,
-                                     running, len(unfinished) - running, sum(t.status == "failed" for t in trials)))
+                                     running, len(unfinished) - running,
+                                     sum(t.status == TrialStatus.FAILED for t in trials)))
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -395,6 +431,84 @@ class _Search:
                              f"{self.config.strategy}, budget {self.budget}")
         for message in self.warnings:
             self.report("warning", message)
+        if self.config.asynchronous:
+            self._run_async(trials)
+        else:
+            self._run_rounds(trials)
+
+    # --- the asynchronous loop (training) ----------------------------------------------------------------------
+
+    def _run_async(self, trials: list[TrialRecord]) -> None:
+        """One asynchronous Tune run until the budget (see :mod:`nas.search.asynchronous`)."""
+        from nas.search.asynchronous import CandidateFeeder
+
+        finished = [t for t in trials if t.status in _FINISHED]
+        done_hashes = {t.arch_hash: t.id for t in finished}
+        queued = []
+        for t in (t for t in trials if t.status in _UNFINISHED):
+            if t.arch_hash in done_hashes:  # a crash between queueing a duplicate and noticing it
+                self.store.finish_trial(t.id, status="failed", epochs=[], final=None, objective_values=None,
+                                        error=f"duplicate: hash {t.arch_hash} was trained by trial "
+                                              f"{done_hashes[t.arch_hash]}")
+            else:
+                queued.append(t)
+        history = self.store.told_trials(self.name)  # tell order; finished but untold ones (a crash) last
+        self.store.mark_told([t.id for t in history if t.tell_seq is None])
+        self.strategy.replay([self._observation(t) for t in history])
+        if len(history) >= self.budget:
+            return
+        slots = self.evaluator.slots()
+        fault_ordinals = {}
+        if self.config.faults:
+            fault_ordinals = {t.id: i for i, t in enumerate(trials)}
+
+        def spec_of(trial: TrialRecord) -> Any:
+            if self.config.faults and trial.id not in fault_ordinals:
+                fault_ordinals.update({t.id: i for i, t in enumerate(self.store.trials_of(self.name))})
+            return self.evaluator.spec(self._job(trial, self.config.faults.get(fault_ordinals.get(trial.id, -1))))
+
+        def should_stop() -> str | None:
+            return None if self.lease is None else self.lease.lost
+
+        feeder = CandidateFeeder(self, queued=queued, finished=len(history), slots=slots, spec_of=spec_of,
+                                 should_stop=should_stop)
+        if queued:
+            self.report("round", f"resuming: re-running {len(queued)} unfinished trial(s)")
+        feeder.maybe_refill(wait=True)  # the first candidates are ready before Tune starts
+
+        def on_finish(outcome: TrialOutcome) -> None:
+            record = self._finish(outcome)
+            self.store.mark_told([record.id])
+            feeder.told(record.id, self._observation(record))
+            self._report_trial(record)
+
+        try:
+            self.evaluator.stream(feeder, max_trials=self.budget - len(history), slots=slots, on_finish=on_finish,
+                                  on_epoch=self._on_epoch if self.progress is not None else None)
+        finally:
+            feeder.join()
+        if feeder.error is not None:
+            raise feeder.error
+
+    def _job(self, trial: TrialRecord, fault: str | None = None) -> EvalJob:
+        arch = self.store.get_architecture(trial.arch_hash)
+        return EvalJob(trial.id, trial.arch_hash, self._key(trial.arch_hash), arch.arch, arch.params, arch.flops,
+                       fault)
+
+    def _on_epoch(self, trial_id: int, metrics: dict[str, Any]) -> None:
+        self.reporting.add(trial_id)
+        acc = metrics.get("val_acc")
+        self.report("epoch", f"trial {trial_id} epoch {metrics.get('epoch')}: val acc "
+                             f"{acc if acc is None else round(float(acc), 4)}")
+
+    def _report_trial(self, record: TrialRecord) -> None:
+        acc = "" if record.val_acc is None else f", val acc {record.val_acc:.4f}"
+        self.report("trial", f"trial {record.id} {record.status}{acc}"
+                             f"{': ' + record.error if record.error else ''}", record)
+
+    # --- the round loop (table mode; legacy for training) -------------------------------------------------------
+
+    def _run_rounds(self, trials: list[TrialRecord]) -> None:
         unfinished = [t for t in trials if t.status in _UNFINISHED]
         held = {t.generation for t in unfinished}
         finished = [t for t in trials if t.status in _FINISHED]
@@ -442,6 +556,15 @@ class _Search:
                                   self.warn)
         if not pool:
             return []
+        trials = self.store_candidates(pool, chosen)
+        self.report("round", f"round {self.generation}: {len(pool)} new candidates scored, training {len(trials)}")
+        return trials
+
+    def store_candidates(self, pool: list[Any], chosen: list[Any], asks: dict[str, Any] | None = None,
+                         need: int | None = None) -> list[TrialRecord]:
+        """Store a planned batch (every new candidate with its ONNX bytes and scores; the chosen ones' lineage,
+        with the ask that proposed each when ``asks`` maps derivation keys to it) and queue the chosen ones'
+        trials, in order; returns the queued trials."""
         for pick in pool:
             c = pick.candidate
             self.store.add_architecture(c.hash, space=self.space.name, derivation=str(c.derivation), arch=c.arch,
@@ -452,7 +575,10 @@ class _Search:
         for pick in chosen:  # the lineage is how an evaluated candidate was proposed (what a resume replays)
             c, p = pick.candidate, pick.proposal
             parents = [hash_of[k] for k in p.parents if k in hash_of]
-            self.store.add_lineage(self.name, c.hash, parents, encode_proposal(p))
+            ask = None
+            if asks is not None and p.derivation in asks:
+                ask = {**asks[p.derivation].to_dict(), "need": need, "driver": getattr(self.lease, "owner", None)}
+            self.store.add_lineage(self.name, c.hash, parents, encode_proposal(p, ask))
             self.proposals[c.hash] = p
             hash_of[p.derivation] = c.hash
         trials = []
@@ -462,7 +588,8 @@ class _Search:
             trial_id = self.store.queue_trial(self.name, pick.candidate.hash, generation=self.generation,
                                               resources=self._resources())
             trials.append(self.store.get_trial(trial_id))
-        self.report("round", f"round {self.generation}: {len(pool)} new candidates scored, training {len(trials)}")
+        if asks is not None:
+            self.report("round", f"batch {self.generation}: {len(pool)} new candidates scored, {len(trials)} queued")
         return trials
 
     def _build(self, proposal: Proposal) -> Any:
@@ -518,7 +645,9 @@ class _Search:
         if jobs:
             self.evaluator.evaluate(jobs, on_epoch=on_epoch if self.progress is not None else None,
                                     on_finish=on_finish)
-        self.strategy.tell([observations[i] for i in sorted(observations)])
+        order = sorted(observations)
+        self.store.mark_told(order)
+        self.strategy.tell([observations[i] for i in order])
 
     def _finish(self, outcome: TrialOutcome) -> TrialRecord:
         """Record a finished trial with its objective values."""
@@ -526,13 +655,13 @@ class _Search:
         val = final.get("val_acc") if final else None
         finite = isinstance(val, (int, float)) and math.isfinite(val)
         values = None
-        if status in ("ok", "stopped"):
+        if status in _TRAINED:
             if finite:
                 values = [float(val)] + [self._objective(o, outcome.hash) for o in self.config.objectives[1:]]
             elif status == "ok":
                 status, error = "failed", "no finite validation accuracy"
         return self.store.finish_trial(outcome.trial_id, status=status, error=error, epochs=outcome.epochs,
-                                       final=final, objective_values=values)
+                                       final=final, objective_values=values, resources=outcome.resources)
 
     def _objective(self, name: str, hash: str) -> float:
         if name == "latency":
@@ -567,7 +696,7 @@ class _Search:
         return proposal.derivation if proposal is not None else self._derivation(hash)
 
     def _observation(self, trial: TrialRecord) -> Observation:
-        fitness = trial.val_acc if trial.status in ("ok", "stopped") else None
+        fitness = trial.val_acc if trial.status in _TRAINED else None
         return Observation(self._key(trial.arch_hash), fitness, self.proposals.get(trial.arch_hash), trial.arch_hash)
 
 
@@ -579,6 +708,8 @@ def summarize(store: Store, name: str, *, budget: int | None = None, best_onnx: 
     record = store.get_search(name)
     trials = store.trials_of(name)
     counts = {s: sum(t.status == s for t in trials) for s in _FINISHED}
+    if budget is None:
+        budget = record.budget
     if budget is None:
         try:
             budget = int(_study(store, name).user_attrs.get("budget", record.config.get("budget", 0)))

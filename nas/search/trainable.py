@@ -50,6 +50,10 @@ FINAL_KEYS: tuple[str, ...] = ("finished", "status", "error", "epoch", "val_acc"
 """The keys of the final report: ``finished`` is True, ``epoch`` is the number of finished epochs, ``val_acc`` the
 last epoch's (NaN when none finished), ``total_seconds`` the wall time of the whole trial."""
 
+PLACEMENT_KEYS: tuple[str, ...] = ("started_at", "node_id")
+"""Keys added to every report: ``started_at``, the Unix time at which the worker began the trial, and ``node_id``,
+the Ray node it runs on (``None`` outside Ray); the driver records them in the trial's ``resources``."""
+
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory",
                 "failed to allocate memory")
 
@@ -169,7 +173,8 @@ def run_spec(spec: TrialSpec, report: Callable[[dict[str, Any]], None], *, cpus:
 
     start = time.perf_counter()
     finished: list[dict[str, Any]] = []
-    base: dict[str, Any] = {"trial_id": spec.trial_id, "hash": spec.hash}
+    base: dict[str, Any] = {"trial_id": spec.trial_id, "hash": spec.hash, "started_at": time.time(),
+                            "node_id": _node_id()}
     info: dict[str, Any] = {"params": 0, "device": None, "threads": None}
     try:
         config = _train_config(spec, cpus, gpus)
@@ -209,6 +214,18 @@ def _get_space(name: str, input_shape: tuple[int, ...]) -> Space:
     from search_spaces.spaces import get_space
 
     return get_space(name, input_shape)
+
+
+def _node_id() -> str | None:
+    """The Ray node this process runs on, ``None`` outside Ray."""
+    try:
+        import ray
+
+        if ray.is_initialized():
+            return str(ray.get_runtime_context().get_node_id())
+    except Exception:  # noqa: BLE001 - informational only
+        pass
+    return None
 
 
 def _trial_resources() -> tuple[float | None, float]:

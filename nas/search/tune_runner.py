@@ -1,12 +1,21 @@
-"""Train a batch of candidates as Ray Tune trials, with ASHA early stopping, streaming results to the driver.
+"""Train candidates as Ray Tune trials, with ASHA early stopping, streaming results to the driver.
 
-:func:`run_trials` runs every :class:`~nas.search.trainable.TrialSpec` of a batch as one trial of one
-``ray.tune.Tuner`` (a grid over the specs, :func:`~nas.search.trainable.train_trial` as the trainable). While it
-runs, a ``ray.tune.Callback`` in the driver process hands each epoch's metrics to ``on_epoch`` and each finished
-trial, as a :class:`TrialOutcome`, to ``on_finish``, so the caller can store a trial the moment it ends.
+Two ways to run, one trainable (:func:`~nas.search.trainable.train_trial`) and one result stream:
 
-The three Tune roles stay apart: the grid picks the configs (the specs), the scheduler (ASHA or FIFO) decides
-whether a trial keeps running, and the trainable is a function of its config.
+- :func:`run_stream` (the search's loop): **one** ``ray.tune.Tuner`` for a whole search. Its search algorithm is
+  a :class:`SpecSearcher` (a ``ray.tune.search.Searcher``) that asks a :class:`SpecSource` for the next
+  :class:`~nas.search.trainable.TrialSpec` whenever Tune has a free slot, so a new candidate starts the moment a
+  worker frees, and one scheduler (ASHA) sees every trial of the search. The searcher is wrapped in a
+  ``ConcurrencyLimiter`` of :func:`slot_count` trials (Tune's ``max_concurrent_trials``), which is also how Tune
+  sizes its queue of pending trials for a custom searcher (its default for one is 1, serialising trial starts):
+  no ``TUNE_MAX_PENDING_TRIALS_PG`` environment variable is needed.
+- :func:`run_trials`: a fixed batch as one Tuner (a grid over the specs), for callers with a batch in hand (and the
+  legacy round loop).
+
+While a run goes on, a ``ray.tune.Callback`` in the driver process hands each epoch's metrics to ``on_epoch`` and
+each finished trial, as a :class:`TrialOutcome`, to ``on_finish``, so the caller can store a trial the moment it
+ends. The three Tune roles stay apart: the searcher (or the grid) picks the configs, the scheduler (ASHA or FIFO)
+decides whether a trial keeps running, and the trainable is a function of its config.
 
 Outcome status:
 
@@ -37,9 +46,12 @@ from typing import Any
 from ray import tune
 
 from nas.search.evaluators.base import TrialOutcome
-from nas.search.trainable import EPOCH_KEYS, TrialSpec, _describe, train_trial
+from ray.tune.search import Searcher
 
-__all__ = ["RayConnectionError", "TrialOutcome", "TuneSettings", "ensure_ray", "run_trials"]
+from nas.search.trainable import EPOCH_KEYS, PLACEMENT_KEYS, TrialSpec, _describe, train_trial
+
+__all__ = ["RayConnectionError", "SpecSearcher", "SpecSource", "TrialOutcome", "TuneSettings", "ensure_ray",
+           "run_stream", "run_trials", "slot_count"]
 
 _SCHEDULERS = ("asha", "fifo")
 _STATUSES = ("ok", "stopped", "failed")
@@ -165,11 +177,8 @@ def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None,
             are stopped, pending ones never start, no further outcome is handed over). If Tune itself fails, the
             specs without an outcome are handed to ``on_finish`` as failed before its error propagates.
     """
-    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-
     settings = settings if settings is not None else TuneSettings()
-    specs = [spec if spec.memory_limit_mb is not None or settings.memory_limit_mb is None
-             else dataclasses.replace(spec, memory_limit_mb=settings.memory_limit_mb) for spec in specs]
+    specs = [_with_memory_cap(spec, settings) for spec in specs]
     ids = [spec.trial_id for spec in specs]
     if len(set(ids)) != len(ids):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
@@ -177,22 +186,155 @@ def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None,
     if not specs:
         return []
     ensure_ray(settings)
+    stream = _Stream(specs, settings, on_epoch, on_finish)
+    _fit(settings, stream, max(spec.epochs for spec in specs),
+         param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs])},
+         max_concurrent=settings.max_concurrent)
+    return [stream.outcomes[spec.trial_id] for spec in specs]
+
+
+class SpecSource:
+    """Where :func:`run_stream` gets its trials: :meth:`next_spec` is called (in the driver's thread, from Tune's
+    event loop) each time Tune has room for another trial.
+
+    Return a :class:`~nas.search.trainable.TrialSpec` to start it, ``None`` when none is ready yet (Tune asks again
+    on its next step, within a fraction of a second), or :data:`SpecSource.FINISHED` when no more trials will come
+    (the run then ends once the running ones have).
+    """
+
+    FINISHED = "FINISHED"
+
+    def next_spec(self) -> TrialSpec | str | None:
+        raise NotImplementedError
+
+
+class SpecSearcher(Searcher):
+    """A Ray Tune ``Searcher`` whose suggestions are the specs of a :class:`SpecSource`.
+
+    Results go back to the driver through the run's callback (which has the error texts and epochs), so
+    ``on_trial_complete`` does nothing here; Tune's ``ConcurrencyLimiter`` around it counts the live trials.
+    """
+
+    def __init__(self, source: SpecSource, stream: _Stream, settings: TuneSettings) -> None:
+        super().__init__(metric="val_acc", mode="max")
+        self.source, self.stream, self.settings = source, stream, settings
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Tune pickles its configuration (for ``Tuner.restore``); the driver's source does not pickle, so a pickled
+        searcher comes back as an inert one (runs here are never restored: the store is the checkpoint)."""
+        return _InertSearcher, ()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SpecSearcher:
+        return self
+
+    def set_search_properties(self, metric: str | None, mode: str | None, config: dict[str, Any],
+                              **spec: Any) -> bool:
+        return True
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        if self.stream.user_error is not None:
+            return Searcher.FINISHED
+        try:
+            spec = self.source.next_spec()
+        except BaseException as err:  # noqa: BLE001 - the driver's error ends the run and is re-raised after it
+            self.stream.user_error = err
+            return Searcher.FINISHED
+        if spec is None:
+            return None
+        if spec == SpecSource.FINISHED:
+            return Searcher.FINISHED
+        assert isinstance(spec, TrialSpec)
+        spec = _with_memory_cap(spec, self.settings)
+        self.stream.add(spec)
+        return {"spec": spec.to_dict()}
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        pass
+
+    def save(self, checkpoint_path: str) -> None:
+        """Nothing to save: the search's store is its checkpoint (a resumed search rebuilds from it)."""
+        with open(checkpoint_path, "wb"):
+            pass
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass
+
+
+class _InertSearcher(Searcher):
+    """What a pickled :class:`SpecSearcher` comes back as: it suggests nothing."""
+
+    def suggest(self, trial_id: str) -> str:
+        return Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        pass
+
+
+def slot_count(settings: TuneSettings) -> int:
+    """How many trials fit on the Ray cluster at once: ``max_concurrent`` if set, else the cluster's CPUs per
+    ``cpus_per_trial`` (and GPUs per ``gpus_per_trial`` when trials take GPUs), at least 1."""
+    import ray
+
+    if settings.max_concurrent is not None:
+        return int(settings.max_concurrent)
+    ensure_ray(settings)
+    resources = ray.cluster_resources()
+    slots = int(resources.get("CPU", 1) // settings.cpus_per_trial + 1e-9)
+    if settings.gpus_per_trial > 0:
+        slots = min(slots, int(resources.get("GPU", 0) // settings.gpus_per_trial + 1e-9))
+    return max(1, slots)
+
+
+def run_stream(source: SpecSource, settings: TuneSettings, *, epochs: int, max_trials: int,
+               on_epoch: Callable[[int, dict[str, Any]], None] | None = None,
+               on_finish: Callable[[TrialOutcome], None] | None = None, slots: int | None = None) -> int:
+    """Run trials from ``source`` as one Tune run until it says :data:`SpecSource.FINISHED` (or ``max_trials``
+    were started) and every started trial has ended; returns the number of trials started.
+
+    ``epochs`` is the protocol's epoch count (ASHA's ``max_t``); ``slots`` the concurrency
+    (:func:`slot_count` by default). ``on_epoch``/``on_finish`` as for :func:`run_trials`, in the calling thread.
+
+    Raises:
+        Exception: whatever ``source``, ``on_epoch`` or ``on_finish`` raised, once Tune has stopped the run.
+    """
+    from ray.tune.search import ConcurrencyLimiter
+
+    ensure_ray(settings)
+    if max_trials < 1:
+        return 0
+    slots = slots if slots is not None else slot_count(settings)
+    stream = _Stream([], settings, on_epoch, on_finish)
+    searcher = ConcurrencyLimiter(SpecSearcher(source, stream, settings), max_concurrent=slots)
+    _fit(settings, stream, epochs, search_alg=searcher, num_samples=max_trials)
+    return len(stream.specs)
+
+
+def _with_memory_cap(spec: TrialSpec, settings: TuneSettings) -> TrialSpec:
+    if spec.memory_limit_mb is not None or settings.memory_limit_mb is None:
+        return spec
+    return dataclasses.replace(spec, memory_limit_mb=settings.memory_limit_mb)
+
+
+def _fit(settings: TuneSettings, stream: _Stream, max_t: int, *, param_space: dict[str, Any] | None = None,
+         search_alg: Any = None, num_samples: int = 1, max_concurrent: int | None = None) -> None:
+    """One ``Tuner.fit()`` over :func:`train_trial` with the settings' scheduler, streaming to ``stream``; a
+    driver-side error is re-raised after Tune stopped, specs left without an outcome are handed over as failed."""
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
+
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    max_t = max(spec.epochs for spec in specs)
     if settings.scheduler == "asha":
         scheduler: Any = ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(settings.grace_period, max_t),
                                        reduction_factor=settings.reduction_factor)
     else:
         scheduler = FIFOScheduler()
-    stream = _Stream(specs, settings, on_epoch, on_finish)
     storage = settings.storage_path or tempfile.mkdtemp(prefix="nas-tune-")
     name = f"nas-trials-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
     try:
         tuner = tune.Tuner(
             tune.with_resources(train_trial, {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}),
-            param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs])},
-            tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler,
-                                        max_concurrent_trials=settings.max_concurrent,
+            param_space=param_space or {},
+            tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler, search_alg=search_alg,
+                                        num_samples=num_samples, max_concurrent_trials=max_concurrent,
                                         reuse_actors=settings.reuse_actors),
             run_config=tune.RunConfig(name=name, storage_path=os.path.abspath(storage), verbose=0,
                                       callbacks=[stream], stop=_StopOnDriverError(stream),
@@ -209,7 +351,6 @@ def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None,
     if stream.user_error is not None:
         raise stream.user_error
     stream.finish_missing("the trial never finished (Tune reported neither completion nor error)")
-    return [stream.outcomes[spec.trial_id] for spec in specs]
 
 
 # --- internals ----------------------------------------------------------------------------------------------------
@@ -248,7 +389,15 @@ class _Stream(tune.Callback):
         self.final: dict[int, dict[str, Any]] = {}
         self.last: dict[int, dict[str, Any]] = {}
         self.outcomes: dict[int, TrialOutcome] = {}
+        self.placement: dict[int, dict[str, Any]] = {}
         self.user_error: BaseException | None = None
+
+    def add(self, spec: TrialSpec) -> None:
+        """A spec handed to Tune during the run (:class:`SpecSearcher`)."""
+        if spec.trial_id in self.specs:
+            raise ValueError(f"trial id {spec.trial_id} was started twice")
+        self.specs[spec.trial_id] = spec
+        self.epochs[spec.trial_id] = []
 
     def __reduce__(self) -> tuple[Any, ...]:
         """Tune pickles its run config to restore experiments; the driver's callables need not pickle, so a
@@ -266,6 +415,8 @@ class _Stream(tune.Callback):
         if spec_id not in self.specs or spec_id in self.outcomes:
             return
         self.last[spec_id] = result
+        if spec_id not in self.placement and result.get("started_at") is not None:
+            self.placement[spec_id] = {key: result.get(key) for key in PLACEMENT_KEYS}
         if result.get("finished"):
             self.final[spec_id] = dict(result)
             return
@@ -316,9 +467,12 @@ class _Stream(tune.Callback):
         else:
             seconds = math.fsum(float(e.get("seconds", 0.0)) for e in epochs)
         worker = final or (epochs[-1] if epochs else {})
+        placement = self.placement.get(spec_id, {})
         resources = {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial,
                      "device": worker.get("device"), "threads": worker.get("threads"),
-                     "memory_limit_mb": spec.memory_limit_mb, "node_ip": last.get("node_ip")}
+                     "memory_limit_mb": spec.memory_limit_mb, "node_ip": last.get("node_ip"),
+                     "node_id": placement.get("node_id"), "started_at": placement.get("started_at"),
+                     "ended_at": time.time()}
         outcome = TrialOutcome(spec_id, spec.hash, status, error, list(epochs), dict(epochs[-1]) if epochs else None,
                                seconds, resources)
         self.outcomes[spec_id] = outcome

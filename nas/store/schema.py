@@ -9,7 +9,12 @@ table                     one row per
 ``nas_scores``            (search, architecture, proxy or predictor name): a score and the seconds it took
 ``nas_trials``            training run of an architecture in a search (``queued`` -> ``running`` -> finished)
 ``nas_lineage``           (search, child architecture): the parents it was derived from and the operator
+``nas_leases``            search being driven: which driver holds it (host, pid) and its last heartbeat
 ========================  ====================================================================================
+
+Schema versions: 1 (the first); 2 adds ``nas_searches.budget`` and ``nas_searches.error`` (formerly Optuna study
+attributes), ``nas_trials.tell_seq`` (the order in which the strategy was told the results) and ``nas_leases``.
+A version-1 store is upgraded in place when it is opened (:func:`upgrade_statements`).
 
 Encodings chosen so that SQLite and PostgreSQL round-trip the same values:
 
@@ -36,15 +41,20 @@ from sqlalchemy import (BigInteger, Boolean, CheckConstraint, DateTime, Double, 
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["ArchitectureModel", "Base", "JSONText", "LineageModel", "MetaModel", "SCHEMA_VERSION", "SEARCH_STATUSES",
-           "ScoreModel", "SearchModel", "TRIAL_STATUSES", "TrialModel", "decode_float", "encode_float", "utcnow"]
+from nas.statuses import SearchStatus, TrialStatus
+
+__all__ = ["ArchitectureModel", "Base", "JSONText", "LeaseModel", "LineageModel", "MetaModel", "SCHEMA_VERSION",
+           "SEARCH_STATUSES", "ScoreModel", "SearchModel", "SearchStatus", "TRIAL_STATUSES", "TrialModel",
+           "TrialStatus", "decode_float", "encode_float", "upgrade_statements", "utcnow"]
 
 #: Bumped whenever a table changes; a store whose ``nas_meta.schema_version`` is newer is refused.
-SCHEMA_VERSION = 1
-#: The states of a search.
-SEARCH_STATUSES = ("running", "finished", "failed", "interrupted")
-#: The states of a trial: ``queued`` and ``running`` are unfinished, the other three finished.
-TRIAL_STATUSES = ("queued", "running", "ok", "stopped", "failed")
+SCHEMA_VERSION = 2
+
+
+#: The states of a search, as strings.
+SEARCH_STATUSES = tuple(s.value for s in SearchStatus)
+#: The states of a trial, as strings: ``queued`` and ``running`` are unfinished, the other three finished.
+TRIAL_STATUSES = tuple(s.value for s in TrialStatus)
 
 _NAMING = {"ix": "%(table_name)s_%(column_0_N_name)s_ix", "uq": "%(table_name)s_%(column_0_N_name)s_uq",
            "ck": "%(table_name)s_%(constraint_name)s_ck", "fk": "%(table_name)s_%(column_0_N_name)s_fk",
@@ -123,6 +133,8 @@ class SearchModel(Base):
     optuna_study_name: Mapped[str] = mapped_column(String(512))
     created: Mapped[datetime.datetime] = mapped_column(DateTime)
     updated: Mapped[datetime.datetime] = mapped_column(DateTime)
+    budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    error: Mapped[str] = mapped_column(Text, default="")
 
 
 class ArchitectureModel(Base):
@@ -180,6 +192,7 @@ class TrialModel(Base):
     optuna_pending: Mapped[bool] = mapped_column(Boolean, default=False)
     created: Mapped[datetime.datetime] = mapped_column(DateTime)
     finished: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
+    tell_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class LineageModel(Base):
@@ -194,3 +207,36 @@ class LineageModel(Base):
     parents: Mapped[list[str]] = mapped_column(JSONText)
     operator: Mapped[str] = mapped_column(Text)
     created: Mapped[datetime.datetime] = mapped_column(DateTime)
+
+
+class LeaseModel(Base):
+    """``nas_leases``: the driver that holds a search (one row per search while a driver runs it).
+
+    ``owner`` is a random token of the driver; ``host``, ``pid`` and ``pid_started`` (the process's start time,
+    seconds since the epoch) say which process it is, so a driver on the same host can tell a dead holder at
+    once; ``heartbeat`` is refreshed every few seconds while the driver lives.
+    """
+
+    __tablename__ = "nas_leases"
+
+    search_id: Mapped[int] = mapped_column(ForeignKey("nas_searches.id", ondelete="CASCADE"), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(BigInteger)
+    pid_started: Mapped[float] = mapped_column(Double)
+    acquired: Mapped[datetime.datetime] = mapped_column(DateTime)
+    heartbeat: Mapped[datetime.datetime] = mapped_column(DateTime)
+
+
+def upgrade_statements(version: int, columns: dict[str, set[str]]) -> list[str]:
+    """The ``ALTER TABLE`` statements that bring a store of schema ``version`` to :data:`SCHEMA_VERSION`, given the
+    column names each existing ``nas_*`` table has (new tables such as ``nas_leases`` are created separately).
+    Plain ``ADD COLUMN`` of nullable columns: valid in SQLite and PostgreSQL alike."""
+    wanted = {"nas_searches": [("budget", "INTEGER"), ("error", "TEXT")], "nas_trials": [("tell_seq", "INTEGER")]}
+    out = []
+    if version < 2:
+        for table, cols in wanted.items():
+            for name, kind in cols:
+                if name not in columns.get(table, set()):
+                    out.append(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    return out

@@ -37,18 +37,19 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
-from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LineageModel,
-                              MetaModel, ScoreModel, SearchModel, TrialModel, decode_float, encode_float, utcnow)
+from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LeaseModel,
+                              LineageModel, MetaModel, ScoreModel, SearchModel, TrialModel, TrialStatus, decode_float,
+                              encode_float, upgrade_statements, utcnow)
 from nas.viz.dashboard import attach_picture
 
-__all__ = ["ArchitectureRecord", "LineageRecord", "ReconcileReport", "ScoreRecord", "SearchRecord", "Store",
-           "StoreError", "TrialRecord", "default_db_url"]
+__all__ = ["ArchitectureRecord", "LeaseError", "LeaseRecord", "LineageRecord", "ReconcileReport", "ScoreRecord",
+           "SearchRecord", "Store", "StoreError", "TrialRecord", "default_db_url"]
 
 _log = logging.getLogger(__name__)
 
 #: Trial statuses that mean the trial finished (:meth:`Store.finish_trial` accepts exactly these).
-FINISHED_STATUSES = ("ok", "stopped", "failed")
-_UNFINISHED = ("queued", "running")
+FINISHED_STATUSES = tuple(str(s) for s in TrialStatus.finished())
+_UNFINISHED = tuple(str(s) for s in TrialStatus.unfinished())
 _DIRECTIONS = ("maximize", "minimize")
 #: The Optuna trial system attribute holding everything needed to complete our row from Optuna alone.
 _RESULT_ATTR = "nas:result"
@@ -67,6 +68,10 @@ class StoreError(RuntimeError):
 
     The message is one line that names the database (password masked) and the cause; nothing stored is changed.
     """
+
+
+class LeaseError(StoreError):
+    """The search is held by another live driver (:meth:`Store.acquire_lease`); the message names it."""
 
 
 # ----------------------------------------------------------------------------------------------------- records
@@ -95,6 +100,8 @@ class SearchRecord:
         directions: ``maximize`` / ``minimize``, one per objective.
         optuna_study_name: the Optuna study holding the search's trained candidates.
         created, updated: aware UTC timestamps.
+        budget: the trials to finish (``None`` in stores written before schema 2: then the config's).
+        error: why the search last failed or was interrupted (empty otherwise).
     """
 
     id: int
@@ -109,11 +116,14 @@ class SearchRecord:
     optuna_study_name: str
     created: datetime.datetime
     updated: datetime.datetime
+    budget: int | None = None
+    error: str = ""
 
     @classmethod
     def _of(cls, row: SearchModel) -> SearchRecord:
         return cls(row.id, row.name, row.space, row.dataset, row.config, row.seed, row.status, tuple(row.objectives),
-                   tuple(row.directions), row.optuna_study_name, _aware(row.created), _aware(row.updated))
+                   tuple(row.directions), row.optuna_study_name, _aware(row.created), _aware(row.updated),
+                   row.budget, row.error or "")
 
 
 @dataclass(frozen=True)
@@ -203,6 +213,8 @@ class TrialRecord:
         objective_values: the values of the search's objectives, as given to :meth:`Store.finish_trial`.
         optuna_trial_number: the number of its Optuna trial once finished.
         created: aware UTC timestamp of the row; ``finished`` when it finished.
+        tell_seq: the position (from 0) at which the search's strategy was told this result (:meth:`Store.mark_told`);
+            ``None`` while untold. A resumed search replays its history in this order.
     """
 
     id: int
@@ -220,13 +232,37 @@ class TrialRecord:
     optuna_trial_number: int | None
     created: datetime.datetime
     finished: datetime.datetime | None
+    tell_seq: int | None = None
 
     @classmethod
     def _of(cls, row: TrialModel, search: str) -> TrialRecord:
-        return cls(row.id, search, row.arch_hash, row.generation, row.status, row.error, row.resources,
+        return cls(row.id, search, row.arch_hash, row.generation, TrialStatus(row.status), row.error, row.resources,
                    tuple(row.epochs), row.final, row.val_acc, row.test_acc,
                    None if row.objective_values is None else tuple(row.objective_values), row.optuna_trial_number,
-                   _aware(row.created), _aware_or_none(row.finished))
+                   _aware(row.created), _aware_or_none(row.finished), row.tell_seq)
+
+    @property
+    def node(self) -> str | None:
+        """The Ray node the trial ran on (``resources["node_id"]``, else its IP), ``None`` when unknown."""
+        return (self.resources or {}).get("node_id") or (self.resources or {}).get("node_ip")
+
+
+@dataclass(frozen=True)
+class LeaseRecord:
+    """Who drives a search (:meth:`Store.acquire_lease`).
+
+    Attributes:
+        search: the search's name; ``owner`` the driver's random token; ``host``, ``pid``, ``pid_started`` its
+            process; ``acquired`` and ``heartbeat`` aware UTC timestamps.
+    """
+
+    search: str
+    owner: str
+    host: str
+    pid: int
+    pid_started: float
+    acquired: datetime.datetime
+    heartbeat: datetime.datetime
 
 
 @dataclass(frozen=True)
@@ -449,11 +485,25 @@ class Store:
                              f"nas-platform's ({SCHEMA_VERSION}): upgrade nas-platform")
 
     def _create_tables(self) -> None:
-        """Create whichever of our tables are missing (existing ones are left as they are)."""
+        """Create whichever of our tables are missing and upgrade an older schema in place
+        (:func:`~nas.store.schema.upgrade_statements`)."""
+        with self._engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            had_tables = inspector.has_table(MetaModel.__tablename__)
+            columns = {t.name: {c["name"] for c in inspector.get_columns(t.name)}
+                       for t in Base.metadata.sorted_tables if inspector.has_table(t.name)}
         Base.metadata.create_all(self._engine)
         with self._session() as session:
-            if session.get(MetaModel, "schema_version") is None:
+            meta = session.get(MetaModel, "schema_version")
+            if meta is None:
                 session.add(MetaModel(key="schema_version", value=str(SCHEMA_VERSION)))
+                version = SCHEMA_VERSION if not had_tables or not columns.get("nas_trials") else 1
+            else:
+                version = int(meta.value)
+            if version < SCHEMA_VERSION:
+                for statement in upgrade_statements(version, columns):
+                    session.execute(sa.text(statement))
+                session.merge(MetaModel(key="schema_version", value=str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         """Release the store's database connections (ours and Optuna's). The store is unusable afterwards."""
@@ -511,7 +561,8 @@ class Store:
         return row
 
     def create_search(self, name: str, *, space: str, dataset: str, config: Mapping[str, Any], seed: int,
-                      objectives: Sequence[str], directions: Sequence[str]) -> SearchRecord:
+                      objectives: Sequence[str], directions: Sequence[str],
+                      budget: int | None = None) -> SearchRecord:
         """Create a search (status ``running``) and its Optuna study of the same name.
 
         The study gets the directions, ``set_metric_names(objectives)`` and the user attributes ``config``,
@@ -543,7 +594,8 @@ class Store:
             now = utcnow()
             row = SearchModel(name=name, space=space, dataset=dataset, config=config, seed=int(seed),
                               status="running", directions=directions, objectives=objectives,
-                              optuna_study_name=name, created=now, updated=now)
+                              optuna_study_name=name, created=now, updated=now,
+                              budget=None if budget is None else int(budget), error="")
             session.add(row)
         record = SearchRecord._of(row)
         self._study(record)  # a crash before this line leaves a search whose study _study() creates later
@@ -583,18 +635,103 @@ class Store:
         with self._session() as session:
             return [SearchRecord._of(r) for r in session.scalars(select(SearchModel).order_by(SearchModel.id))]
 
-    def set_search_status(self, name: str, status: str) -> SearchRecord:
-        """Set a search's status (``running``, ``finished``, ``failed``, ``interrupted``); also its study's
-        user attribute ``status``."""
+    def set_search_status(self, name: str, status: str, error: str | None = None) -> SearchRecord:
+        """Set a search's status (``running``, ``finished``, ``failed``, ``interrupted``) and, when given, its
+        ``error`` (one line, at most 2,000 characters; ``""`` clears it). Mirrored to the study's user attributes
+        ``status`` and ``error`` for the dashboard (the columns are what the platform reads)."""
         if status not in SEARCH_STATUSES:
             raise ValueError(f"search status must be one of {', '.join(SEARCH_STATUSES)}, got {status!r}")
+        text = None if error is None else " ".join(str(error).split())[:2000]
         with self._session() as session:
             row = self._search_row(session, name)
-            row.status, row.updated = status, utcnow()
+            row.status, row.updated = str(status), utcnow()
+            if text is not None:
+                row.error = text
         record = SearchRecord._of(row)
         with self._optuna_errors():
-            self._study(record).set_user_attr("status", status)
+            study = self._study(record)
+            study.set_user_attr("status", str(status))
+            if text is not None and (text or study.user_attrs.get("error")):
+                study.set_user_attr("error", text)
         return record
+
+    def set_search_budget(self, name: str, budget: int) -> SearchRecord:
+        """Set a search's budget (trials to finish); mirrored to the study's user attribute ``budget``."""
+        if int(budget) < 1:
+            raise ValueError(f"budget must be >= 1, got {budget}")
+        with self._session() as session:
+            row = self._search_row(session, name)
+            row.budget, row.updated = int(budget), utcnow()
+        record = SearchRecord._of(row)
+        with self._optuna_errors():
+            self._study(record).set_user_attr("budget", int(budget))
+        return record
+
+    # ------------------------------------------------------------------------------------------- leases
+
+    def acquire_lease(self, name: str, *, owner: str, stale_after_s: float, host: str, pid: int,
+                      pid_started: float, holder_alive: Any = None) -> LeaseRecord:
+        """Take the search's lease for the driver ``owner``, or raise :class:`LeaseError` if a live driver holds it.
+
+        A lease is free when no row exists, when ``owner`` already holds it, when its heartbeat is older than
+        ``stale_after_s`` seconds, or when ``holder_alive(lease)`` (a callable; e.g. "is that pid alive on this
+        host") returns ``False``. Taking over is a conditional update on the old owner and heartbeat, so of two
+        drivers racing for a stale lease exactly one wins.
+        """
+        now = utcnow()
+        with self._session() as session:
+            search = self._search_row(session, name)
+            row = session.get(LeaseModel, search.id)
+            if row is None:
+                session.add(LeaseModel(search_id=search.id, owner=owner, host=host, pid=int(pid),
+                                       pid_started=float(pid_started), acquired=now, heartbeat=now))
+                try:
+                    session.flush()
+                except SQLAlchemyError:
+                    session.rollback()
+                    raise LeaseError(f"search {name!r} was just taken by another driver; try again") from None
+                return LeaseRecord(name, owner, host, int(pid), float(pid_started), _aware(now), _aware(now))
+            held = LeaseRecord(name, row.owner, row.host, row.pid, row.pid_started, _aware(row.acquired),
+                               _aware(row.heartbeat))
+            age = (now - row.heartbeat).total_seconds()
+            dead = holder_alive is not None and not holder_alive(held)
+            if row.owner != owner and age <= stale_after_s and not dead:
+                raise LeaseError(
+                    f"search {name!r} is being driven by another process (pid {row.pid} on {row.host}, last "
+                    f"heartbeat {max(age, 0):.0f} s ago): wait for it to end or stop it; a driver that died is taken "
+                    f"over once its heartbeat is {stale_after_s:.0f} s old")
+            taken = session.execute(sa.update(LeaseModel).where(
+                LeaseModel.search_id == search.id, LeaseModel.owner == row.owner,
+                LeaseModel.heartbeat == row.heartbeat).values(
+                owner=owner, host=host, pid=int(pid), pid_started=float(pid_started), acquired=now, heartbeat=now))
+            if taken.rowcount != 1:
+                raise LeaseError(f"search {name!r} was just taken by another driver")
+            return LeaseRecord(name, owner, host, int(pid), float(pid_started), _aware(now), _aware(now))
+
+    def get_lease(self, name: str) -> LeaseRecord | None:
+        """The search's lease, ``None`` when no driver holds it."""
+        with self._session() as session:
+            search = self._search_row(session, name)
+            row = session.get(LeaseModel, search.id)
+            if row is None:
+                return None
+            return LeaseRecord(name, row.owner, row.host, row.pid, row.pid_started, _aware(row.acquired),
+                               _aware(row.heartbeat))
+
+    def heartbeat(self, name: str, owner: str) -> bool:
+        """Refresh ``owner``'s lease of the search; ``False`` when it no longer holds it (it was taken over)."""
+        with self._session() as session:
+            search = self._search_row(session, name)
+            done = session.execute(sa.update(LeaseModel).where(
+                LeaseModel.search_id == search.id, LeaseModel.owner == owner).values(heartbeat=utcnow()))
+            return done.rowcount == 1
+
+    def release_lease(self, name: str, owner: str) -> None:
+        """Give the lease up (only ``owner``'s; anyone else's is left alone)."""
+        with self._session() as session:
+            search = self._search_row(session, name)
+            session.execute(sa.delete(LeaseModel).where(LeaseModel.search_id == search.id,
+                                                        LeaseModel.owner == owner))
 
     # ------------------------------------------------------------------------------------- architectures
 
@@ -777,7 +914,8 @@ class Store:
             return TrialRecord._of(row, session.get_one(SearchModel, row.search_id).name)
 
     def finish_trial(self, trial_id: int, *, status: str, error: str = "", epochs: Sequence[Mapping[str, Any]],
-                     final: Mapping[str, Any] | None, objective_values: Sequence[float] | None) -> TrialRecord:
+                     final: Mapping[str, Any] | None, objective_values: Sequence[float] | None,
+                     resources: Mapping[str, Any] | None = None) -> TrialRecord:
         """Finish a queued or running trial: write its Optuna trial, upload its ONNX artifact, complete our row.
 
         The Optuna trial (in the search's study) has:
@@ -791,7 +929,8 @@ class Store:
           ``status``, ``resources``, and ``error`` when failed;
         - the artifact ``<hash>.onnx`` (the architecture's ONNX bytes) in :attr:`artifact_dir`.
 
-        ``val_acc``/``test_acc`` come from ``final``, else from the last epoch.
+        ``val_acc``/``test_acc`` come from ``final``, else from the last epoch. ``resources`` (e.g. the node the
+        trial ran on, its start and end times) are merged into the row's ``resources`` first.
 
         Order and crash safety: (1) our row is marked ``optuna_pending`` (committed); (2) the Optuna trial is
         created ``RUNNING`` with all its attributes, intermediate values and the outcome (system attribute
@@ -808,12 +947,15 @@ class Store:
             StoreError: no such trial, the trial already finished, or a database error.
         """
         result = self._check_result(status, error, epochs, final, objective_values)
+        extra = None if resources is None else _json_ready(dict(resources), "resources")
         with self._session() as session:
             row = self._trial_row(session, trial_id)
             search = SearchRecord._of(session.get_one(SearchModel, row.search_id))
             if row.status not in _UNFINISHED:
                 raise StoreError(f"trial {trial_id} already finished ({row.status})")
             pending = row.optuna_pending
+            if extra and not pending:
+                row.resources = {**(row.resources or {}), **extra}
         n = len(search.directions)
         if result.objective_values is not None and len(result.objective_values) != n:
             raise ValueError(f"search {search.name!r} has {n} objectives ({', '.join(search.objectives)}), got "
@@ -975,13 +1117,38 @@ class Store:
                 requeued.append(trial_id)
         return ReconcileReport(tuple(completed), tuple(requeued))
 
+    def mark_told(self, trial_ids: Sequence[int]) -> list[int]:
+        """Record that the search's strategy was just told these finished trials, in this order: each gets the
+        next ``tell_seq`` of its search (a trial told before keeps its number). Returns the numbers given."""
+        out = []
+        with self._session() as session:
+            for trial_id in trial_ids:
+                row = self._trial_row(session, trial_id)
+                if row.status not in FINISHED_STATUSES:
+                    raise StoreError(f"trial {trial_id} is {row.status}: only finished trials are told")
+                if row.tell_seq is None:
+                    last = session.scalar(select(sa.func.max(TrialModel.tell_seq)).where(
+                        TrialModel.search_id == row.search_id))
+                    row.tell_seq = 0 if last is None else int(last) + 1
+                    session.flush()
+                out.append(row.tell_seq)
+        return out
+
+    def told_trials(self, search_name: str) -> list[TrialRecord]:
+        """The finished trials in the order the strategy was told them: by ``tell_seq``, then (finished but not
+        yet told, e.g. the driver died between the two) by id."""
+        finished = self.trials_of(search_name, status=FINISHED_STATUSES)
+        return sorted(finished, key=lambda t: (t.tell_seq is None, t.tell_seq if t.tell_seq is not None else t.id,
+                                               t.id))
+
     def unfinished_trials(self, search_name: str) -> list[TrialRecord]:
         """The search's ``queued`` and ``running`` trials, oldest first (after :meth:`reconcile`: only queued)."""
         return self.trials_of(search_name, status=_UNFINISHED)
 
     def trials_of(self, search_name: str, status: str | Iterable[str] | None = None) -> list[TrialRecord]:
         """The search's trials in id order, optionally only those with ``status`` (one or several)."""
-        statuses = None if status is None else ([status] if isinstance(status, str) else list(status))
+        statuses = None if status is None else ([str(status)] if isinstance(status, str) else
+                                                [str(s) for s in status])
         if statuses is not None and (bad := [s for s in statuses if s not in TRIAL_STATUSES]):
             raise ValueError(f"trial status must be one of {', '.join(TRIAL_STATUSES)}, got {bad}")
         with self._session() as session:

@@ -33,12 +33,38 @@ class TuneEvaluator(Evaluator):
 
         ensure_ray(self.settings)
 
+    def spec(self, job: EvalJob) -> Any:
+        """The :class:`~nas.search.trainable.TrialSpec` that trains ``job`` on a worker."""
+        from nas.search.trainable import TrialSpec
+
+        return TrialSpec(job.trial_id, job.hash, self.space, self.input_shape, self.num_classes, job.derivation,
+                         self.dataset, self.seed, self.train, None, job.fault)
+
+    @property
+    def epochs(self) -> int:
+        """Epochs of the protocol (ASHA's ``max_t``)."""
+        return int(self.train.get("epochs", 1))
+
+    def slots(self) -> int:
+        """Trials that fit on the cluster at once (:func:`~nas.search.tune_runner.slot_count`)."""
+        from nas.search.tune_runner import slot_count
+
+        return slot_count(self.settings)
+
     def evaluate(self, jobs: Sequence[EvalJob], *, on_finish: Callable[[TrialOutcome], None],
                  on_epoch: Callable[[int, dict[str, Any]], None] | None = None) -> None:
-        from nas.search.trainable import TrialSpec
+        """Train ``jobs`` as one Tune run (a grid; the legacy round loop)."""
         from nas.search.tune_runner import run_trials
 
-        specs = [TrialSpec(j.trial_id, j.hash, self.space, self.input_shape, self.num_classes, j.derivation,
-                           self.dataset, self.seed, self.train, None, j.fault) for j in jobs]
+        specs = [self.spec(j) for j in jobs]
         if specs:
             run_trials(specs, self.settings, on_epoch=on_epoch, on_finish=on_finish)
+
+    def stream(self, source: Any, *, max_trials: int, slots: int, on_finish: Callable[[TrialOutcome], None],
+               on_epoch: Callable[[int, dict[str, Any]], None] | None = None) -> int:
+        """Train the trials ``source`` hands out as one asynchronous Tune run
+        (:func:`~nas.search.tune_runner.run_stream`); returns how many were started."""
+        from nas.search.tune_runner import run_stream
+
+        return run_stream(source, self.settings, epochs=self.epochs, max_trials=max_trials, slots=slots,
+                          on_epoch=on_epoch, on_finish=on_finish)

@@ -1,0 +1,256 @@
+"""How busy the search keeps its workers: the legacy round loop against the asynchronous loop, side by side.
+
+    python benchmarks/utilization.py                      # -> benchmarks/results/utilization.{md,json}
+    python benchmarks/utilization.py --budget 12 --cluster-budget 8 --out /tmp/u   # a quick run
+
+Runs, one after the other in this one invocation (each search is `nas search run` in a subprocess, so each gets a
+fresh Ray connection):
+
+1. the default search (README's main command: `SearchConfig()` defaults, local Ray on this machine's CPUs) with
+   ``loop: rounds`` (one Tune run per round, a barrier between rounds) and with ``loop: async`` (the default);
+2. the same search on a **2-node loopback Ray cluster**: two raylets with 1 CPU each, started here with
+   ``ray start --head --block`` / ``ray start --address ... --block`` (free ports, a temp dir of our own) and stopped
+   through the PIDs this script started (never ``ray stop``), rounds and async;
+3. the async search on **one node with one CPU** (the head alone), for the scaling ratio.
+
+Metrics per search, from the store (each trial records the Unix time its worker began it, ``started_at``, the time
+the driver saw it end, ``ended_at``, and its Ray ``node_id``), counted from the first trial start:
+
+- busy fraction = sum of trial seconds / (wall time x slots), slots = the cluster's CPUs (1 per trial);
+- busy until the last start: the same, over [first start, last start] only (without the end of the search, where
+  fewer trials remain than slots: the steady state);
+- gaps: for each trial end on a node, the seconds until the next trial starts on that node (median, p90);
+- trials per minute; the nodes trials ran on.
+
+The machine is shared (other jobs run beside this one): its load average is recorded before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_options() -> list[str]:
+    """Every port a raylet opens, chosen free, so this cluster never collides with another one on the machine."""
+    names = ("node-manager-port", "object-manager-port", "metrics-export-port", "dashboard-agent-listen-port",
+             "dashboard-agent-grpc-port", "runtime-env-agent-port")
+    out = []
+    for name in names:
+        out += [f"--{name}", str(_free_port())]
+    base = _free_port() % 20000 + 30000  # a worker port range of our own
+    return out + ["--min-worker-port", str(base), "--max-worker-port", str(base + 400)]
+
+
+def _ray_executable() -> str:
+    candidate = Path(sys.executable).with_name("ray")
+    return str(candidate) if candidate.exists() else "ray"
+
+
+@contextlib.contextmanager
+def loopback_cluster(nodes: int, temp_dir: Path, env: dict[str, str]) -> Iterator[str]:
+    """``nodes`` raylets with 1 CPU each on 127.0.0.1; yields the address; stops exactly the processes it started
+    (each ``ray start --block`` and, should one survive, every process it had spawned)."""
+    import psutil
+
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    ray = _ray_executable()
+    started: list[subprocess.Popen] = []
+    log = open(temp_dir / "ray_start.log", "ab")
+    try:
+        head = [ray, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1", "--num-gpus", "0",
+                "--temp-dir", str(temp_dir / "ray"), "--include-dashboard=false", "--node-ip-address", "127.0.0.1",
+                *_port_options()]
+        started.append(subprocess.Popen(head, stdout=log, stderr=log, env=env, start_new_session=True))
+        _wait_for(address, 1, env)
+        for _ in range(nodes - 1):
+            worker = [ray, "start", "--block", "--address", address, "--num-cpus", "1", "--num-gpus", "0",
+                      "--node-ip-address", "127.0.0.1", *_port_options()]
+            started.append(subprocess.Popen(worker, stdout=log, stderr=log, env=env, start_new_session=True))
+        _wait_for(address, nodes, env)
+        yield address
+    finally:
+        family = []
+        for proc in started:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                family += psutil.Process(proc.pid).children(recursive=True)
+        for proc in reversed(started):  # workers first, then the head
+            proc.terminate()
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=30)
+        _, alive = psutil.wait_procs(family, timeout=20)
+        for child in alive:  # processes of our raylets that outlived them: by PID
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
+        log.close()
+
+
+def _wait_for(address: str, nodes: int, env: dict[str, str], timeout: float = 180) -> None:
+    code = (f"import ray, time; ray.init(address='{address}', log_to_driver=False); "
+            f"t = time.time()\nwhile len([n for n in ray.nodes() if n['Alive']]) < {nodes} and time.time() - t < "
+            f"{timeout}: time.sleep(0.5)\nprint(len([n for n in ray.nodes() if n['Alive']]))")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+        if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(nodes)]:
+            return
+        time.sleep(2)
+    raise RuntimeError(f"the loopback cluster at {address} did not reach {nodes} nodes")
+
+
+def run_search(name: str, db: str, config: dict[str, Any], work: Path, env: dict[str, str],
+               address: str | None = None) -> dict[str, Any]:
+    """``nas search run`` in a subprocess; the command's wall time and exit code."""
+    path = work / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    command = [sys.executable, "-m", "nas.cli.app", "search", "run", "--name", name, "--db", db, "--config", str(path)]
+    if address:
+        command += ["--address", address]
+    t = time.perf_counter()
+    out = subprocess.run(command, capture_output=True, text=True, env=env, cwd=work)
+    seconds = time.perf_counter() - t
+    if out.returncode != 0:
+        print(out.stdout[-2000:], out.stderr[-4000:], file=sys.stderr)
+    return {"command_seconds": seconds, "exit_code": out.returncode}
+
+
+def metrics(db: str, name: str, slots: int) -> dict[str, Any]:
+    """Busy fraction, gaps, trials per minute and nodes of a finished search (see the module docstring)."""
+    from nas.store import Store
+
+    with Store(db) as store:
+        trials = [t for t in store.trials_of(name) if t.resources.get("started_at") and t.resources.get("ended_at")]
+        statuses = [str(t.status) for t in store.trials_of(name)]
+        best = store.best(name, 1)
+    spans = sorted((float(t.resources["started_at"]), float(t.resources["ended_at"]), str(t.node)) for t in trials)
+    first, last = spans[0][0], max(end for _, end, _ in spans)
+    wall = last - first
+    busy = sum(end - start for start, end, _ in spans) / (wall * slots)
+    gaps = []
+    for node in {n for _, _, n in spans}:
+        starts = sorted(start for start, _, n in spans if n == node)
+        ends = sorted(end for _, end, n in spans if n == node)
+        taken: set[int] = set()
+        for end in ends:  # the next start on this node after the slot freed (each start answers one end)
+            nxt = next((i for i, s in enumerate(starts) if s >= end - 0.05 and i not in taken), None)
+            if nxt is not None:
+                taken.add(nxt)
+                gaps.append(max(0.0, starts[nxt] - end))
+    gaps.sort()
+    last_start = max(start for start, _, _ in spans)
+    steady = sum(max(0.0, min(end, last_start) - start) for start, end, _ in spans)
+    return {"busy_until_last_start": steady / ((last_start - first) * slots) if last_start > first else None,
+            "trials": len(spans), "statuses": {s: statuses.count(s) for s in sorted(set(statuses))},
+            "slots": slots, "wall_s": wall, "trial_seconds": sum(e - s for s, e, _ in spans), "busy_fraction": busy,
+            "median_gap_s": statistics.median(gaps) if gaps else None,
+            "p90_gap_s": gaps[int(0.9 * (len(gaps) - 1))] if gaps else None, "gaps": len(gaps),
+            "trials_per_min": len(spans) / (wall / 60), "nodes": len({n for _, _, n in spans}),
+            "best_val_acc": best[0].val_acc if best else None, "best_test_acc": best[0].test_acc if best else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", type=int, default=24, help="trials of the local default search (24)")
+    parser.add_argument("--cluster-budget", type=int, default=24, help="trials of the cluster searches (24)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["local", "cluster", "one-node"])
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the searches' store in this folder")
+    args = parser.parse_args()
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONPATH": str(ROOT) + os.pathsep +
+           os.environ.get("PYTHONPATH", "")}
+    cpus = os.cpu_count() or 1
+    report: dict[str, Any] = {"command": "python benchmarks/utilization.py " + " ".join(sys.argv[1:]),
+                              "cpus": cpus, "load_before": os.getloadavg(), "runs": []}
+    with tempfile.TemporaryDirectory(prefix="nas-util-") as tmp:
+        work = Path(tmp)
+        if args.keep is not None:
+            work = args.keep.resolve()
+            work.mkdir(parents=True, exist_ok=True)
+        db = f"sqlite:///{work / 'util.db'}"
+
+        def one(label: str, loop: str, budget: int, slots: int, address: str | None = None) -> None:
+            name = f"{label}-{loop}"
+            config = {"loop": loop, "budget": budget}
+            print(f"{name}: running ...", flush=True)
+            run = run_search(name, db, config, work, env, address)
+            row = {"setting": label, "loop": loop, "budget": budget, **run}
+            if run["exit_code"] == 0:
+                row.update(metrics(db, name, slots))
+            report["runs"].append(row)
+            print(json.dumps(row), flush=True)
+
+        if "local" not in args.skip:
+            for loop in ("rounds", "async"):
+                one("local", loop, args.budget, cpus)
+        if "cluster" not in args.skip:
+            with loopback_cluster(2, work, env) as address:
+                for loop in ("rounds", "async"):
+                    one("2-node", loop, args.cluster_budget, 2, address)
+        if "one-node" not in args.skip:
+            with loopback_cluster(1, work, env) as address:
+                one("1-node", "async", args.cluster_budget, 1, address)
+    report["load_after"] = os.getloadavg()
+    by = {(r["setting"], r["loop"]): r for r in report["runs"] if "trials_per_min" in r}
+    if ("2-node", "async") in by and ("1-node", "async") in by:
+        report["scaling_2_over_1"] = by[("2-node", "async")]["trials_per_min"] / by[("1-node", "async")][
+            "trials_per_min"]
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "utilization.json").write_text(json.dumps(report, indent=1) + "\n")
+    (args.out / "utilization.md").write_text(_markdown(report))
+    print(_markdown(report))
+
+
+def _markdown(report: dict[str, Any]) -> str:
+    def f(value: Any, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+    lines = ["# Worker utilisation: round loop vs asynchronous loop", "",
+             f"Command: `{report['command']}` ({report['cpus']} CPUs; load average before "
+             f"{', '.join(f'{x:.1f}' for x in report['load_before'])}, after "
+             f"{', '.join(f'{x:.1f}' for x in report.get('load_after', ()))}: the machine is shared).", "",
+             "Counted from the first trial start; busy = sum of trial seconds / (wall x slots); gap = a slot freeing "
+             "(the driver saw the trial end) to the next trial starting on that node (its worker began it).", "",
+             "| setting | loop | trials | slots | wall s | busy fraction | busy until last start | median gap s | "
+             "p90 gap s | trials/min | nodes | best val | best test | command s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in report["runs"]:
+        lines.append(f"| {r['setting']} | {r['loop']} | {f(r.get('trials'))} | {f(r.get('slots'))} | "
+                     f"{f(r.get('wall_s'), 0)} | {f(r.get('busy_fraction'))} | {f(r.get('busy_until_last_start'))} | "
+                     f"{f(r.get('median_gap_s'))} | "
+                     f"{f(r.get('p90_gap_s'))} | {f(r.get('trials_per_min'))} | {f(r.get('nodes'))} | "
+                     f"{f(r.get('best_val_acc'), 4)} | {f(r.get('best_test_acc'), 4)} | "
+                     f"{f(r.get('command_seconds'), 0)} |")
+    if "scaling_2_over_1" in report:
+        lines += ["", f"Trials per minute, 2 nodes x 1 CPU over 1 node x 1 CPU (async): "
+                      f"**{report['scaling_2_over_1']:.2f}x**."]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
