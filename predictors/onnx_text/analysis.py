@@ -14,6 +14,11 @@ from predictors.onnx_text.values import attrs_text, constant_node_text, dims_tex
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 
+
+def as_text(value: str | bytes) -> str:
+    """A protobuf string field as text (a field holding invalid UTF-8 is read back as bytes)."""
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
 # An argument slot: ("v", node, port) a node's output, ("i", k) graph input k, ("c", text) a constant,
 # ("n",) an absent optional input.
 Arg = tuple
@@ -79,6 +84,8 @@ def analyse(model: onnx.ModelProto, memo: Memo | None = None) -> Graph:
     for node in g.node:
         op_type = node.op_type
         domain = node.domain
+        if op_type.__class__ is not str or domain.__class__ is not str:   # protobuf hands invalid UTF-8 over as bytes
+            op_type, domain = as_text(op_type), as_text(domain)
         default_domain = domain in DEFAULT_DOMAINS
         if op_type == "Constant" and default_domain:      # folded into the arguments of its consumers
             constant_nodes.append(node)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import onnx
 
 from predictors.onnx_text.analysis import Graph, GraphStats, analyse, file_topo_order, stats_of
+from predictors.onnx_text.errors import OnnxTextError
 from predictors.onnx_text.loading import ModelLike, load_model
 from predictors.onnx_text.memo import MEMO_ENTRIES, Memo
 from predictors.onnx_text.order import canonical_order
@@ -44,10 +45,17 @@ class OnnxTextEncoder:
 
     def _build(self, model: ModelLike) -> tuple[onnx.ModelProto, Graph, list[int], list[Line], dict[str, str]]:
         proto = load_model(model)
-        gr = analyse(proto, self.memo)
-        order, succ = canonical_order(gr)
-        shapes = infer_shapes(proto, gr, order, self.memo)
-        return proto, gr, order, build_lines(gr, order, succ, shapes, [vi.name for vi in proto.graph.output]), shapes
+        try:
+            gr = analyse(proto, self.memo)
+            order, succ = canonical_order(gr)
+            shapes = infer_shapes(proto, gr, order, self.memo)
+            lines = build_lines(gr, order, succ, shapes, [vi.name for vi in proto.graph.output])
+        except OnnxTextError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, UnicodeError, RecursionError) as err:
+            # a message whose fields parse but do not fit together (fuzzed or hand-edited files)
+            raise OnnxTextError(f"malformed ONNX model ({type(err).__name__}: {err})") from None
+        return proto, gr, order, lines, shapes
 
     def encode(self, model: ModelLike, *, variant: str = "chain") -> TextEncoding:
         """Lines, shapes and stats of ``model`` (see :class:`TextEncoding`).
@@ -76,8 +84,14 @@ class OnnxTextEncoder:
 
     def graph_stats(self, model: ModelLike) -> GraphStats:
         """Node count, depth, parameter count and op histogram of ``model`` (no shape inference; cheap)."""
-        gr = analyse(load_model(model), self.memo)
-        return stats_of(gr, file_topo_order(gr))
+        proto = load_model(model)
+        try:
+            gr = analyse(proto, self.memo)
+            return stats_of(gr, file_topo_order(gr))
+        except OnnxTextError:
+            raise
+        except (TypeError, ValueError, AttributeError, KeyError, IndexError, UnicodeError, RecursionError) as err:
+            raise OnnxTextError(f"malformed ONNX model ({type(err).__name__}: {err})") from None
 
 
 def _check_variant(variant: str) -> None:

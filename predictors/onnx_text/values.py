@@ -177,6 +177,11 @@ def attr_text(a: AttributeProto, memo: Memo) -> str:
     return ""
 
 
+def _name(a: AttributeProto) -> str:
+    name = a.name
+    return name.decode("utf-8", "replace") if isinstance(name, bytes) else name
+
+
 def attrs_text(attributes: Any, memo: Memo) -> str:
     """``{name=value,...}`` for a node's attributes (rule 6), or ``""`` for none; memoised."""
     if not attributes:
@@ -184,7 +189,7 @@ def attrs_text(attributes: Any, memo: Memo) -> str:
     key = tuple(map(serialize_attribute, attributes))
     text = memo.attrs.get(key)
     if text is None:
-        items = sorted((a.name, attr_text(a, memo)) for a in attributes)
+        items = sorted((_name(a), attr_text(a, memo)) for a in attributes)
         text = memo.put(memo.attrs, key, sum(map(len, key)),
                          "{" + ",".join(f"{k}={v}" for k, v in items) + "}")
     return text
