@@ -103,7 +103,8 @@ def fit(
                 groups += [c.group] * len(c.rows)
                 sources.append({"group": c.group, "rows": len(c.rows), "file": str(path), "sha256": _sha256(path)})
         if base is None:
-            predictor = OnnxNetPredictor(encoder={"name": encoder}, loss=loss, seed=seed)
+            options: dict[str, Any] = {} if encoder == "hash" else {"encoder": {"name": encoder}}  # hash: the default's
+            predictor = OnnxNetPredictor(loss=loss, seed=seed, **options)
         else:
             predictor = OnnxNetPredictor.default() if base == "default" else OnnxNetPredictor.load(base)
         if onnx_dir is not None:
@@ -153,7 +154,7 @@ def info(
     for group, rows in d["trained_on"].items():
         typer.echo(f"  {group}: {rows}")
     for source in d["provenance"].get("sources", []):
-        where = source.get("file") or source.get("onnx_dir")
+        where = source.get("file") or f"{source.get('onnx_dir')} labelled by {source.get('labels')}"
         typer.echo(f"  source {source.get('group')}: {where} (sha256 {str(source.get('sha256', '?'))[:16]})")
 
 
