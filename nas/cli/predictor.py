@@ -189,7 +189,7 @@ def evaluate(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"command": command, "encoder": encoder,
-                                        "corpora": {c.name: len(c.rows) for c in corpora},
+                                        "corpora": {c.group: len(c.rows) for c in corpora},
                                         "scores": [asdict(s) for s in scores]}, indent=1) + "\n")
     if md_out is not None:
         md_out.parent.mkdir(parents=True, exist_ok=True)
@@ -199,7 +199,7 @@ def evaluate(
 def markdown(scores: list[Any], corpora: list[Any], command: str, encoder: str) -> str:
     """The evaluation as markdown tables (one per protocol; methods side by side)."""
     lines = [f"# ONNX-Net predictor ({encoder} encoder) vs baselines", "", f"Command: `{command}`", "",
-             "Corpora: " + ", ".join(f"{c.name} ({len(c.rows)} architectures)" for c in corpora) + ".",
+             "Corpora: " + ", ".join(f"{c.group} ({len(c.rows)} architectures)" for c in corpora) + ".",
              "Cells: Kendall tau (Spearman rho) on the held-out rows, mean over seeds.", ""]
     for protocol in ("random", "few-shot", "zero-shot"):
         rows = [s for s in scores if s.protocol == protocol]

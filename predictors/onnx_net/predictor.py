@@ -1,7 +1,8 @@
 """``OnnxNetPredictor``: accuracy ranking from an ONNX graph written as text (after ONNX-Net, Qin et al., 2025).
 
-Pipeline for one model: ONNX -> text lines (:func:`predictors.onnx_text.encode_lines`, chain form) -> value ids
-normalised away -> bag of distinct lines with counts -> each distinct line embedded by a text encoder (cached)
+Pipeline for one model: ONNX -> text lines (:class:`predictors.onnx_text.OnnxTextEncoder`, ``relative`` variant:
+each line names its inputs by relative value ids, so the wiring survives) -> a bag of the distinct lines and of
+the pairs of consecutive lines, with counts -> each distinct entry embedded by a text encoder (cached)
 -> pooled (:func:`~predictors.onnx_net.encoders.pool_lines`) -> concatenated with global features (log params,
 log FLOPs, depth, operator histogram) and optional extra inputs (e.g. zero-cost proxy scores) -> standardised ->
 an ensemble of MLP heads -> the mean of their scores (higher = better).
@@ -9,8 +10,10 @@ an ensemble of MLP heads -> the mean of their scores (higher = better).
 Training (:meth:`OnnxNetPredictor.fit`): pairwise margin-ranking loss by default (MSE, listwise as options),
 pairs only within one group (space); each ensemble member holds out its own validation split drawn from the
 *training* data (per group) and keeps its best epoch by validation Kendall tau (early stopping). Calling
-``fit`` on a trained predictor fine-tunes it: the heads start from their trained weights and the input
-standardisation is re-estimated on the new data (so a new space's features are read relative to that space).
+``fit`` on a trained predictor fine-tunes it: the heads start from their trained weights and keep the input
+standardisation they learned on (re-estimating it on a few new labels would change what every input means to
+them). Standardisation is robust (:func:`fit_standardisation`): a feature constant in the training data is
+dropped, never divided by a tiny number, and standardised values are clipped to +-:data:`Z_CLIP`.
 
 Files (:meth:`save` / :meth:`load`): ``<path>.json`` (configuration, feature names, training summary) and
 ``<path>.safetensors`` (head weights, standardisation, trainable encoder weights). No pickle.
@@ -406,7 +409,10 @@ class OnnxNetPredictor:
         if self.encoder.trainable:
             return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
         x = self.features(graphs, extra)
-        self.mean, self.std = fit_standardisation(x)
+        if not fine_tune:  # fine-tuning keeps the standardisation the heads learned on
+            self.mean, self.std = fit_standardisation(x)
+        elif x.shape[1] != len(self.mean):
+            raise PredictorError(f"input width changed from {len(self.mean)} to {x.shape[1]}")
         xs = torch.tensor(standardise(x, self.mean, self.std), dtype=torch.float32)
         codes = {g: i for i, g in enumerate(sorted(set(group_labels)))}
         g_index = torch.tensor([codes[g] for g in group_labels])
@@ -515,9 +521,12 @@ class OnnxNetPredictor:
             others = np.concatenate([others, np.nan_to_num(np.asarray(extra, dtype=np.float64).reshape(len(graphs), -1),
                                                             nan=0.0, posinf=0.0, neginf=0.0)], axis=1)
         text_dim = 2 * encoder.dim
-        other_mean, other_std = fit_standardisation(others)
-        self.mean = np.concatenate([np.zeros(text_dim), other_mean])
-        self.std = np.concatenate([np.ones(text_dim), other_std])
+        if fine_tune:  # keep the standardisation the heads learned on
+            other_mean, other_std = self.mean[text_dim:], self.std[text_dim:]
+        else:
+            other_mean, other_std = fit_standardisation(others)
+            self.mean = np.concatenate([np.zeros(text_dim), other_mean])
+            self.std = np.concatenate([np.ones(text_dim), other_std])
         other_t = torch.tensor(standardise(others, other_mean, other_std), dtype=torch.float32)
         codes = {g: i for i, g in enumerate(sorted(set(group_labels)))}
         g_index = torch.tensor([codes[g] for g in group_labels])
