@@ -76,7 +76,11 @@ def speed(n: int) -> dict:
     return out
 
 
-def accuracy(seeds: int) -> tuple[list, list, dict]:
+#: the training recipe of the default and the priors (benchmarks/train_default_predictor.py), used for every fit here
+RECIPE = {"ensemble": 3, "patience": 20, "min_epochs": 40, "encode_workers": 1}
+
+
+def accuracy(seeds: int, spaces: list[str] | None = None) -> tuple[list, list, dict]:
     import torch
 
     from nas.bench.predictor_corpus import load_corpus
@@ -84,16 +88,19 @@ def accuracy(seeds: int) -> tuple[list, list, dict]:
     from predictors import OnnxNetPredictor
 
     torch.set_num_threads(1)
+    from predictors.onnx_net.files import describe
+
     corpora = [load_corpus(p) for p in sorted(CORPORA.glob("*.jsonl.gz"))]
     priors, used = {}, {}
     for space in sorted({c.space for c in corpora}):
         path = PRIORS / SPACE_PRIORS.get(space, "-")
-        if path.with_suffix(".json").exists():
+        if path.with_suffix(".json").exists() and describe(path)["version"] >= 2:   # v1: the old encoding
             priors[space] = OnnxNetPredictor.load(path)
             used[space] = str(path.relative_to(ROOT.parent))
-            seen = set(json.loads(path.with_suffix(".json").read_text())["trained_on"])
+            seen = set(describe(path)["trained_on"])
             assert not any(g.startswith(space + "/") for g in seen), (space, seen)  # it never saw the space
-    scores = evaluate(corpora, lambda: OnnxNetPredictor(encode_workers=1), seeds=seeds,
+    corpora = [c for c in corpora if c.space in priors and (not spaces or c.space in spaces)]  # no prior: skipped
+    scores = evaluate(corpora, lambda: OnnxNetPredictor(**RECIPE), seeds=seeds,
                       protocols=("few-shot", "zero-shot"),
                       few_shot_spaces=("nb-macro/cifar10", "nats-sss/cifar10"), pretrained=priors)
     return corpora, scores, used
@@ -102,13 +109,45 @@ def accuracy(seeds: int) -> tuple[list, list, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--speed-models", type=int, default=200, help="ONNX files per space for the speed table")
+    parser.add_argument("--speed-models", type=int, default=64, help="ONNX files per space for the speed table")
     parser.add_argument("--speed-only", action="store_true")
     parser.add_argument("--accuracy-only", action="store_true")
+    parser.add_argument("--space", action="append", default=None,
+                        help="accuracy of these spaces only, written to benchmarks/results/predictor_parts/SPACE.json "
+                        "(run several at once; then --merge)")
+    parser.add_argument("--merge", action="store_true", help="the report from the parts")
     args = parser.parse_args()
+    parts = RESULTS / "predictor_parts"
+    if args.space:
+        from dataclasses import asdict as as_dict
+
+        corpora, scores, used = accuracy(args.seeds, args.space)
+        parts.mkdir(exist_ok=True)
+        (parts / f"{'+'.join(args.space)}.json").write_text(json.dumps(
+            {"seeds": args.seeds, "corpora": {c.group: len(c.rows) for c in corpora}, "priors": used,
+             "scores": [as_dict(s) for s in scores]}, indent=1) + "\n")
+        return
     json_path, md_path = RESULTS / "predictor.json", RESULTS / "predictor.md"
     report = json.loads(json_path.read_text()) if json_path.exists() else {}
     report["machine"] = f"{platform.machine()}, {platform.python_version()}, 2-core shared sandbox"
+    if args.merge:
+        from types import SimpleNamespace
+
+        from nas.bench.predictor_eval import Score
+        from nas.cli.predictor import markdown
+
+        merged = [json.loads(p.read_text()) for p in sorted(parts.glob("*.json"))]
+        scores = [Score(**s) for part in merged for s in part["scores"]]
+        counts = {g: n for part in merged for g, n in part["corpora"].items()}
+        used = {k: v for part in merged for k, v in part["priors"].items()}
+        corpora = [SimpleNamespace(group=g, rows=[None] * n) for g, n in counts.items()]
+        report["corpora"], report["priors"], report["scores"] = counts, used, [asdict(s) for s in scores]
+        seeds = sorted({part["seeds"] for part in merged})
+        report["accuracy_md"] = markdown(scores, corpora, "python benchmarks/predictor.py --space S --seeds "
+                                         f"{'/'.join(map(str, seeds))} (per space), then --merge", "hash") + \
+            "\nZero-shot / few-shot priors (never saw the space): " + \
+            ", ".join(f"{k}: `{v}`" for k, v in used.items()) + "\n"
+        args.speed_only = True   # the accuracy part is done; keep or measure speed below
     if not args.speed_only:
         from nas.cli.predictor import markdown
 
@@ -116,9 +155,9 @@ def main() -> None:
         report["corpora"] = {c.group: len(c.rows) for c in corpora}
         report["priors"] = used
         report["scores"] = [asdict(s) for s in scores]
-        report["accuracy_md"] = markdown(scores, corpora, f"python benchmarks/predictor.py --accuracy-only "
-                                         f"--seeds {args.seeds}", "hash") + "\nZero-shot / few-shot priors (never "
-                                         "saw the space): " + ", ".join(f"{k}: `{v}`" for k, v in used.items()) + "\n"
+        report["accuracy_md"] = (markdown(scores, corpora, f"python benchmarks/predictor.py --accuracy-only "
+                                          f"--seeds {args.seeds}", "hash") + "\nZero-shot / few-shot priors (never "
+                                 "saw the space): " + ", ".join(f"{k}: `{v}`" for k, v in used.items()) + "\n")
         report.pop("minilm", None)
         report.pop("minilm_md", None)
     if not args.accuracy_only:

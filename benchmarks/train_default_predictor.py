@@ -9,10 +9,11 @@
         --out benchmarks/results/priors/without-einspace-digits
     python benchmarks/train_default_predictor.py --exclude-space nats-sss --out benchmarks/results/priors/without-nats-sss
 
-It learns from every corpus under benchmarks/results/predictor/ (the platform's labelled benchmarks of several
+The recipe is ``PredictorConfig()`` with a lighter schedule (``--ensemble 3 --patience 20 --min-epochs 40``:
+the 2-core machine trains the default in minutes instead of most of an hour). It learns from every corpus under benchmarks/results/predictor/ (the platform's labelled benchmarks of several
 spaces, NAS-Bench-Macro and NATS-Bench SSS on three datasets), one ranking group per corpus
 (space/dataset/protocol), with the default configuration; a corpus with more than ``--max-rows`` rows (default
-2,000, as ONNX-Net's "small amount of pretraining" of 1,000 rows per space) contributes a seeded uniform sample.
+1,000, ONNX-Net's "small amount of pretraining" per space) contributes a seeded uniform sample.
 ``--exclude NAME`` (a corpus file stem, e.g. ``einspace-digits``; repeatable) leaves that corpus out,
 ``--exclude-space SPACE`` every corpus of that space; an unknown name is an error. The predictor's JSON records
 each corpus it learned from (group, rows used, file, sha256): ``nas predictor info PATH`` prints it.
@@ -42,11 +43,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_DIR / "default")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-rows", type=int, default=2000, help="rows per corpus at most (seeded sample)")
+    parser.add_argument("--max-rows", type=int, default=1000, help="rows per corpus at most (seeded sample)")
     parser.add_argument("--exclude", action="append", default=[], metavar="NAME",
                         help="leave out the corpus benchmarks/results/predictor/NAME.jsonl.gz (repeatable)")
     parser.add_argument("--exclude-space", action="append", default=[], metavar="SPACE",
                         help="leave out every corpus of this space (repeatable)")
+    parser.add_argument("--ensemble", type=int, default=3, help="heads of the ensemble (PredictorConfig.ensemble)")
+    parser.add_argument("--patience", type=int, default=20, help="epochs without a better validation tau")
+    parser.add_argument("--min-epochs", type=int, default=40, help="epochs of the refit on all rows at least")
     args = parser.parse_args()
     paths = sorted(CORPORA.glob("*.jsonl.gz"))
     stems = [p.name[: -len(".jsonl.gz")] for p in paths]
@@ -75,11 +79,12 @@ def main() -> None:
                         "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
     print("learning from " + ", ".join(f"{s['group']} ({s['rows']} of {s['of']})" for s in sources), flush=True)
     t = time.perf_counter()
-    predictor = OnnxNetPredictor(seed=args.seed)
+    predictor = OnnxNetPredictor(seed=args.seed, ensemble=args.ensemble, patience=args.patience,
+                                 min_epochs=args.min_epochs)
     predictor.provenance = {"command": "python benchmarks/train_default_predictor.py"
                             + "".join(f" --exclude {e}" for e in args.exclude)
                             + "".join(f" --exclude-space {e}" for e in args.exclude_space)
-                            + (f" --max-rows {args.max_rows}" if args.max_rows != 2000 else "")
+                            + (f" --max-rows {args.max_rows}" if args.max_rows != 1000 else "")
                             + (f" --seed {args.seed}" if args.seed else ""),
                             "excluded": sorted(args.exclude) + [f"space:{s}" for s in sorted(args.exclude_space)],
                             "sources": sources}
