@@ -13,7 +13,8 @@ The recipe is ``PredictorConfig()`` with a lighter schedule (``--ensemble 3 --pa
 the 2-core machine trains the default in minutes instead of most of an hour). It learns from every corpus under benchmarks/results/predictor/ (the platform's labelled benchmarks of several
 spaces, NAS-Bench-Macro and NATS-Bench SSS on three datasets), one ranking group per corpus
 (space/dataset/protocol), with the default configuration; a corpus with more than ``--max-rows`` rows (default
-1,000, ONNX-Net's "small amount of pretraining" per space) contributes a seeded uniform sample.
+500; ONNX-Net's "small amount of pretraining" is 1,000 per space, and NATS-SSS gives three corpora) contributes
+a seeded uniform sample (the same architectures for the three NATS-SSS datasets).
 ``--exclude NAME`` (a corpus file stem, e.g. ``einspace-digits``; repeatable) leaves that corpus out,
 ``--exclude-space SPACE`` every corpus of that space; an unknown name is an error. The predictor's JSON records
 each corpus it learned from (group, rows used, file, sha256): ``nas predictor info PATH`` prints it.
@@ -43,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_DIR / "default")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--max-rows", type=int, default=1000, help="rows per corpus at most (seeded sample)")
+    parser.add_argument("--max-rows", type=int, default=500, help="rows per corpus at most (seeded sample)")
     parser.add_argument("--exclude", action="append", default=[], metavar="NAME",
                         help="leave out the corpus benchmarks/results/predictor/NAME.jsonl.gz (repeatable)")
     parser.add_argument("--exclude-space", action="append", default=[], metavar="SPACE",
@@ -84,7 +85,7 @@ def main() -> None:
     predictor.provenance = {"command": "python benchmarks/train_default_predictor.py"
                             + "".join(f" --exclude {e}" for e in args.exclude)
                             + "".join(f" --exclude-space {e}" for e in args.exclude_space)
-                            + (f" --max-rows {args.max_rows}" if args.max_rows != 1000 else "")
+                            + (f" --max-rows {args.max_rows}" if args.max_rows != 500 else "")
                             + (f" --seed {args.seed}" if args.seed else ""),
                             "excluded": sorted(args.exclude) + [f"space:{s}" for s in sorted(args.exclude_space)],
                             "sources": sources}

@@ -33,13 +33,20 @@ def _load(paths: list[Path]) -> list[Any]:
         with gzip.open(path, "rt") as handle:
             try:
                 header = json.loads(handle.readline())
-            except (json.JSONDecodeError, OSError, EOFError) as err:
-                raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark: {err}") from err
+            except (json.JSONDecodeError, OSError, EOFError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark: {err}") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark (no JSON header)")
         if header.get("format") != FORMAT:  # a labelled benchmark: encode it next to the file once
             cached = path.with_name(path.name.replace(".jsonl.gz", "") + ".corpus.jsonl.gz")
             if not cached.exists() or cached.stat().st_mtime < path.stat().st_mtime:
                 corpus_from_benchmark(path, cached)
-            path = cached
+            try:
+                corpora.append(load_corpus(cached))
+            except ValueError:  # written by an older encoding: encode again
+                corpus_from_benchmark(path, cached)
+                corpora.append(load_corpus(cached))
+            continue
         corpora.append(load_corpus(path))
     return corpora
 
@@ -174,7 +181,12 @@ def evaluate(
     params, FLOPs and a GRAF-style random forest on the same rows."""
     from nas.bench.predictor_eval import evaluate as run
 
-    corpora = _load(corpus)
+    from nas.bench.labelled import BenchmarkFileError
+
+    try:
+        corpora = _load(corpus)
+    except (ValueError, BenchmarkFileError) as err:
+        _fail(str(err))
     console = Console(stderr=True)
     scores = run(corpora, _make(encoder, {}), seeds=seeds, sizes=[int(s) for s in sizes.split(",")],
                  protocols=[p.strip() for p in protocol.split(",")],
