@@ -1,15 +1,19 @@
 """The ONNX-Net predictor's report: accuracy protocols against baselines, and inference speed of the default.
 
     python benchmarks/predictor_corpus.py                  # encode the labelled corpora (once)
-    python benchmarks/train_default_predictor.py           # the shipped default (once)
+    python benchmarks/train_default_predictor.py           # the shipped default and the priors (once; see
+                                                           # benchmarks/results/priors/README.md)
     python benchmarks/predictor.py                         # -> benchmarks/results/predictor.{md,json}
     python benchmarks/predictor.py --speed-only            # only the speed section
+    python benchmarks/predictor.py --accuracy-only --seeds 3
 
-Accuracy: ``nas.bench.predictor_eval.evaluate`` (random split, few-shot curves with a predictor pretrained on the
-other spaces only, leave-one-space-out zero-shot; baselines params, FLOPs, GRAF-style forest, one-hot forest on
-NAS-Bench-Macro) for the default (hash) encoder, and the NAS-Bench-Macro few-shot row for the MiniLM encoder.
-Speed: cold load of ``OnnxNetPredictor.default()`` in a fresh process, and architectures/s of ``predict`` on ONNX
-files (bytes, weights included) after warm-up, in-process and with the 2-process encoding pool.
+Accuracy (``nas.bench.predictor_eval.evaluate``): per corpus, zero-shot (leave-one-space-out: the committed
+prior that never saw the corpus's space, ``benchmarks/results/priors/without-*``, on every row) and, on the real
+tables (NAS-Bench-Macro, NATS-SSS CIFAR-10), few-shot curves (10/50/100/500 labels: that prior fine-tuned, and
+the same predictor from scratch) beside params, FLOPs, the GRAF-lite forest and the one-hot forest. A corpus
+whose space has no prior is pretrained here on the other spaces. Speed: cold load of ``OnnxNetPredictor.default()``
+in a fresh process, and architectures/s of ``predict`` on ONNX bytes *with weights* of every built-in space after
+warm-up, in one process and with the encoding pool.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import random
 import subprocess
 import sys
 import time
@@ -27,12 +30,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 RESULTS = ROOT / "results"
 CORPORA = RESULTS / "predictor"
+PRIORS = RESULTS / "priors"
+#: the prior that never saw each space (leave-one-space-out)
+SPACE_PRIORS = {"nb-macro": "without-nb-macro-cifar10", "nats-sss": "without-nats-sss",
+                "einspace": "without-einspace-digits", "einspace-1d": "without-einspace1d-mnist1d",
+                "nb201": "without-nb201-digits"}
+SPEED_SPACES = {"einspace": (3, 32, 32), "einspace-1d": (1, 40), "nb201": (3, 32, 32), "nb-macro": (3, 32, 32),
+                "nats-sss": (3, 32, 32), "hnb201": (3, 32, 32), "hnb201-shared": (3, 32, 32),
+                "hnb201-einspace": (3, 32, 32), "seq-templates": (1, 40)}
 
 
-def speed(n: int = 600) -> dict:
+def speed(n: int) -> dict:
     import torch
 
-    from nas.bench.labelled import load_benchmark
     from nas.candidate import build_candidate
     from predictors import OnnxNetPredictor
     from search_spaces import get_space
@@ -42,31 +52,35 @@ def speed(n: int = 600) -> dict:
             "p = OnnxNetPredictor.default(); print(time.perf_counter() - t)")
     cold = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
             for _ in range(3)]
-    space = get_space("nb-macro", (3, 32, 32))
-    rng = random.Random(0)
-    archs = ["".join(rng.choice("012") for _ in range(8)) for _ in range(n)]
-    sets = {
-        "nb-macro (3x32x32, ~1.5 MB each)": [build_candidate(space, space.from_arch(a), 10, check=False)
-                                             .onnx_model.SerializeToString() for a in archs],
-        "einspace (digits)": [r.onnx for r in load_benchmark(RESULTS / "bench_einspace_digits.jsonl.gz").rows],
-    }
-    out: dict = {"cold_load_seconds": min(cold), "cold_load_runs": cold, "throughput": {}}
-    for label, models in sets.items():
+    out: dict = {"cold_load_seconds": min(cold), "cold_load_runs": cold, "models_per_space": n, "throughput": {}}
+    for name, shape in SPEED_SPACES.items():
+        space = get_space(name, shape)
+        models = []
+        for seed in range(n):
+            with torch.no_grad():
+                models.append(build_candidate(space, space.sample(seed=seed), 10, check=False)
+                              .onnx_model.SerializeToString())
+        size = sum(map(len, models)) / len(models) / 1e6
+        row = {"mean_file_mb": size}
         for workers in (1, 0):
             predictor = OnnxNetPredictor.default()
             predictor.config.encode_workers = workers
-            predictor.predict(models[:64])  # warm-up: pool start, caches of the first lines
+            predictor.predict(models[: min(64, n)])  # warm-up: pool start, memo tables, embedding cache
             t = time.perf_counter()
             predictor.predict(models)
             seconds = time.perf_counter() - t
-            key = f"{label}, {'1 process' if workers == 1 else 'encoding pool'}"
-            out["throughput"][key] = {"models": len(models), "seconds": seconds, "archs_per_s": len(models) / seconds}
-            print(f"{key}: {len(models) / seconds:.0f} architectures/s", flush=True)
+            row["1 process" if workers == 1 else "encoding pool"] = len(models) / seconds
             predictor.close()
+        out["throughput"][name] = row
+        print(f"{name}: {row}", flush=True)
     return out
 
 
-def accuracy(seeds: int) -> tuple[list, list, list]:
+#: the training recipe of the default and the priors (benchmarks/train_default_predictor.py), used for every fit here
+RECIPE = {"ensemble": 3, "patience": 20, "min_epochs": 40, "encode_workers": 1}
+
+
+def accuracy(seeds: int, spaces: list[str] | None = None) -> tuple[list, list, dict]:
     import torch
 
     from nas.bench.predictor_corpus import load_corpus
@@ -74,44 +88,92 @@ def accuracy(seeds: int) -> tuple[list, list, list]:
     from predictors import OnnxNetPredictor
 
     torch.set_num_threads(1)
+    from predictors.onnx_net.files import describe
+
     corpora = [load_corpus(p) for p in sorted(CORPORA.glob("*.jsonl.gz"))]
-    scores = evaluate(corpora, lambda: OnnxNetPredictor(), seeds=seeds)
-    minilm = evaluate(corpora, lambda: OnnxNetPredictor(encoder={"name": "minilm"}), seeds=seeds, sizes=(100,),
-                      protocols=("few-shot",), few_shot_spaces=("nb-macro",))
-    minilm = [s for s in minilm if s.method.startswith("onnx-net")]
-    return corpora, scores, minilm
+    priors, used = {}, {}
+    for space in sorted({c.space for c in corpora}):
+        path = PRIORS / SPACE_PRIORS.get(space, "-")
+        if path.with_suffix(".json").exists() and describe(path)["version"] >= 2:   # v1: the old encoding
+            priors[space] = OnnxNetPredictor.load(path)
+            used[space] = str(path.relative_to(ROOT.parent))
+            seen = set(describe(path)["trained_on"])
+            assert not any(g.startswith(space + "/") for g in seen), (space, seen)  # it never saw the space
+    corpora = [c for c in corpora if c.space in priors and (not spaces or c.space in spaces)]  # no prior: skipped
+    scores = evaluate(corpora, lambda: OnnxNetPredictor(**RECIPE), seeds=seeds,
+                      protocols=("few-shot", "zero-shot"),
+                      few_shot_spaces=("nb-macro/cifar10", "nats-sss/cifar10"), pretrained=priors)
+    return corpora, scores, used
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--speed-models", type=int, default=64, help="ONNX files per space for the speed table")
     parser.add_argument("--speed-only", action="store_true")
+    parser.add_argument("--accuracy-only", action="store_true")
+    parser.add_argument("--space", action="append", default=None,
+                        help="accuracy of these spaces only, written to benchmarks/results/predictor_parts/SPACE.json "
+                        "(run several at once; then --merge)")
+    parser.add_argument("--merge", action="store_true", help="the report from the parts")
     args = parser.parse_args()
+    parts = RESULTS / "predictor_parts"
+    if args.space:
+        from dataclasses import asdict as as_dict
+
+        corpora, scores, used = accuracy(args.seeds, args.space)
+        parts.mkdir(exist_ok=True)
+        (parts / f"{'+'.join(args.space)}.json").write_text(json.dumps(
+            {"seeds": args.seeds, "corpora": {c.group: len(c.rows) for c in corpora}, "priors": used,
+             "scores": [as_dict(s) for s in scores]}, indent=1) + "\n")
+        return
     json_path, md_path = RESULTS / "predictor.json", RESULTS / "predictor.md"
     report = json.loads(json_path.read_text()) if json_path.exists() else {}
-    report["machine"] = f"{platform.machine()}, {platform.python_version()}, 2-core sandbox"
+    report["machine"] = f"{platform.machine()}, {platform.python_version()}, 2-core shared sandbox"
+    if args.merge:
+        from types import SimpleNamespace
+
+        from nas.bench.predictor_eval import Score
+        from nas.cli.predictor import markdown
+
+        merged = [json.loads(p.read_text()) for p in sorted(parts.glob("*.json"))]
+        scores = [Score(**s) for part in merged for s in part["scores"]]
+        counts = {g: n for part in merged for g, n in part["corpora"].items()}
+        used = {k: v for part in merged for k, v in part["priors"].items()}
+        corpora = [SimpleNamespace(group=g, rows=[None] * n) for g, n in counts.items()]
+        report["corpora"], report["priors"], report["scores"] = counts, used, [asdict(s) for s in scores]
+        seeds = sorted({part["seeds"] for part in merged})
+        report["accuracy_md"] = markdown(scores, corpora, "python benchmarks/predictor.py --space S --seeds "
+                                         f"{'/'.join(map(str, seeds))} (per space), then --merge", "hash") + \
+            "\nZero-shot / few-shot priors (never saw the space): " + \
+            ", ".join(f"{k}: `{v}`" for k, v in used.items()) + "\n"
+        args.speed_only = True   # the accuracy part is done; keep or measure speed below
     if not args.speed_only:
         from nas.cli.predictor import markdown
 
-        corpora, scores, minilm = accuracy(args.seeds)
-        report["corpora"] = {c.name: len(c.rows) for c in corpora}
+        corpora, scores, used = accuracy(args.seeds)
+        report["corpora"] = {c.group: len(c.rows) for c in corpora}
+        report["priors"] = used
         report["scores"] = [asdict(s) for s in scores]
-        report["minilm"] = [asdict(s) for s in minilm]
-        report["accuracy_md"] = markdown(scores, corpora, f"python benchmarks/predictor.py --seeds {args.seeds}",
-                                         "hash")
-        report["minilm_md"] = "\n".join(
-            ["## MiniLM encoder, NAS-Bench-Macro few-shot (100 labels)", "",
-             "| method | Kendall tau | Spearman rho | seeds |", "|---|---:|---:|---:|"]
-            + [f"| {s.method} | {s.kendall_tau:.3f} ± {s.tau_std:.3f} | {s.spearman:.3f} | {s.seeds} |"
-               for s in minilm]) + "\n"
-    report["speed"] = speed()
+        report["accuracy_md"] = (markdown(scores, corpora, f"python benchmarks/predictor.py --accuracy-only "
+                                          f"--seeds {args.seeds}", "hash") + "\nZero-shot / few-shot priors (never "
+                                 "saw the space): " + ", ".join(f"{k}: `{v}`" for k, v in used.items()) + "\n")
+        report.pop("minilm", None)
+        report.pop("minilm_md", None)
+    if not args.accuracy_only:
+        report["speed"] = speed(args.speed_models)
     json_path.write_text(json.dumps(report, indent=1) + "\n")
-    sp = report["speed"]
-    lines = [report.get("accuracy_md", ""), report.get("minilm_md", ""), "## Inference speed of the default predictor",
-             "", "Command: `python benchmarks/predictor.py --speed-only` (machine: " + report["machine"] + ").", "",
-             f"Cold load (fresh process: import + `OnnxNetPredictor.default()`): **{sp['cold_load_seconds']:.2f} s** "
-             f"(best of 3).", "", "| models | architectures / s (after warm-up) |", "|---|---:|"]
-    lines += [f"| {k} | {v['archs_per_s']:.0f} |" for k, v in sp["throughput"].items()]
+    lines = [report.get("accuracy_md", "")]
+    sp = report.get("speed")
+    if sp and "models_per_space" in sp:
+        lines += ["## Inference speed of the default predictor", "",
+                  f"Command: `python benchmarks/predictor.py --speed-only` (machine: {report['machine']}; "
+                  f"{sp['models_per_space']} ONNX files with weights per space, sampled with seeds 0..).", "",
+                  f"Cold load (fresh process: import + `OnnxNetPredictor.default()`): **{sp['cold_load_seconds']:.2f} s**"
+                  " (best of 3).", "", "| space | mean file (MB) | architectures / s, 1 process | with the encoding pool |",
+                  "|---|---:|---:|---:|"]
+        lines += [f"| {k} | {v['mean_file_mb']:.2f} | {v['1 process']:.0f} | {v['encoding pool']:.0f} |"
+                  for k, v in sp["throughput"].items()]
     md_path.write_text("\n".join(lines) + "\n")
     print(f"wrote {md_path} and {json_path}")
 

@@ -44,16 +44,17 @@ ONNX-Net text predictor
     predictor.fit(models, accuracies)               # fine-tune on your labels (OnnxNetPredictor() is untrained)
     predictor.save("mine"); OnnxNetPredictor.load("mine")               # mine.json + mine.safetensors
 
-``encode_onnx(model)`` gives the text form it reads (see ``predictors.onnx_text``).
+``encode_onnx(model)`` gives the text form it reads (see ``predictors.onnx_text``; ``OnnxTextEncoder()`` keeps its
+memo tables across models). ``nas predictor info PATH`` prints which corpora a predictor file learned from.
 """
 
 from __future__ import annotations
 
 from predictors.onnx_net import EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError
-from predictors.onnx_text import OnnxTextError, encode_lines, encode_onnx
+from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, encode_lines, encode_onnx
 from predictors.zero_cost import (INVALID, PROXY_NAMES, ProxyResult, available_proxies, compute_proxies,
                                   empirical_ntk, label_gradient_alignment)
 
-__all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextError", "PredictorConfig", "PredictorError", "encode_lines",
+__all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextEncoder", "OnnxTextError", "PredictorConfig", "PredictorError", "encode_lines",
            "encode_onnx", "INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",
            "label_gradient_alignment"]

@@ -17,6 +17,9 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import predictors.onnx_text as ot
+from predictors.onnx_text import analysis, wire
+from predictors.onnx_text import order as ordering
+from predictors.onnx_text.memo import Memo
 from predictors.onnx_text import (
     GraphStats,
     OnnxTextError,
@@ -401,7 +404,7 @@ def _reference_ranks(gr) -> list[int]:
     """Weisfeiler-Lehman colours computed plainly: every node's signature, every round (rule 4)."""
     label_rank = {lab: r for r, lab in enumerate(sorted(set(gr.labels)))}
     colour = [label_rank[lab] for lab in gr.labels]
-    for _ in range(ot._DOWNSTREAM_HOPS):
+    for _ in range(ordering.DOWNSTREAM_HOPS):
         sigs = [(colour[i], tuple((gr.output_ports[i][p], tuple(sorted((s, colour[c]) for c, s in port)))
                                   for p, port in enumerate(gr.consumers[i])))
                 for i in range(len(gr.nodes))]
@@ -412,8 +415,8 @@ def _reference_ranks(gr) -> list[int]:
 
 def _reference_order(gr) -> list[int]:
     """Kahn's algorithm with the whole key of every ready node (colour and hash included) on the heap."""
-    topo = ot._file_topo_order(gr)
-    colour, whole, succ = _reference_ranks(gr), ot._downstream_hashes(gr, topo), ot._chain_successors(gr)
+    topo = analysis.file_topo_order(gr)
+    colour, whole, succ = _reference_ranks(gr), ordering.downstream_hashes(gr, topo), ordering.chain_successors(gr)
     n = len(gr.nodes)
     indeg = [sum(1 for a in gr.args[i] if a[0] == "v") for i in range(n)]
     step, done, heap, order, forced = [0] * n, [False] * n, [], [], None
@@ -462,7 +465,7 @@ def random_dag(seed: int) -> onnx.ModelProto:
             ends = rng.choice([("Relu", "Relu"), ("Sigmoid", "Tanh")])
             for end in ends:
                 (y,) = n.op("Abs", [src])
-                for _ in range(ot._DOWNSTREAM_HOPS + 1):
+                for _ in range(ordering.DOWNSTREAM_HOPS + 1):
                     (y,) = n.op("Neg", [y])
                 values += n.op(end, [y])
         elif kind < 0.7:
@@ -477,9 +480,9 @@ def random_dag(seed: int) -> onnx.ModelProto:
 
 @pytest.mark.parametrize("seed", range(40))
 def test_canonical_order_matches_plain_algorithm(seed: int) -> None:
-    gr = ot._analyse(random_dag(seed))
-    assert ot._downstream_ranks(gr) == _reference_ranks(gr)
-    assert ot._canonical_order(gr)[0] == _reference_order(gr)
+    gr = analysis.analyse(random_dag(seed))
+    assert ordering.downstream_ranks(gr) == _reference_ranks(gr)
+    assert ordering.canonical_order(gr)[0] == _reference_order(gr)
 
 
 def _reference_light_model(model: onnx.ModelProto, gr, order: list[int]) -> onnx.ModelProto:
@@ -496,7 +499,7 @@ def _reference_light_model(model: onnx.ModelProto, gr, order: list[int]) -> onnx
     lg.output.extend(g.output)
     lg.value_info.extend(g.value_info)
     for t in g.initializer:
-        if int(np.prod(t.dims)) <= ot._INFER_KEEP_ELEMENTS:
+        if int(np.prod(t.dims)) <= wire.INFER_KEEP_ELEMENTS:
             lg.initializer.append(t)
         else:
             lg.initializer.add(name=t.name, data_type=t.data_type, dims=t.dims)
@@ -520,9 +523,9 @@ def big_attribute_net() -> onnx.ModelProto:
                                    lambda: random_dag(7)])
 def test_light_model_is_the_weight_free_copy(build) -> None:
     model = build()
-    gr = ot._analyse(model)
-    order = ot._canonical_order(gr)[0]
-    light = onnx.ModelProto.FromString(ot._light_model(model, gr, order))
+    gr = analysis.analyse(model)
+    order = ordering.canonical_order(gr)[0]
+    light = onnx.ModelProto.FromString(wire.light_model(model, gr, order, Memo()))
     assert light == _reference_light_model(model, gr, order)
 
 
@@ -535,18 +538,48 @@ def test_memoised_texts_follow_content() -> None:
         (y,) = n.op("MaxPool", [y], kernel_shape=[3, 3], pads=[pads] * 4)
         return n.model([(y, ["N", 8, 8, 8])])
 
-    first = encode_lines(net([0, 8, 8, 8], 1, 1e-5))
+    encoder = ot.OnnxTextEncoder()  # one encoder: its memo tables see all three nets
+    first = encoder.encode_lines(net([0, 8, 8, 8], 1, 1e-5))
     assert "Reshape(Const[0,8,8,8])" in first[0] and "pads=[1,1,1,1]" in first[0] and "epsilon=1e-05" in first[0]
-    other = encode_lines(net([0, 8, 64, 1], 0, 1e-3))
+    assert encoder.memo.size > 0
+    other = encoder.encode_lines(net([0, 8, 64, 1], 0, 1e-3))
     assert "Reshape(Const[0,8,64,1])" in other[0] and "pads=[0,0,0,0]" in other[0] and "epsilon=0.001" in other[0]
-    assert encode_lines(net([0, 8, 8, 8], 1, 1e-5)) == first
+    assert encoder.encode_lines(net([0, 8, 8, 8], 1, 1e-5)) == first == encode_lines(net([0, 8, 8, 8], 1, 1e-5))
 
 
-def test_module_imports_only_numpy_and_onnx() -> None:
-    import predictors.onnx_text as module
+def test_memo_tables_belong_to_the_encoder_and_stay_bounded() -> None:
+    """Item 6 of issue 13: no module-level caches; each encoder owns bounded tables, and the text never depends
+    on what they hold."""
+    import importlib
+    import pkgutil
 
-    tree = ast.parse(Path(module.__file__).read_text())
-    roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-             for alias in node.names}
-    roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert roots <= {"__future__", "dataclasses", "hashlib", "heapq", "itertools", "os", "pathlib", "typing", "numpy", "onnx"}, roots
+    package = importlib.import_module("predictors.onnx_text")
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"predictors.onnx_text.{info.name}")
+        mutable = [name for name, value in vars(module).items()
+                   if isinstance(value, (dict, set, bytearray)) and not name.startswith("__")]
+        assert not mutable, (info.name, mutable)
+    a, b = ot.OnnxTextEncoder(), ot.OnnxTextEncoder(memo_entries=2)
+    model = residual_blocks()
+    text = a.encode_lines(model)
+    assert a.memo.size > 0 and b.memo.size == 0
+    assert b.encode_lines(model) == text == b.encode_lines(model)   # tiny tables, cleared as they fill
+    assert all(len(table) <= 2 for table in (b.memo.attrs, b.memo.shape, b.memo.value, b.memo.param, b.memo.stub))
+    a.memo.clear()
+    assert a.memo.size == 0 and a.encode_lines(model) == text
+
+
+def test_package_modules_import_only_numpy_and_onnx() -> None:
+    import predictors.onnx_text as package
+
+    allowed = {"__future__", "dataclasses", "hashlib", "heapq", "itertools", "os", "pathlib", "typing", "numpy", "onnx",
+               "predictors"}
+    for path in Path(package.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        roots = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                 for alias in node.names}
+        roots |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert roots <= allowed, (path.name, roots)
+        inner = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                 and node.module.startswith("predictors")}
+        assert all(m.startswith("predictors.onnx_text") for m in inner), (path.name, inner)

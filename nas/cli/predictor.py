@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -32,13 +33,20 @@ def _load(paths: list[Path]) -> list[Any]:
         with gzip.open(path, "rt") as handle:
             try:
                 header = json.loads(handle.readline())
-            except (json.JSONDecodeError, OSError, EOFError) as err:
-                raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark: {err}") from err
+            except (json.JSONDecodeError, OSError, EOFError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark: {err}") from None
+        if not isinstance(header, dict):
+            raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark (no JSON header)")
         if header.get("format") != FORMAT:  # a labelled benchmark: encode it next to the file once
             cached = path.with_name(path.name.replace(".jsonl.gz", "") + ".corpus.jsonl.gz")
             if not cached.exists() or cached.stat().st_mtime < path.stat().st_mtime:
                 corpus_from_benchmark(path, cached)
-            path = cached
+            try:
+                corpora.append(load_corpus(cached))
+            except ValueError:  # written by an older encoding: encode again
+                corpus_from_benchmark(path, cached)
+                corpora.append(load_corpus(cached))
+            continue
         corpora.append(load_corpus(path))
     return corpora
 
@@ -49,9 +57,31 @@ def _make(encoder: str, options: dict[str, Any]):  # noqa: ANN202
     return lambda: OnnxNetPredictor(encoder={"name": encoder}, **options)
 
 
+def _fail(message: str) -> None:
+    """One ``error:`` line and exit code 2 (the CLI's convention for errors the user can fix)."""
+    typer.echo(f"error: {message.splitlines()[0] if message else 'failed'}", err=True)
+    raise typer.Exit(2)
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @app.command("fit")
 def fit(
-    corpus: CorpusOpt,
+    corpus: Annotated[Optional[list[Path]], typer.Option(
+        "--corpus", "-c", help="corpus (.jsonl.gz from benchmarks/predictor_corpus.py) or labelled benchmark "
+        "(`nas bench build`) file; repeat for several spaces")] = None,
+    onnx_dir: Annotated[Optional[Path], typer.Option(
+        "--onnx-dir", help="a folder of ONNX files (ONNX-Bench, your model zoo); needs --labels")] = None,
+    labels: Annotated[Optional[Path], typer.Option(
+        help="CSV with columns file (relative to --onnx-dir), accuracy and optionally group")] = None,
     out: Annotated[Path, typer.Option(help="where to save (writes OUT.json and OUT.safetensors)")] = Path(
         "predictor"),
     encoder: Annotated[str, typer.Option(help="text encoder: hash, minilm or transformer")] = "hash",
@@ -59,23 +89,80 @@ def fit(
     loss: Annotated[str, typer.Option(help="ranking, mse or listwise")] = "ranking",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
-    """Train a predictor on labelled corpora (one group per space) and save it."""
-    from predictors import OnnxNetPredictor
+    """Train a predictor on labelled corpora and/or a folder of ONNX files (one ranking group per space, or per
+    CSV ``group``) and save it; its JSON records what it learned from (``nas predictor info``)."""
+    from nas.bench.onnx_folder import OnnxFolderError, read_onnx_folder
+    from predictors import OnnxNetPredictor, OnnxTextError, PredictorError
 
-    corpora = _load(corpus)
-    if base is None:
-        predictor = OnnxNetPredictor(encoder={"name": encoder}, loss=loss, seed=seed)
-    else:
-        predictor = OnnxNetPredictor.default() if base == "default" else OnnxNetPredictor.load(base)
-    graphs = [r.graph for c in corpora for r in c.rows]
-    acc = [r.acc for c in corpora for r in c.rows]
-    groups = [c.name for c in corpora for _ in c.rows]
-    predictor.fit(graphs, acc, groups=groups)
-    json_path, weights_path = predictor.save(out)
+    if not corpus and onnx_dir is None:
+        _fail("nothing to learn from: give --corpus FILE and/or --onnx-dir DIR --labels FILE.csv")
+    if (onnx_dir is None) != (labels is None):
+        _fail("--onnx-dir and --labels go together")
+    try:
+        graphs: list[Any] = []
+        acc: list[float] = []
+        groups: list[str] = []
+        sources: list[dict[str, Any]] = []
+        if corpus:
+            for path, c in zip(corpus, _load(corpus)):
+                graphs += [r.graph for r in c.rows]
+                acc += [r.acc for r in c.rows]
+                groups += [c.group] * len(c.rows)
+                sources.append({"group": c.group, "rows": len(c.rows), "file": str(path), "sha256": _sha256(path)})
+        if base is None:
+            options: dict[str, Any] = {} if encoder == "hash" else {"encoder": {"name": encoder}}  # hash: the default's
+            predictor = OnnxNetPredictor(loss=loss, seed=seed, **options)
+        else:
+            predictor = OnnxNetPredictor.default() if base == "default" else OnnxNetPredictor.load(base)
+        if onnx_dir is not None:
+            folder = read_onnx_folder(onnx_dir, labels)
+            encoded = predictor.encode(folder.files)
+            graphs += encoded
+            acc += folder.accuracies
+            groups += folder.groups
+            for group, rows in sorted(Counter(folder.groups).items()):
+                sources.append({"group": group, "rows": rows, "onnx_dir": str(onnx_dir), "labels": str(labels),
+                                "sha256": _sha256(labels)})
+        predictor.provenance = {"command": "nas " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+                                "sources": predictor.provenance.get("sources", []) + sources}
+        predictor.fit(graphs, acc, groups=groups)
+        json_path, weights_path = predictor.save(out)
+    except (PredictorError, OnnxTextError, OnnxFolderError, ValueError) as err:
+        _fail(str(err))
     summary = predictor.summary
     typer.echo(f"trained on {summary.examples} architectures {summary.groups} in {summary.seconds:.1f} s; "
                f"validation tau per head {[round(t, 3) for t in summary.val_tau]}")
     typer.echo(f"saved {json_path} and {weights_path} ({weights_path.stat().st_size / 1e6:.2f} MB)")
+
+
+@app.command("info")
+def info(
+    path: Annotated[Optional[Path], typer.Argument(help="predictor file (P, P.json or P.safetensors); "
+                                                   "default: the shipped default")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the description as JSON")] = False,
+) -> None:
+    """What a predictor is and exactly which ranking groups (space/dataset/protocol) it learned from, so a
+    benchmark can show it never saw its target."""
+    from predictors import PredictorError
+    from predictors.onnx_net.files import describe
+    from predictors.onnx_net.predictor import DEFAULT_DIR
+
+    try:
+        d = describe(path if path is not None else DEFAULT_DIR / "default")
+    except PredictorError as err:
+        _fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(d, indent=1))
+        return
+    typer.echo(f"predictor {d['path']} (format version {d['version']}, {d['size_bytes'] / 1e6:.2f} MB)")
+    typer.echo(f"encoder {d['encoder']}, input {d['variant']}, {d['input_width']} features, "
+               f"ensemble of {d['ensemble']}" + (f", extra inputs {d['extra_names']}" if d["extra_names"] else ""))
+    typer.echo(f"trained on {d['examples']} labelled rows in {d['fits']} fit(s):")
+    for group, rows in d["trained_on"].items():
+        typer.echo(f"  {group}: {rows}")
+    for source in d["provenance"].get("sources", []):
+        where = source.get("file") or f"{source.get('onnx_dir')} labelled by {source.get('labels')}"
+        typer.echo(f"  source {source.get('group')}: {where} (sha256 {str(source.get('sha256', '?'))[:16]})")
 
 
 @app.command("eval")
@@ -94,7 +181,12 @@ def evaluate(
     params, FLOPs and a GRAF-style random forest on the same rows."""
     from nas.bench.predictor_eval import evaluate as run
 
-    corpora = _load(corpus)
+    from nas.bench.labelled import BenchmarkFileError
+
+    try:
+        corpora = _load(corpus)
+    except (ValueError, BenchmarkFileError) as err:
+        _fail(str(err))
     console = Console(stderr=True)
     scores = run(corpora, _make(encoder, {}), seeds=seeds, sizes=[int(s) for s in sizes.split(",")],
                  protocols=[p.strip() for p in protocol.split(",")],
@@ -109,7 +201,7 @@ def evaluate(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"command": command, "encoder": encoder,
-                                        "corpora": {c.name: len(c.rows) for c in corpora},
+                                        "corpora": {c.group: len(c.rows) for c in corpora},
                                         "scores": [asdict(s) for s in scores]}, indent=1) + "\n")
     if md_out is not None:
         md_out.parent.mkdir(parents=True, exist_ok=True)
@@ -119,7 +211,7 @@ def evaluate(
 def markdown(scores: list[Any], corpora: list[Any], command: str, encoder: str) -> str:
     """The evaluation as markdown tables (one per protocol; methods side by side)."""
     lines = [f"# ONNX-Net predictor ({encoder} encoder) vs baselines", "", f"Command: `{command}`", "",
-             "Corpora: " + ", ".join(f"{c.name} ({len(c.rows)} architectures)" for c in corpora) + ".",
+             "Corpora: " + ", ".join(f"{c.group} ({len(c.rows)} architectures)" for c in corpora) + ".",
              "Cells: Kendall tau (Spearman rho) on the held-out rows, mean over seeds.", ""]
     for protocol in ("random", "few-shot", "zero-shot"):
         rows = [s for s in scores if s.protocol == protocol]

@@ -44,6 +44,12 @@ def stable_hash(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    """Encoder arguments come from files too: a clear error instead of an absurd allocation."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ValueError(f"encoder argument {name!r} must be an int in [{low}, {high}], got {value!r}")
+
+
 class TextEncoder(ABC):
     """Line -> vector. Subclasses set ``name`` and ``dim``; ``trainable`` encoders are ``torch.nn.Module``s."""
 
@@ -86,8 +92,8 @@ class HashedNgramEncoder(TextEncoder):
 
     def __init__(self, dim: int = 512, max_n: int = 3) -> None:
         super().__init__()
-        if dim < 8 or max_n < 1:
-            raise ValueError(f"hash encoder needs dim >= 8 and max_n >= 1, got dim={dim}, max_n={max_n}")
+        _check_int("dim", dim, 8, 1 << 16)
+        _check_int("max_n", max_n, 1, 8)
         self.dim, self.max_n = int(dim), int(max_n)
 
     def config(self) -> dict[str, Any]:
@@ -120,6 +126,7 @@ class MiniLMEncoder(TextEncoder):
 
     def __init__(self, batch_size: int = 64) -> None:
         super().__init__()
+        _check_int("batch_size", batch_size, 1, 1 << 16)
         self.batch_size = int(batch_size)
         self._model: Any = None
         self._tokenizer: Any = None
@@ -226,6 +233,12 @@ class TransformerLineEncoder(TextEncoder):
         super().__init__()
         import torch
 
+        for name, value, high in (("dim", dim, 1024), ("layers", layers, 24), ("heads", heads, 64),
+                                  ("vocab", vocab, 1 << 18), ("max_tokens", max_tokens, 1 << 14)):
+            _check_int(name, value, 1, high)
+        if dim % heads:
+            raise ValueError(f"transformer encoder: dim {dim} is not a multiple of heads {heads}")
+        _check_int("seed", seed, 0, (1 << 63) - 1)
         self.dim, self.layers, self.heads, self.vocab, self.max_tokens = dim, layers, heads, vocab, max_tokens
         self.seed = seed
         with torch.random.fork_rng():

@@ -113,9 +113,11 @@ def _parse_shape_text(text: str) -> list[int] | None:
 
 
 def global_features(model: onnx.ModelProto, *, inferred: bool = False,
-                    shape_text: dict[str, str] | None = None) -> GlobalFeatures:
+                    shape_text: dict[str, str] | None = None, stats: Any = None) -> GlobalFeatures:
     """:class:`GlobalFeatures` of ``model``; ``inferred=True`` when shape inference has already been run, or
-    ``shape_text`` (``{value: "?x16x8x8"}``, from :func:`predictors.onnx_text.encode_with_shapes`)."""
+    ``shape_text`` (``{value: "?x16x8x8"}``, from :meth:`predictors.onnx_text.OnnxTextEncoder.encode`). With
+    ``stats`` (that encoding's :class:`~predictors.onnx_text.GraphStats`), depth, node count and op counts are
+    taken from it (``Constant`` nodes excluded) instead of walking the graph again."""
     if shape_text is not None:
         shapes = {name: dims for name, text in shape_text.items() if (dims := _parse_shape_text(text)) is not None}
         for init in model.graph.initializer:
@@ -130,7 +132,10 @@ def global_features(model: onnx.ModelProto, *, inferred: bool = False,
     params = sum(math.prod(init.dims) for init in model.graph.initializer if len(init.dims) > 0
                  and init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
                                         onnx.TensorProto.BFLOAT16))
-    flops = sum(_node_flops(node, shapes) for node in model.graph.node)
+    flops = sum(_node_flops(node, shapes) for node in model.graph.node
+                if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul"))
+    if stats is not None:
+        return GlobalFeatures(int(params), int(flops), stats.depth, stats.num_nodes, dict(stats.op_histogram))
     counts = Counter(node.op_type for node in model.graph.node)
     return GlobalFeatures(int(params), int(flops), _depth(model), len(model.graph.node), dict(counts))
 

@@ -1,7 +1,8 @@
 """``OnnxNetPredictor``: accuracy ranking from an ONNX graph written as text (after ONNX-Net, Qin et al., 2025).
 
-Pipeline for one model: ONNX -> text lines (:func:`predictors.onnx_text.encode_lines`, chain form) -> value ids
-normalised away -> bag of distinct lines with counts -> each distinct line embedded by a text encoder (cached)
+Pipeline for one model: ONNX -> text lines (:class:`predictors.onnx_text.OnnxTextEncoder`, ``relative`` variant:
+each line names its inputs by relative value ids, so the wiring survives) -> a bag of the distinct lines and of
+the pairs of consecutive lines, with counts -> each distinct entry embedded by a text encoder (cached)
 -> pooled (:func:`~predictors.onnx_net.encoders.pool_lines`) -> concatenated with global features (log params,
 log FLOPs, depth, operator histogram) and optional extra inputs (e.g. zero-cost proxy scores) -> standardised ->
 an ensemble of MLP heads -> the mean of their scores (higher = better).
@@ -9,8 +10,10 @@ an ensemble of MLP heads -> the mean of their scores (higher = better).
 Training (:meth:`OnnxNetPredictor.fit`): pairwise margin-ranking loss by default (MSE, listwise as options),
 pairs only within one group (space); each ensemble member holds out its own validation split drawn from the
 *training* data (per group) and keeps its best epoch by validation Kendall tau (early stopping). Calling
-``fit`` on a trained predictor fine-tunes it: the heads start from their trained weights and the input
-standardisation is re-estimated on the new data (so a new space's features are read relative to that space).
+``fit`` on a trained predictor fine-tunes it: the heads start from their trained weights and keep the input
+standardisation they learned on (re-estimating it on a few new labels would change what every input means to
+them). Standardisation is robust (:func:`fit_standardisation`): a feature constant in the training data is
+dropped, never divided by a tiny number, and standardised values are clipped to +-:data:`Z_CLIP`.
 
 Files (:meth:`save` / :meth:`load`): ``<path>.json`` (configuration, feature names, training summary) and
 ``<path>.safetensors`` (head weights, standardisation, trainable encoder weights). No pickle.
@@ -32,11 +35,12 @@ import onnx
 
 from predictors.onnx_net.encoders import TextEncoder, make_encoder, normalise_line, pool_lines
 from predictors.onnx_net.features import global_feature_names, global_features
+from predictors.onnx_net.files import FILE_FORMAT, FILE_VERSION, load_predictor, save_predictor
 from predictors.onnx_net.losses import LOSSES, loss_fn
-from predictors.onnx_text import OnnxTextError, encode_with_shapes, load_model
+from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, load_model
 
-FILE_FORMAT = "onnx-net-predictor"
-FILE_VERSION = 1
+#: Joins two consecutive lines into one entry of the bag (the ``relative`` input; see :func:`encode_graph`).
+BIGRAM_JOIN = "=>"
 DEFAULT_DIR = Path(__file__).parent / "pretrained"
 
 
@@ -83,24 +87,40 @@ def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
-def encode_graph(model: Any, *, variant: str = "chain") -> EncodedGraph:
-    """Read one model (path, bytes, ``ModelProto`` or an :class:`EncodedGraph`, returned as is)."""
+def encode_graph(model: Any, *, variant: str = "relative", encoder: OnnxTextEncoder | None = None) -> EncodedGraph:
+    """Read one model (path, bytes, ``ModelProto`` or an :class:`EncodedGraph`, returned as is).
+
+    ``variant`` ``"relative"`` (the default) keeps the wiring: each line's inputs are written as relative value
+    ids (``V-2``: the value defined two values before the line), so two graphs that differ only in which value
+    feeds which node read differently. ``"chain"`` erases the ids to ``V`` (the bag of lines of the first
+    version, kept for comparison). ``encoder`` (an :class:`~predictors.onnx_text.OnnxTextEncoder`) keeps its memo
+    tables across calls; a fresh one is used if omitted.
+    """
     if isinstance(model, EncodedGraph):
         return model
+    encoder = encoder or OnnxTextEncoder()
     proto = load_model(model)
-    text, shapes = encode_with_shapes(proto, variant=variant)
-    lines = Counter(normalise_line(line) for line in text)
+    encoding = encoder.encode(proto, variant=variant)
+    text = encoding.lines if variant == "relative" else [normalise_line(line) for line in encoding.lines]
+    lines = Counter(text)
+    if variant == "relative":  # the order too: each pair of consecutive lines is a "line" of the bag
+        lines.update(f"{a} {BIGRAM_JOIN} {b}" for a, b in zip(text, text[1:]))
     distinct = sorted(lines)
-    feats = global_features(proto, shape_text=shapes).vector()
+    feats = global_features(proto, shape_text=encoding.shapes, stats=encoding.stats).vector()
     return EncodedGraph(tuple(distinct), tuple(lines[line] for line in distinct), tuple(float(v) for v in feats))
 
 
-def _encode_or_error(model: Any, variant: str) -> "EncodedGraph | str":
-    """Worker-process side of :meth:`OnnxNetPredictor.encode`: the encoding, or the error text."""
-    try:
-        return encode_graph(model, variant=variant)
-    except OnnxTextError as err:
-        return str(err)
+def _encode_chunk(models: list[bytes], variant: str) -> list["EncodedGraph | str"]:
+    """Worker-process side of :meth:`OnnxNetPredictor.encode`: one text encoder for a chunk of models; the
+    encoding of each, or its error text."""
+    encoder = OnnxTextEncoder()
+    out: list[EncodedGraph | str] = []
+    for model in models:
+        try:
+            out.append(encode_graph(model, variant=variant, encoder=encoder))
+        except OnnxTextError as err:
+            out.append(str(err))
+    return out
 
 
 @dataclass(frozen=True)
@@ -120,7 +140,7 @@ class PredictorConfig:
     """Hyper-parameters of :class:`OnnxNetPredictor` (all have defaults; saved with the predictor)."""
 
     encoder: dict[str, Any] = field(default_factory=lambda: {"name": "hash", "dim": 64, "max_n": 3})
-    variant: str = "chain"
+    variant: str = "relative"
     use_global_features: bool = True
     hidden: int = 128
     layers: int = 1
@@ -141,14 +161,66 @@ class PredictorConfig:
     encode_workers: int = 0
 
     def __post_init__(self) -> None:
+        for name, (kind, low, high) in _FIELD_RULES.items():
+            value = getattr(self, name)
+            if kind is bool:
+                ok = isinstance(value, bool)
+            elif kind is int:
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok:
+                raise ValueError(f"config key {name!r} must be {kind.__name__}, got {value!r}")
+            if low is not None and not low <= value <= high:
+                raise ValueError(f"config key {name!r} must be in [{low}, {high}], got {value!r}")
+        if not isinstance(self.encoder, dict) or not isinstance(self.encoder.get("name"), str):
+            raise ValueError(f"config key 'encoder' must be a dict with a 'name', got {self.encoder!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; choose one of {list(LOSSES)}")
-        if self.variant not in ("chain", "compact"):
-            raise ValueError(f"unknown text variant {self.variant!r}; choose 'chain' or 'compact'")
-        if self.ensemble < 1 or self.hidden < 1 or self.layers < 1:
-            raise ValueError("ensemble, hidden and layers must be >= 1")
+        if self.variant not in INPUT_VARIANTS:
+            raise ValueError(f"unknown text variant {self.variant!r}; choose one of {list(INPUT_VARIANTS)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+
+
+#: What :class:`PredictorConfig`'s scalar fields must be: (type, lowest, highest); bounds keep a tampered file
+#: from asking for absurd sizes (``hidden: 1e9`` would be a 712 GB head).
+_FIELD_RULES: dict[str, tuple[type, Any, Any]] = {
+    "use_global_features": (bool, None, None), "refit": (bool, None, None),
+    "hidden": (int, 1, 16384), "layers": (int, 1, 64), "ensemble": (int, 1, 256),
+    "dropout": (float, 0.0, 0.99), "margin": (float, 0.0, 1e6), "lr": (float, 0.0, 10.0),
+    "weight_decay": (float, 0.0, 1e3), "max_epochs": (int, 0, 1_000_000), "patience": (int, 1, 1_000_000),
+    "batch_size": (int, 1, 1 << 24), "val_fraction": (float, 0.0, 1.0), "min_epochs": (int, 0, 1_000_000),
+    "seed": (int, -(1 << 63), (1 << 63) - 1), "encode_workers": (int, 0, 4096),
+}
+
+#: Input variants of the predictor (see :func:`encode_graph`).
+INPUT_VARIANTS = ("relative", "chain", "compact")
+
+
+#: A feature whose standard deviation in the training data is at most this, relative to ``max(1, |mean|)``, is
+#: constant there: it is dropped (its standardised value is 0 for every input), never divided by a tiny number.
+MIN_RELATIVE_STD = 1e-6
+#: Standardised inputs are clipped to +-Z_CLIP, so a feature that varied little in training cannot dominate the
+#: head on a target space where it varies a lot (zero-shot transfer).
+Z_CLIP = 10.0
+
+
+def fit_standardisation(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation of ``x``, with the std of (near-)constant columns set to 0, which
+    marks them dropped (see :data:`MIN_RELATIVE_STD` and :func:`standardise`)."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(0)
+    std = x.std(0)
+    std = np.where(std <= MIN_RELATIVE_STD * np.maximum(1.0, np.abs(mean)), 0.0, std)
+    return mean, std
+
+
+def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+    """``clip((x - mean) / std, +-Z_CLIP)`` per column; 0 where ``std == 0`` (a dropped column)."""
+    x = np.asarray(x, dtype=np.float64)
+    z = np.divide(x - mean, std, out=np.zeros_like(x), where=std > 0)
+    return np.clip(z, -Z_CLIP, Z_CLIP)
 
 
 def _mlp(inputs: int, config: PredictorConfig) -> Any:
@@ -197,6 +269,10 @@ class OnnxNetPredictor:
             config = PredictorConfig(**{**asdict(config), **overrides})
         self.config = config
         self.encoder: TextEncoder = make_encoder(config.encoder)
+        #: reads ONNX files as text; its memo tables live as long as the predictor
+        self.text_encoder = OnnxTextEncoder()
+        #: where the training data came from (set by whoever trains it, e.g. ``nas predictor fit``; saved)
+        self.provenance: dict[str, Any] = {}
         self.heads: list[Any] = []
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
@@ -226,8 +302,9 @@ class OnnxNetPredictor:
                     payload.append(skeleton(load_model(models[i])).SerializeToString())
                 except OnnxTextError as err:
                     raise OnnxTextError(f"model {i}: {err}") from err
-            chunk = max(1, len(todo) // (4 * workers))
-            results = list(pool.map(_encode_or_error, payload, [self.config.variant] * len(todo), chunksize=chunk))
+            size = max(1, -(-len(todo) // (2 * workers)))
+            chunks = [payload[b:b + size] for b in range(0, len(payload), size)]
+            results = [r for part in pool.map(_encode_chunk, chunks, [self.config.variant] * len(chunks)) for r in part]
             out: list[Any] = list(models)
             for i, result in zip(todo, results):
                 if isinstance(result, str):
@@ -237,7 +314,7 @@ class OnnxNetPredictor:
         out = []
         for i, model in enumerate(models):
             try:
-                out.append(encode_graph(model, variant=self.config.variant))
+                out.append(encode_graph(model, variant=self.config.variant, encoder=self.text_encoder))
             except OnnxTextError as err:
                 raise OnnxTextError(f"model {i}: {err}") from err
         return out
@@ -332,9 +409,11 @@ class OnnxNetPredictor:
         if self.encoder.trainable:
             return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
         x = self.features(graphs, extra)
-        self.mean = x.mean(0)
-        self.std = x.std(0) + 1e-6
-        xs = torch.tensor((x - self.mean) / self.std, dtype=torch.float32)
+        if not fine_tune:  # fine-tuning keeps the standardisation the heads learned on
+            self.mean, self.std = fit_standardisation(x)
+        elif x.shape[1] != len(self.mean):
+            raise PredictorError(f"input width changed from {len(self.mean)} to {x.shape[1]}")
+        xs = torch.tensor(standardise(x, self.mean, self.std), dtype=torch.float32)
         codes = {g: i for i, g in enumerate(sorted(set(group_labels)))}
         g_index = torch.tensor([codes[g] for g in group_labels])
         targets = torch.tensor(y, dtype=torch.float32)
@@ -442,9 +521,13 @@ class OnnxNetPredictor:
             others = np.concatenate([others, np.nan_to_num(np.asarray(extra, dtype=np.float64).reshape(len(graphs), -1),
                                                             nan=0.0, posinf=0.0, neginf=0.0)], axis=1)
         text_dim = 2 * encoder.dim
-        self.mean = np.concatenate([np.zeros(text_dim), others.mean(0)])
-        self.std = np.concatenate([np.ones(text_dim), others.std(0) + 1e-6])
-        other_t = torch.tensor((others - self.mean[text_dim:]) / self.std[text_dim:], dtype=torch.float32)
+        if fine_tune:  # keep the standardisation the heads learned on
+            other_mean, other_std = self.mean[text_dim:], self.std[text_dim:]
+        else:
+            other_mean, other_std = fit_standardisation(others)
+            self.mean = np.concatenate([np.zeros(text_dim), other_mean])
+            self.std = np.concatenate([np.ones(text_dim), other_std])
+        other_t = torch.tensor(standardise(others, other_mean, other_std), dtype=torch.float32)
         codes = {g: i for i, g in enumerate(sorted(set(group_labels)))}
         g_index = torch.tensor([codes[g] for g in group_labels])
         targets = torch.tensor(y, dtype=torch.float32)
@@ -502,82 +585,27 @@ class OnnxNetPredictor:
         assert self.mean is not None and self.std is not None
         if x.shape[1] != len(self.mean):
             raise PredictorError(f"feature width {x.shape[1]} does not match the trained width {len(self.mean)}")
-        xs = torch.tensor((x - self.mean) / self.std, dtype=torch.float32)
+        xs = torch.tensor(standardise(x, self.mean, self.std), dtype=torch.float32)
         with torch.inference_mode():
             scores = torch.stack([head(xs).squeeze(-1) for head in self.heads]).mean(0)
         return scores.double().numpy()
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:
-        """Write ``<path>.json`` and ``<path>.safetensors`` (no pickle); returns both paths."""
-        import torch
-        from safetensors.torch import save_file
-
-        if not self.is_trained:
-            raise PredictorError("nothing to save: the predictor is untrained")
-        base = Path(path)
-        if base.suffix in (".json", ".safetensors"):
-            base = base.with_suffix("")
-        base.parent.mkdir(parents=True, exist_ok=True)
-        tensors = {"norm.mean": torch.tensor(self.mean), "norm.std": torch.tensor(self.std)}
-        for k, head in enumerate(self.heads):
-            for name, value in head.state_dict().items():
-                tensors[f"head.{k}.{name}"] = value.detach().contiguous()
-        if self.encoder.trainable:
-            for name, value in self.encoder.module.state_dict().items():
-                tensors[f"encoder.{name}"] = value.detach().contiguous()
-        meta = {"format": FILE_FORMAT, "version": FILE_VERSION, "config": asdict(self.config),
-                "encoder": self.encoder.config(), "extra_names": self.extra_names,
-                "input_width": int(len(self.mean)), "history": self.history}
-        save_file(tensors, str(base.with_suffix(".safetensors")))
-        base.with_suffix(".json").write_text(json.dumps(meta, indent=1))
-        return base.with_suffix(".json"), base.with_suffix(".safetensors")
+        """Write ``<path>.json`` and ``<path>.safetensors`` (no pickle, each written atomically); returns both
+        paths. The JSON records every ranking group the predictor learned from (``trained_on``) and
+        :attr:`provenance` (see :mod:`predictors.onnx_net.files`)."""
+        return save_predictor(self, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> "OnnxNetPredictor":
-        """Read a predictor written by :meth:`save` (``path`` with or without suffix)."""
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        """Read a predictor written by :meth:`save` (``path`` with or without suffix).
 
-        base = Path(path)
-        if base.suffix in (".json", ".safetensors"):
-            base = base.with_suffix("")
-        meta_path, weights_path = base.with_suffix(".json"), base.with_suffix(".safetensors")
-        for p in (meta_path, weights_path):
-            if not p.is_file():
-                raise PredictorError(f"predictor file {p} does not exist")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise PredictorError(f"{meta_path} is not a predictor description (invalid JSON: {err})") from err
-        if not isinstance(meta, dict) or meta.get("format") != FILE_FORMAT:
-            raise PredictorError(f"{meta_path} is not an {FILE_FORMAT} file")
-        if meta.get("version", 0) > FILE_VERSION:
-            raise PredictorError(f"{meta_path} has version {meta['version']}; this code reads <= {FILE_VERSION}")
-        try:
-            tensors = load_file(str(weights_path))
-        except (SafetensorError, OSError, ValueError) as err:
-            raise PredictorError(f"{weights_path} is not a readable safetensors file: {err}") from err
-        predictor = cls(PredictorConfig(**meta["config"]))
-        predictor.extra_names = list(meta.get("extra_names", []))
-        predictor.history = list(meta.get("history", []))
-        predictor.mean = tensors["norm.mean"].numpy().astype(np.float64)
-        predictor.std = tensors["norm.std"].numpy().astype(np.float64)
-        width = int(meta["input_width"])
-        if predictor.encoder.trainable:
-            state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
-            predictor.encoder.module.load_state_dict(state)
-            predictor.encoder.module.eval()
-        for k in range(predictor.config.ensemble):
-            head = _mlp(width, predictor.config)
-            state = {name[len(f"head.{k}."):]: v for name, v in tensors.items() if name.startswith(f"head.{k}.")}
-            try:
-                head.load_state_dict(state)
-            except RuntimeError as err:
-                raise PredictorError(f"{weights_path}: head {k} does not match its description: {err}") from err
-            head.eval()
-            predictor.heads.append(head)
-        return predictor
+        Raises:
+            PredictorError: a missing file, invalid JSON, a missing or mistyped key (named), sizes outside the
+                configuration's bounds, tensors that do not match the description or hold non-finite values.
+        """
+        return load_predictor(cls, path)
 
     @classmethod
     def default(cls) -> "OnnxNetPredictor":
