@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from nas.errors import NasError
 from nas.ir.graph import ArchGraph
 from nas.ir.ops import Shape
 
@@ -33,7 +34,7 @@ BATCH_DIM = "batch"
 PRODUCER = "nas-platform"
 
 
-class OnnxLoadError(ValueError):
+class OnnxLoadError(NasError, ValueError):
     """An ONNX file could not be read: missing, corrupt, or not an ONNX model."""
 
 

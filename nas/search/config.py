@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from nas.errors import NasError
+
 #: Small known networks for einspace on 8x8 digits, written as derivations (einspace found that seeding the
 #: search with known architectures gave its largest gains). A convolution is ``(routing im2col[...] linear
 #: col2im)``; the classifier head averages the spatial axes, so every seed first brings the map down to 1x1 with a
@@ -74,7 +76,7 @@ TABLE_SCORERS: tuple[str, ...] = ()
 OBJECTIVES = {"val_acc": "maximize", "params": "minimize", "flops": "minimize", "latency": "minimize"}
 
 
-class ConfigError(ValueError):
+class ConfigError(NasError, ValueError):
     """A search configuration names an unknown field or an invalid value (one line, naming the field)."""
 
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from ray import tune
 
+from nas.errors import NasError
 from nas.search.evaluators.base import TrialOutcome
 from nas.search.trainable import EPOCH_KEYS, TrialSpec, _describe, train_trial
 
@@ -45,7 +46,7 @@ _SCHEDULERS = ("asha", "fifo")
 _STATUSES = ("ok", "stopped", "failed")
 
 
-class RayConnectionError(ConnectionError):
+class RayConnectionError(NasError, ConnectionError):
     """The Ray cluster at ``TuneSettings.address`` cannot be reached; ``str(err)`` names the address and cause."""
 
 

@@ -37,6 +37,7 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
+from nas.errors import NasError
 from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LineageModel,
                               MetaModel, ScoreModel, SearchModel, TrialModel, decode_float, encode_float, utcnow)
 
@@ -61,7 +62,7 @@ def default_db_url() -> str:
     return "sqlite:///nas.db"
 
 
-class StoreError(RuntimeError):
+class StoreError(NasError, RuntimeError):
     """The store cannot do what was asked: unreachable or corrupt database, bad URL, unknown or duplicate name.
 
     The message is one line that names the database (password masked) and the cause; nothing stored is changed.
