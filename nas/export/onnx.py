@@ -407,10 +407,17 @@ def _version() -> str:
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` to ``path`` (creating parent directories); returns the path."""
+    """Write ``model`` to ``path`` (creating parent directories) atomically: a temporary file renamed over
+    ``path``, so a full disk or a kill never leaves a truncated model; returns the path.
+
+    Raises:
+        OutputError: the file cannot be written (the message names it and the cause).
+    """
+    from nas.util.atomic import atomic_path
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, os.fspath(target))
+    with atomic_path(target) as temporary:
+        onnx.save_model(model, os.fspath(temporary))
     return target
 
 
