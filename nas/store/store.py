@@ -38,6 +38,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from nas.errors import NasError
+from nas.store.guard import refuse_foreign_sqlite
+from nas.util.secrets import scrub
 from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LineageModel,
                               MetaModel, ScoreModel, SearchModel, TrialModel, decode_float, encode_float, utcnow)
 
@@ -301,9 +303,7 @@ def _cause(exc: BaseException, password: str | None = None) -> str:
     if isinstance(exc, SQLAlchemyError) and inner is exc:
         text = re.sub(r"\(Background on this error at: [^)]*\)", "", text)
     text = " ".join(text.split()) or type(inner).__name__
-    if password:
-        text = text.replace(password, "***")
-    return text
+    return scrub(text, password)
 
 
 def _builtin(value: Any) -> Any:
@@ -376,6 +376,7 @@ class Store:
                 raise StoreError(f"cannot use in-memory SQLite ({self.display_url}) as a store: Optuna's storage "
                                  "would open another database; use a file, e.g. sqlite:///nas.db")
             self._sqlite_path = Path(database).expanduser().resolve()
+            refuse_foreign_sqlite(self._sqlite_path, self.display_url)  # before anything is created in it
             # absolute, so that a later chdir (Ray changes folders) cannot point either engine elsewhere
             parsed = parsed.set(database=str(self._sqlite_path))
             self.url = parsed.render_as_string(hide_password=False)
