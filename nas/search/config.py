@@ -285,6 +285,11 @@ class SearchConfig:
         if unknown:
             raise ConfigError(f"unknown search config field(s) {unknown}; valid fields: {sorted(names)}")
         data = {k: v for k, v in data.items() if v is not None or k == "predictor_path"}
+        for key in ("scorers", "objectives", "seeds"):
+            value = data.get(key)
+            if key in data and not isinstance(value, str) and not (
+                    isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"{key} must be a list of names, got {value!r}")
         for key in ("scorers", "objectives"):
             if key in data:
                 value = data[key]
