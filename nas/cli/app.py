@@ -45,10 +45,6 @@ class Terminated(KeyboardInterrupt):
     left ``interrupted``, open files are flushed and closed, child processes are stopped)."""
 
 
-def _raise_terminated(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def _one_line(err: BaseException) -> tuple[str, str]:
     """``(first line, the rest)`` of an error's message."""
     if isinstance(err, OSError) and err.strerror:  # "[Errno 28] No space left on device: 'x'" -> "x: No space ..."
@@ -74,16 +70,23 @@ def main(argv: list[str] | None = None) -> None:
     Usage errors (unknown option, bad value, missing argument) are errors like any other: one line, exit 2.
     Ctrl-C exits with 130 and SIGTERM with 143, both after the same clean-up (``KeyboardInterrupt``).
     """
+    terminated: list[int] = []  # Typer turns the interrupt into exit code 130: remember that it was SIGTERM
+
+    def on_sigterm(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        raise Terminated()
+
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _raise_terminated)
+        signal.signal(signal.SIGTERM, on_sigterm)
     try:
         code = app(args=argv, prog_name="nas", standalone_mode=False)
+        if terminated:
+            sys.exit(143)
         if isinstance(code, int) and not isinstance(code, bool) and code != 0:
             sys.exit(code)  # Typer returns typer.Exit's code (and 130 for Ctrl-C) in non-standalone mode
     except typer.Exit as stop:
-        sys.exit(stop.exit_code)
-    except (KeyboardInterrupt, typer.Abort) as stop:
-        terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)
+        sys.exit(143 if terminated else stop.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         sys.exit(143 if terminated else 130)
     except typer.TyperException as err:  # typer >= 0.29 bundles click: its exceptions derive from TyperException
         if type(err).__name__ == "NoArgsIsHelpError":
