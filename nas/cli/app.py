@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> None:
         terminated.append(signum)
         raise Terminated()
 
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, on_sigterm)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if main_thread else None
     try:
         code = app(args=argv, prog_name="nas", standalone_mode=False)
         if terminated:
@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> None:
         if detail:
             print(detail, file=sys.stderr)
         sys.exit(2)
+    finally:
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)  # main() may run inside another program (tests)
 
 
 if __name__ == "__main__":
