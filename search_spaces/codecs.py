@@ -35,7 +35,7 @@ class NB201Codec:
     stage, lastact)`` with ``stage -> repeat(cell, n=N)`` and ``cell -> cell201(edge x 6)``."""
 
     OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-    _NODE = re.compile(r"^\|(?:[a-z0-9_]+~\d+\|)+$")
+    _NODE = re.compile(r"^\|(?:[a-z0-9_]+~[0-9]+\|)+$")
 
     def parse_arch(self, arch: str) -> list[str]:
         """The 6 edge ops, in the order 0->1, 0->2, 1->2, 0->3, 1->3, 2->3."""
@@ -89,7 +89,7 @@ class ChoiceCodec:
     def to_derivation(self, space: "Space", arch: str) -> str:
         slots, choices = self._slots(space), self._choice_slots(space)
         digits = arch.strip()
-        if len(digits) != len(choices) or not digits.isdigit():
+        if len(digits) != len(choices) or not (digits.isascii() and digits.isdigit()):  # not "²"
             raise DerivationSyntaxError(f"{space.name} architecture strings have {len(choices)} digits, got {arch!r}")
         labels = []
         digit_of = dict(zip(choices, digits))
@@ -164,7 +164,7 @@ class WidthCodec:
         out = []
         for i, (part, (symbol, values)) in enumerate(zip(parts, choices), start=1):
             try:
-                value = int(part.strip())
+                value = int(part.strip()) if part.strip().isascii() else None  # not "٨"
             except ValueError:
                 value = None
             if value not in values:

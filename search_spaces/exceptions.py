@@ -44,6 +44,10 @@ class BudgetError(SearchSpaceError):
     """No architecture of the space fits the requested budget."""
 
 
+class LimitsError(SearchSpaceError, ValueError):
+    """A sampling limit is not a non-negative integer, or exceeds what the platform can handle."""
+
+
 class UnknownSpaceError(SearchSpaceError, KeyError):
     """No built-in space has that name."""
 

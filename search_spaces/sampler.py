@@ -25,10 +25,15 @@ from typing import Any, Iterator, Sequence
 
 from nas.ir.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
 from search_spaces.derivation import Cost, DNode
-from search_spaces.exceptions import BudgetError, InputShapeError, SearchSpaceError
+from search_spaces.exceptions import BudgetError, InputShapeError, LimitsError, SearchSpaceError
 from search_spaces.grammar import Alternative, Grammar
 from search_spaces.terminals.base import IrChain, Leaf, Terminal
 from search_spaces.types import TensorType
+
+
+MAX_DEPTH = 200
+"""The deepest combinator nesting a space may allow (and a derivation string may have): deeper ones would exhaust
+Python's recursion while they are sampled, parsed or built."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,16 @@ class Limits:
     max_params: int = 4_000_000
     max_flops: int = 1_000_000_000
     max_elements: int = 1 << 19
+
+    def __post_init__(self) -> None:
+        for name in ("max_depth", "max_nodes", "max_params", "max_flops", "max_elements"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise LimitsError(f"limit {name} must be an integer, got {value!r}")
+            if value < 0:
+                raise LimitsError(f"limit {name} must not be negative, got {value}")
+        if self.max_depth > MAX_DEPTH:
+            raise LimitsError(f"limit max_depth must be at most {MAX_DEPTH}, got {self.max_depth}")
 
     def budget(self) -> Cost:
         return Cost(self.max_params, self.max_flops, self.max_nodes)
@@ -149,9 +164,13 @@ class Sampler:
     # --- grammar access ----------------------------------------------------------------------------------------------
 
     def _flatten(self, symbol: str, prob: float, seen: tuple[str, ...]) -> list[FlatAlternative]:
+        """The alternatives ``symbol`` reaches through unit productions; those of probability 0 (``@ 0``) are not
+        part of the space: never sampled, not even when nothing else is feasible, and not parsed."""
         rule = self.grammar.rule(symbol)
         out: list[FlatAlternative] = []
         for index, alt in enumerate(rule.alternatives):
+            if prob * alt.weight <= 0:
+                continue
             if alt.unit:
                 out.extend(FlatAlternative(fa.alt, fa.prob, fa.category, fa.terminal, index)
                            for fa in self._flatten(alt.term, prob * alt.weight, seen + (symbol,)))

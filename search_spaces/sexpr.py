@@ -14,12 +14,16 @@ from typing import Any, Union
 from search_spaces.derivation import DNode
 from search_spaces.exceptions import DerivationSyntaxError, DerivationTypeError
 from search_spaces.grammar import format_value
-from search_spaces.sampler import FlatAlternative, Sampler
+from search_spaces.sampler import MAX_DEPTH, FlatAlternative, Sampler
 from search_spaces.terminals.base import Leaf
 from search_spaces.types import TensorType
 
 _TOKEN = re.compile(r"\s*(?:(?P<open>\()|(?P<close>\))|(?P<atom>[A-Za-z_][A-Za-z0-9_\-]*(?:\[[^\[\]]*\])?))")
 _PARAM = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(\([^()]*\)|\"(?:[^\"\\]|\\.)*\"|[^,\]]+)\s*(?:,|$)")
+
+
+MAX_NESTING = MAX_DEPTH + 1
+"""Derivation strings nested deeper than this are refused before they are type-checked (recursively)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,8 @@ def read_sexpr(text: str) -> Expr:
         if result is not None:
             raise DerivationSyntaxError("text after the end of the derivation", text, column)
         if m.group("open"):
+            if len(stack) >= MAX_NESTING:
+                raise DerivationSyntaxError(f"nested deeper than {MAX_NESTING} levels", text, column)
             stack.append((column, []))
         elif m.group("close"):
             if not stack:

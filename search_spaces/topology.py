@@ -158,7 +158,7 @@ class Repeat(TypePreserving):
 
     name = "repeat"
     slots = ("module",)
-    params = (Param("n", int, doc="number of copies"),)
+    params = (Param("n", int, doc="number of copies", minimum=1),)
 
     def child_symbols(self, fa: "FlatAlternative") -> list[str]:
         return [fa.alt.args[0]] * fa.alt.param_dict["n"]

@@ -23,11 +23,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from nas.errors import NasError
+
 FORMAT = "nas-labelled-benchmark"
 VERSION = 1
 
 
-class BenchmarkFileError(ValueError):
+class BenchmarkFileError(NasError, ValueError):
     """A benchmark file is missing, corrupt, or belongs to another space/dataset/protocol."""
 
 

@@ -22,32 +22,44 @@ CorpusOpt = Annotated[list[Path], typer.Option("--corpus", "-c", help="corpus (.
 
 
 def _load(paths: list[Path]) -> list[Any]:
+    """Every corpus (a labelled benchmark is encoded next to its file once); a file that is neither is one
+    :class:`~nas.errors.InputFileError` naming it."""
     import gzip
+    import zlib
 
     from nas.bench.predictor_corpus import FORMAT, corpus_from_benchmark, load_corpus
+    from nas.errors import InputFileError, NasError
 
     corpora = []
     for path in paths:
         if not path.is_file():
             raise FileNotFoundError(f"corpus file {path} does not exist")
-        with gzip.open(path, "rt") as handle:
-            try:
-                header = json.loads(handle.readline())
-            except (json.JSONDecodeError, OSError, EOFError, UnicodeDecodeError) as err:
-                raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark: {err}") from None
+        try:
+            with gzip.open(path, "rt", encoding="utf-8") as handle:
+                header = json.loads(handle.readline(1 << 20))
+        except (json.JSONDecodeError, OSError, EOFError, UnicodeDecodeError, zlib.error) as err:
+            raise InputFileError(f"{path} is neither a predictor corpus nor a labelled benchmark: "
+                                 f"{' '.join(str(err).split())}") from None
         if not isinstance(header, dict):
-            raise ValueError(f"{path} is neither a predictor corpus nor a labelled benchmark (no JSON header)")
-        if header.get("format") != FORMAT:  # a labelled benchmark: encode it next to the file once
-            cached = path.with_name(path.name.replace(".jsonl.gz", "") + ".corpus.jsonl.gz")
-            if not cached.exists() or cached.stat().st_mtime < path.stat().st_mtime:
-                corpus_from_benchmark(path, cached)
-            try:
-                corpora.append(load_corpus(cached))
-            except ValueError:  # written by an older encoding: encode again
-                corpus_from_benchmark(path, cached)
-                corpora.append(load_corpus(cached))
-            continue
-        corpora.append(load_corpus(path))
+            raise InputFileError(f"{path} is neither a predictor corpus nor a labelled benchmark: its first line is "
+                                 f"not a JSON object")
+        try:
+            if header.get("format") != FORMAT:  # a labelled benchmark: encode it next to the file once
+                cached = path.with_name(path.name.replace(".jsonl.gz", "") + ".corpus.jsonl.gz")
+                if not cached.exists() or cached.stat().st_mtime < path.stat().st_mtime:
+                    corpus_from_benchmark(path, cached)
+                try:
+                    corpora.append(load_corpus(cached))
+                except ValueError:  # written by an older encoding: encode again
+                    corpus_from_benchmark(path, cached)
+                    corpora.append(load_corpus(cached))
+                continue
+            corpora.append(load_corpus(path))
+        except NasError:
+            raise
+        except (KeyError, TypeError, ValueError, EOFError, zlib.error, UnicodeDecodeError) as err:
+            raise InputFileError(f"{path} is not a valid predictor corpus or labelled benchmark: "
+                                 f"{type(err).__name__}: {' '.join(str(err).split())[:200]}") from None
     return corpora
 
 

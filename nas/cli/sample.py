@@ -10,7 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from nas.util.atomic import check_output_dir
+from nas.util.inputs import read_text_file
 from search_spaces.exceptions import InputShapeError
+
+MAX_NUM_CLASSES = 100_000
+"""The largest classifier head ``nas sample`` builds (ImageNet-21k has 21,841 classes); the head is outside every
+sampling budget, so without a bound ``--num-classes 100000000`` would write gigabytes per candidate."""
 
 
 def _parse_shape(text: str) -> tuple[int, ...]:
@@ -53,7 +59,7 @@ def check_grammar(path: Annotated[Path, typer.Argument(help="grammar file to val
 def sample(
     space: Annotated[str, typer.Option(help="search space name (see `nas spaces`)")] = "einspace",
     input_shape: Annotated[str, typer.Option(help="input shape without batch: C,H,W or C,L")] = "3,32,32",
-    num_classes: Annotated[int, typer.Option(min=1, help="classes of the classifier head")] = 10,
+    num_classes: Annotated[int, typer.Option(min=1, max=MAX_NUM_CLASSES, help="classes of the classifier head")] = 10,
     n: Annotated[int, typer.Option("-n", "--num", min=1, help="candidates to sample")] = 10,
     seed: Annotated[int, typer.Option(help="seed; candidate i uses seed (SEED, i)")] = 0,
     out: Annotated[Path, typer.Option(help="output folder for ONNX files and summary.jsonl")] = Path("candidates"),
@@ -66,8 +72,16 @@ def sample(
     max_flops: Annotated[Optional[int], typer.Option(help="FLOPs budget of the body")] = None,
     max_depth: Annotated[Optional[int], typer.Option(help="maximum combinator nesting")] = None,
     max_nodes: Annotated[Optional[int], typer.Option(help="maximum module nodes")] = None,
+    force: Annotated[bool, typer.Option("--force", help="write into a folder that already has a summary.jsonl "
+                                        "(it is replaced)")] = False,
 ) -> None:
-    """Sample candidates (or build named ones), writing one ONNX file each and DIR/summary.jsonl."""
+    """Sample candidates (or build named ones), writing one ONNX file each and DIR/summary.jsonl.
+
+    Every input is checked before anything is written: the architecture strings parse, ``--out`` is a writable
+    folder without an earlier ``summary.jsonl`` (unless ``--force``). Each ONNX file is written atomically and
+    each summary row is flushed as it is written, so an interrupted run (Ctrl-C, SIGTERM) keeps every row of the
+    candidates it wrote.
+    """
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -82,14 +96,22 @@ def sample(
     sp = get_space(space, shape, limits=limits, grammar_path=str(grammar) if grammar else None)
     named = list(arch or [])
     if arch_file is not None:
-        named += [line.strip() for line in arch_file.read_text().splitlines() if line.strip()]
+        text = read_text_file(arch_file, what="--arch-file")
+        named += [line.strip() for line in text.splitlines() if line.strip()]
     if enumerate_all:
         named += list(sp.enumerate())
     derivations = [sp.from_arch(a) for a in named]  # parse all first: a bad string fails before any output
     total = len(derivations) if named else n
-    out.mkdir(parents=True, exist_ok=True)
     summary_path = out / "summary.jsonl"
-    with summary_path.open("w") as summary, Progress(TextColumn("{task.description}"), BarColumn(),
+
+    def used(folder: Path) -> str | None:
+        if (folder / "summary.jsonl").exists() and not force:
+            return (f"--out {folder} already holds a summary.jsonl from an earlier run: choose another folder, "
+                    "or pass --force to replace it")
+        return None
+
+    check_output_dir(out, what="--out", refuse=used)
+    with summary_path.open("w", buffering=1) as summary, Progress(TextColumn("{task.description}"), BarColumn(),
                                                      MofNCompleteColumn(), TimeElapsedColumn(),
                                                      console=Console(stderr=True)) as progress:
         task = progress.add_task(f"{space} {','.join(map(str, shape))}", total=total)

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import json
 import logging
-import shlex
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from nas.util.atomic import check_output_dir
+from nas.util.secrets import mask_url, shell_command
 
 if TYPE_CHECKING:
     from nas.search import SearchProgress, SearchSummary
@@ -112,13 +111,20 @@ def resume(
     budget: Annotated[Optional[int], typer.Option(min=1, help="a new budget (to train more); default: the "
                                                               "search's")] = None,
     address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster; default: a local Ray")] = None,
+    cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (overrides the stored "
+                                                                 "setting)")] = None,
+    gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (overrides the stored "
+                                                                 "setting)")] = None,
 ) -> None:
-    """Continue a search: repair it after a crash (even kill -9), re-run unfinished trials, go on to the budget."""
+    """Continue a search: repair it after a crash (even kill -9), re-run unfinished trials, go on to the budget.
+    --cpus-per-trial/--gpus-per-trial repair a stored resource request that the cluster can never meet."""
     from nas.search import resume_search
 
+    tune = {k: v for k, v in (("cpus_per_trial", cpus_per_trial), ("gpus_per_trial", gpus_per_trial))
+            if v is not None}
     _quiet_libraries()
     with _ProgressBar(name, budget or 0, table_mode=_is_table_search(name, db)) as bar:
-        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update)
+        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update, tune=tune)
     _print_summary(summary, db)
 
 
@@ -212,6 +218,7 @@ def export(
     from nas.search import export_top
     from nas.store import Store
 
+    check_output_dir(out, what="--out")
     with Store(db) as store:
         files = export_top(store, name, top, out)
     n = sum(f.suffix == ".onnx" for f in files)
@@ -229,6 +236,7 @@ def plot(
     from dashboards.plots import plot_search
     from nas.store import Store
 
+    check_output_dir(out, what="--out")
     with Store(db) as store:
         files = plot_search(store, name, out)
     for f in files:
@@ -259,19 +267,13 @@ def dashboard(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
 ) -> None:
     """Start optuna-dashboard on the store (every search is a study; ONNX files are trial artifacts)."""
+    from nas.cli.dashboard import check_port_free, serve_dashboard
     from nas.store import Store
 
+    check_port_free(host, port)  # before the store is opened (or created)
     with Store(db) as store:
-        command = store.dashboard_command()
-    executable = _dashboard_executable()
-    command = [*executable, *command[1:], "--host", host, "--port", str(port)]
-    typer.echo(f"optuna-dashboard on http://{host}:{port}/ (Ctrl-C stops it)", err=True)
-    typer.echo(f"  {shlex.join(command)}", err=True)
-    try:
-        code = subprocess.call(command)
-    except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        url, artifact_dir, shown = store.url, store.artifact_dir, store.display_url
+    raise typer.Exit(serve_dashboard(url, artifact_dir, host=host, port=port, display_url=shown))
 
 
 # ------------------------------------------------------------------------------------------------ helpers
@@ -287,16 +289,6 @@ def _is_table_search(name: str, db: str) -> bool:
             return SearchConfig.from_dict(store.get_search(name).config).table_mode
     except Exception:  # noqa: BLE001 - resume_search reports the real problem
         return False
-
-
-def _dashboard_executable() -> list[str]:
-    script = Path(sys.executable).parent / "optuna-dashboard"
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("optuna-dashboard")
-    if found:
-        return [found]
-    return [sys.executable, "-m", "optuna_dashboard._cli"]
 
 
 def _acc(value: Optional[float]) -> str:
@@ -396,9 +388,9 @@ def _print_summary(summary: "SearchSummary", db: str) -> None:
                    f"FLOPs {arch.flops:,}")
         if summary.best_onnx is not None:
             typer.echo(f"  ONNX: {summary.best_onnx}")
-    db_flag = "" if db == DEFAULT_DB else f" --db {shlex.quote(db)}"
+    db_flag = [] if db == DEFAULT_DB else ["--db", mask_url(db)]  # hints never show a password; names are quoted
     typer.echo("dashboard:")
-    typer.echo(f"  nas search dashboard{db_flag}")
-    typer.echo(f"  {shlex.join(summary.dashboard_command)}")
-    typer.echo(f"more: nas search show {summary.name}{db_flag}; nas search export {summary.name}{db_flag} --top 5 "
-               "--out DIR")
+    typer.echo(f"  {shell_command('nas', 'search', 'dashboard', db_flag)}")
+    typer.echo(f"  {shell_command([mask_url(w) if '://' in w else w for w in summary.dashboard_command])}")
+    typer.echo(f"more: {shell_command('nas', 'search', 'show', summary.name, db_flag)}; "
+               f"{shell_command('nas', 'search', 'export', summary.name, db_flag, '--top', '5')} --out DIR")

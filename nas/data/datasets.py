@@ -37,6 +37,8 @@ from typing import Mapping
 
 import numpy as np
 
+from nas.errors import NasError
+
 __all__ = ["DATASETS", "Dataset", "DatasetError", "Split", "load_dataset"]
 
 DATASETS: Mapping[str, str] = MappingProxyType({
@@ -50,7 +52,7 @@ _MNIST1D_SEED = 42  # the generator seed of the standard MNIST-1D dataset
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
-class DatasetError(ValueError):
+class DatasetError(NasError, ValueError):
     """A dataset could not be loaded: unknown name, missing or corrupt file, inconsistent contents.
 
     ``str(err)`` names the problem in one line.

@@ -21,6 +21,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from nas.errors import NasError
 from nas.ir.graph import ArchGraph
 from nas.ir.ops import Shape
 
@@ -33,7 +34,7 @@ BATCH_DIM = "batch"
 PRODUCER = "nas-platform"
 
 
-class OnnxLoadError(ValueError):
+class OnnxLoadError(NasError, ValueError):
     """An ONNX file could not be read: missing, corrupt, or not an ONNX model."""
 
 
@@ -406,10 +407,17 @@ def _version() -> str:
 
 
 def save_onnx(model: onnx.ModelProto, path: str | os.PathLike[str]) -> Path:
-    """Write ``model`` to ``path`` (creating parent directories); returns the path."""
+    """Write ``model`` to ``path`` (creating parent directories) atomically: a temporary file renamed over
+    ``path``, so a full disk or a kill never leaves a truncated model; returns the path.
+
+    Raises:
+        OutputError: the file cannot be written (the message names it and the cause).
+    """
+    from nas.util.atomic import atomic_path
+
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save_model(model, os.fspath(target))
+    with atomic_path(target) as temporary:
+        onnx.save_model(model, os.fspath(temporary))
     return target
 
 

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import networkx as nx
 
+from nas.errors import NasError
 from nas.ir.ops import Shape, ShapeError, infer_shapes, op_spec
 
 
@@ -35,7 +36,7 @@ class Value:
     shape: Shape
 
 
-class GraphLintError(ValueError):
+class GraphLintError(NasError, ValueError):
     """An ArchGraph broke one of its invariants (names the node)."""
 
 

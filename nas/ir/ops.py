@@ -19,10 +19,12 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
+from nas.errors import NasError
+
 Shape = tuple[int, ...]
 
 
-class ShapeError(ValueError):
+class ShapeError(NasError, ValueError):
     """An op was applied to input shapes it does not accept."""
 
 

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from nas.errors import NasError
+
 #: Small known networks for einspace on 8x8 digits, written as derivations (einspace found that seeding the
 #: search with known architectures gave its largest gains). A convolution is ``(routing im2col[...] linear
 #: col2im)``; the classifier head averages the spatial axes, so every seed first brings the map down to 1x1 with a
@@ -77,7 +79,7 @@ LOOPS = ("auto", "async", "rounds")
 OBJECTIVES = {"val_acc": "maximize", "params": "minimize", "flops": "minimize", "latency": "minimize"}
 
 
-class ConfigError(ValueError):
+class ConfigError(NasError, ValueError):
     """A search configuration names an unknown field or an invalid value (one line, naming the field)."""
 
 
@@ -169,6 +171,9 @@ class SearchConfig:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{key} must be an integer >= 1, got {value!r}")
+        from nas.search.validate import check_seed
+
+        check_seed(self.seed)
         if isinstance(self.scorers, str) or isinstance(self.objectives, str):
             raise ConfigError("scorers and objectives are lists")
         object.__setattr__(self, "scorers", tuple(self.scorers))
@@ -208,6 +213,8 @@ class SearchConfig:
         except TypeError as err:
             names = [f.name for f in fields(Limits)]
             raise ConfigError(f"limits: {err}; valid: {', '.join(names)}") from None
+        except ValueError as err:  # LimitsError: not a non-negative integer, or too deep
+            raise ConfigError(f"limits: {err}") from None
         bad = [s for s in self.scorers if s != "predictor" and s not in PROXY_NAMES]
         if bad:
             raise ConfigError(f"unknown scorer(s) {bad}; choose 'predictor' and/or zero-cost proxies: "
@@ -297,6 +304,11 @@ class SearchConfig:
         if unknown:
             raise ConfigError(f"unknown search config field(s) {unknown}; valid fields: {sorted(names)}")
         data = {k: v for k, v in data.items() if v is not None or k == "predictor_path"}
+        for key in ("scorers", "objectives", "seeds"):
+            value = data.get(key)
+            if key in data and not isinstance(value, str) and not (
+                    isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)):
+                raise ConfigError(f"{key} must be a list of names, got {value!r}")
         for key in ("scorers", "objectives"):
             if key in data:
                 value = data[key]
@@ -316,16 +328,16 @@ class SearchConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SearchConfig":
-        """Load a YAML mapping of fields (an empty file gives the defaults)."""
-        import yaml
+        """Load a YAML mapping of fields (an empty file gives the defaults); bounded in size, aliases included
+        (:func:`nas.util.yaml_file.load_yaml_mapping`)."""
+        from nas.errors import InputFileError
+        from nas.util.yaml_file import load_yaml_mapping
 
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"cannot read search config {path}: {' '.join(str(err).split())}") from err
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: a search config is a mapping of fields, got {type(data).__name__}")
+            data = load_yaml_mapping(path, what="search config")
+        except InputFileError as err:
+            raise ConfigError(str(err)) from None
         try:
             return cls.from_dict(data)
         except ConfigError as err:

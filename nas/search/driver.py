@@ -74,6 +74,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.search.config import ConfigError, SearchConfig
+from nas.search.validate import check_search_name
+from nas.util.atomic import check_output_dir
+from nas.util.secrets import shell_command
 from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
 from nas.search.selection import MAX_ASKS, MAX_STALLED_ROUNDS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
@@ -212,14 +215,17 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
     from nas.store import Store, StoreError
 
     started = time.perf_counter()
+    check_search_name(name)
     with Store(db) as store:
+        check_output_dir(store.artifact_dir, what="the store's artifact folder")  # before anything trains
         existing = {s.name: s for s in store.list_searches()}
         if name in existing:
             s = existing[name]
             done = len(store.trials_of(name, status=_FINISHED))
+            hint = shell_command("nas", "search", "resume", name, "--db", store.display_url)
             raise StoreError(f"a search named {name!r} already exists in {store.display_url} ({s.status}, {done} "
-                             f"trials finished): continue it with `nas search resume {name} --db {db}` (--budget N "
-                             "to train more) or choose another --name")
+                             f"trials finished): continue it with `{hint}` (--budget N to train more) or choose "
+                             "another --name")
         settings = _settings(config, address)
         search = _Search(store, name, config, config.budget, settings, progress)
         search.start()
@@ -233,11 +239,14 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
 
 
 def resume_search(name: str, *, db: str, address: str | None = None, budget: int | None = None,
-                  progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
+                  progress: Callable[[SearchProgress], None] | None = None,
+                  tune: dict[str, Any] | None = None) -> SearchSummary:
     """Continue the search ``name``: repair it after a crash, re-run unfinished trials, go on to the budget.
 
     Args:
         budget: a new budget (e.g. to train more after the search finished); ``None`` keeps the search's.
+        tune: ``tune`` settings that override the stored ones for this run (e.g. ``{"cpus_per_trial": 1}`` to
+            repair a request the cluster can never meet).
 
     Raises:
         StoreError: the store cannot be opened or has no search ``name`` (the message lists the known ones).
@@ -250,8 +259,12 @@ def resume_search(name: str, *, db: str, address: str | None = None, budget: int
     if budget is not None and budget < 1:
         raise ConfigError(f"budget must be >= 1, got {budget}")
     with Store(db) as store:
+        check_output_dir(store.artifact_dir, what="the store's artifact folder")  # before anything trains
         record = store.get_search(name)
-        config = SearchConfig.from_dict(record.config)
+        stored = dict(record.config)
+        if tune:
+            stored["tune"] = {**(stored.get("tune") or {}), **tune}
+        config = SearchConfig.from_dict(stored)
         with DriverLease(store, name) as lease:  # before reconcile: a live driver's running trials are its own
             store.reconcile(name)  # it also recreates the Optuna study if a crash left it missing
             if budget is None:
@@ -297,8 +310,8 @@ def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     store.set_search_status(name, "running")
     try:
         search.run()
-    except KeyboardInterrupt:
-        _set_status(store, name, "interrupted", "interrupted (KeyboardInterrupt)")
+    except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or SIGTERM (Ray's handler exits, the CLI's interrupts)
+        _set_status(store, name, "interrupted", f"interrupted ({type(stop).__name__})")
         raise
     except BaseException as err:
         _set_status(store, name, "failed", f"{type(err).__name__}: {err}")

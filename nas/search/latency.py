@@ -17,10 +17,12 @@ import statistics
 import time
 from typing import Any, Sequence
 
+from nas.errors import NasError
+
 __all__ = ["LatencyError", "onnx_latency_ms"]
 
 
-class LatencyError(RuntimeError):
+class LatencyError(NasError, RuntimeError):
     """ONNX Runtime could not load or run the model (or is not installed)."""
 
 

@@ -45,6 +45,8 @@ from typing import Any
 
 from ray import tune
 
+from nas.errors import NasError
+from nas.search.cluster import LOCAL, bootstrap_address, keep_sigterm_handler
 from nas.search.evaluators.base import TrialOutcome
 from ray.tune.search import Searcher
 
@@ -57,7 +59,7 @@ _SCHEDULERS = ("asha", "fifo")
 _STATUSES = ("ok", "stopped", "failed")
 
 
-class RayConnectionError(ConnectionError):
+class RayConnectionError(NasError, ConnectionError):
     """The Ray cluster at ``TuneSettings.address`` cannot be reached; ``str(err)`` names the address and cause."""
 
 
@@ -144,12 +146,14 @@ def ensure_ray(settings: TuneSettings | None = None) -> None:
         return
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
-    if settings.address is None:
-        ray.init(num_cpus=settings.num_cpus, **options)
+    if settings.address is None:  # a new local Ray, never a cluster that RAY_ADDRESS or `ray start` left behind
+        with keep_sigterm_handler():
+            ray.init(address=LOCAL, num_cpus=settings.num_cpus, **options)
         return
-    _check_reachable(settings.address)
+    _check_reachable(bootstrap_address(settings.address))
     try:
-        ray.init(address=settings.address, **options)
+        with keep_sigterm_handler():
+            ray.init(address=settings.address, **options)
     except (ConnectionError, RuntimeError, TimeoutError, ValueError) as err:
         raise RayConnectionError(f"cannot connect to the Ray cluster at {settings.address}: "
                                  f"{_describe(err)}") from err

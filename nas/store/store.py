@@ -37,9 +37,12 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker, undefer
 
+from nas.errors import NasError
+from nas.store.guard import refuse_foreign_sqlite
 from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LeaseModel,
                               LineageModel, MetaModel, ScoreModel, SearchModel, TrialModel, TrialStatus, decode_float,
                               encode_float, upgrade_statements, utcnow)
+from nas.util.secrets import scrub
 from nas.viz.dashboard import attach_picture
 
 __all__ = ["ArchitectureRecord", "LeaseError", "LeaseRecord", "LineageRecord", "ReconcileReport", "ScoreRecord",
@@ -63,7 +66,7 @@ def default_db_url() -> str:
     return "sqlite:///nas.db"
 
 
-class StoreError(RuntimeError):
+class StoreError(NasError, RuntimeError):
     """The store cannot do what was asked: unreachable or corrupt database, bad URL, unknown or duplicate name.
 
     The message is one line that names the database (password masked) and the cause; nothing stored is changed.
@@ -337,9 +340,7 @@ def _cause(exc: BaseException, password: str | None = None) -> str:
     if isinstance(exc, SQLAlchemyError) and inner is exc:
         text = re.sub(r"\(Background on this error at: [^)]*\)", "", text)
     text = " ".join(text.split()) or type(inner).__name__
-    if password:
-        text = text.replace(password, "***")
-    return text
+    return scrub(text, password)
 
 
 def _builtin(value: Any) -> Any:
@@ -412,6 +413,7 @@ class Store:
                 raise StoreError(f"cannot use in-memory SQLite ({self.display_url}) as a store: Optuna's storage "
                                  "would open another database; use a file, e.g. sqlite:///nas.db")
             self._sqlite_path = Path(database).expanduser().resolve()
+            refuse_foreign_sqlite(self._sqlite_path, self.display_url)  # before anything is created in it
             # absolute, so that a later chdir (Ray changes folders) cannot point either engine elsewhere
             parsed = parsed.set(database=str(self._sqlite_path))
             self.url = parsed.render_as_string(hide_password=False)

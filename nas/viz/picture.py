@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 from nas.ir.graph import ArchGraph
 from nas.ir.ops import Shape
+from nas.errors import NasError
 
 __all__ = ["PICTURE_FORMATS", "Block", "Picture", "PictureError", "collapse_chains", "op_label", "picture_of",
            "render_picture", "write_picture"]
@@ -49,7 +50,7 @@ MAX_LINES_PER_BLOCK = 12
 """A collapsed chain longer than this (after folding repeats) shows its first and last ops and a count between."""
 
 
-class PictureError(ValueError):
+class PictureError(NasError, ValueError):
     """A picture could not be made: unknown format, Graphviz missing, or an input that is not an architecture."""
 
 

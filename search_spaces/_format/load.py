@@ -7,7 +7,9 @@ types, probabilities, categories, rules that can never finish) points at the off
 from __future__ import annotations
 
 import difflib
+import graphlib
 import itertools
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -90,9 +92,53 @@ def _syntax_error(err: UnexpectedInput, src: _Source) -> GrammarSyntaxError:
     return src.error(message, line, column)
 
 
+MAX_GRAMMAR_BYTES = 1024 * 1024
+"""Grammar files larger than this are refused before they are parsed (the shipped ones are a few KB; 4,000 rules
+take about 400 KB and load in seconds)."""
+MAX_ALTERNATIVES = 100_000
+"""At most this many alternatives per rule once parameter domains are expanded (their product can explode)."""
+
+
+def _same_file(file: str) -> str:
+    try:
+        return str(Path(file).resolve())
+    except (OSError, RuntimeError):
+        return file
+
+
+def _read_bytes(path: Path, src: _Source | None = None, tok: Token | None = None) -> bytes:
+    try:
+        size = path.stat().st_size
+        if size > MAX_GRAMMAR_BYTES:
+            message = f"the file has {size:,} bytes, more than grammar files may have ({MAX_GRAMMAR_BYTES:,})"
+            if src is not None and tok is not None:
+                raise src.error(message, tok.line, tok.column)
+            raise GrammarSyntaxError(message, str(path))
+        return path.read_bytes()
+    except OSError as err:
+        message = f"cannot read grammar file: {err.strerror or err}"
+        if src is not None and tok is not None:
+            raise src.error(f"cannot import {str(path)!r}: {err.strerror or err}", tok.line, tok.column) from None
+        raise GrammarSyntaxError(message, str(path)) from None
+
+
+def _decode(data: bytes, file: str) -> str:
+    """Grammar files are UTF-8 text (a BOM is allowed); anything else is a one-line error naming the byte."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise GrammarSyntaxError(f"not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start} "
+                                 f"(line {line})", file) from None
+
+
 def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
-                  registry: TerminalRegistry | None = None) -> Grammar:
-    """Parse and validate grammar text; raises :class:`GrammarSyntaxError` with file, line and column."""
+                  registry: TerminalRegistry | None = None, _imports: tuple[str, ...] = ()) -> Grammar:
+    """Parse and validate grammar text; raises :class:`GrammarSyntaxError` with file, line and column.
+
+    Every check is linear (or near linear) in the size of the grammar, so a hostile file is answered in seconds;
+    ``_imports`` is the chain of files importing this one (an import cycle is an error).
+    """
     registry = registry or default_registry()
     src = _Source(text, file)
     try:
@@ -105,7 +151,7 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
     raw: dict[str, tuple[list[_RawAlt], int, int]] = {}
     for stmt in tree.children:
         if stmt.data == "import_decl":
-            for symbol, entry in _imported_rules(stmt, file, registry, src).items():
+            for symbol, entry in _imported_rules(stmt, file, registry, src, (*_imports, file)).items():
                 if symbol in raw:
                     raise src.error(f"imported rule {symbol!r} clashes with another rule", entry[1], entry[2])
                 raw[symbol] = entry
@@ -145,28 +191,44 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
     return grammar
 
 
-def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry,
-                    src: _Source) -> dict[str, tuple[list[_RawAlt], int, int]]:
-    """The rules of an imported grammar, every non-terminal prefixed with ``alias.``, positioned at the import."""
+def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry, src: _Source,
+                    chain: tuple[str, ...]) -> dict[str, tuple[list[_RawAlt], int, int]]:
+    """The rules of an imported grammar, every non-terminal prefixed with ``alias.``, positioned at the import.
+
+    Only ``.grammar`` files are imported (next to the importing file, else a shipped grammar), so that an import
+    cannot read, and echo in its error, an arbitrary file; a grammar importing itself, directly or through others,
+    is an error naming the cycle.
+    """
     path_tok, alias_tok = stmt.children
     relative = str(path_tok)[1:-1]
     alias = str(alias_tok)
+    if not relative.endswith(".grammar"):
+        raise src.error(f"cannot import {relative!r}: only .grammar files can be imported", path_tok.line,
+                        path_tok.column)
     candidate = Path(file).parent / relative
     if candidate.is_file():
-        text, imported_file = candidate.read_text(), str(candidate)
+        imported_file = str(candidate)
+        text = _decode(_read_bytes(candidate, src, path_tok), imported_file)
     else:
         try:
-            text = resources.files("search_spaces.grammars").joinpath(relative).read_text()
-        except (FileNotFoundError, IsADirectoryError):
+            data = resources.files("search_spaces.grammars").joinpath(relative).read_bytes()
+        except (OSError, ValueError):
             raise src.error(f"cannot import {relative!r}: no such file next to {file} nor a shipped grammar",
                             path_tok.line, path_tok.column) from None
         imported_file = f"search_spaces/grammars/{relative}"
-    parse_grammar(text, name=alias, file=imported_file, registry=registry)  # its own errors, at its own positions
+        text = _decode(data, imported_file)
+    seen = [_same_file(f) for f in chain]
+    if _same_file(imported_file) in seen:
+        cycle = " -> ".join([*chain[seen.index(_same_file(imported_file)):], imported_file])
+        raise src.error(f"import cycle: {cycle}", path_tok.line, path_tok.column)
+    # its own errors, at its own positions
+    parse_grammar(text, name=alias, file=imported_file, registry=registry, _imports=chain)
     tree = _parser().parse(text)
     inner: dict[str, list[_RawAlt]] = {}
     for child in tree.children:
         if child.data == "import_decl":
-            for symbol, entry in _imported_rules(child, imported_file, registry, _Source(text, imported_file)).items():
+            for symbol, entry in _imported_rules(child, imported_file, registry, _Source(text, imported_file),
+                                                 (*chain, imported_file)).items():
                 inner[symbol] = entry[0]
         elif child.data == "rule":
             inner[str(child.children[0])] = [_raw_alternative(a) for a in child.children[1:]]
@@ -227,22 +289,38 @@ def _infer_categories(raw: dict[str, tuple[list[_RawAlt], int, int]], start: str
             cats &= found
         candidates[symbol] = cats
     candidates[start] &= {"module"}
-    for _ in range(len(raw) + 1):  # propagate through unit productions and combinator slots
-        for symbol, (alts, _, _) in raw.items():
-            for alt in alts:
-                if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
-                    shared = candidates[symbol] & candidates[alt.name]
-                    candidates[symbol] = candidates[alt.name] = shared
-                elif "module" in registry.categories(alt.name):
-                    term = registry.get(alt.name, "module")
-                    if isinstance(term, Combinator):
-                        for (slot, line, column), cat in zip(alt.slots, term.slot_categories(len(alt.slots))):
-                            if slot in candidates:
-                                if cat not in candidates[slot]:
-                                    kinds = "/".join(sorted(candidates[slot])) or "nothing consistent"
-                                    raise src.error(f"argument {slot!r} of {alt.name!r} must derive {cat}s, but "
-                                                    f"{slot!r} derives {kinds}", line, column)
-                                candidates[slot] &= {cat}
+    # Unit productions make two rules derive the same kind: the rules joined by them (a union-find forest) share
+    # one set, the intersection of their own. Near-linear, where pairwise propagation to a fixpoint was quadratic.
+    parent = {symbol: symbol for symbol in raw}
+
+    def root(symbol: str) -> str:
+        while parent[symbol] != symbol:
+            parent[symbol] = parent[parent[symbol]]
+            symbol = parent[symbol]
+        return symbol
+
+    slot_uses: list[tuple[str, str, str, int, int]] = []  # (slot, category it must derive, combinator, line, col)
+    for symbol, (alts, _, _) in raw.items():
+        for alt in alts:
+            if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
+                a, b = root(symbol), root(alt.name)
+                if a != b:
+                    parent[b] = a
+                    candidates[a] = candidates[a] & candidates.pop(b)
+            elif "module" in registry.categories(alt.name):
+                term = registry.get(alt.name, "module")
+                if isinstance(term, Combinator):
+                    for (slot, line, column), cat in zip(alt.slots, term.slot_categories(len(alt.slots))):
+                        if slot in raw:
+                            slot_uses.append((slot, cat, alt.name, line, column))
+    for slot, cat, combinator, line, column in slot_uses:
+        group = root(slot)
+        if cat not in candidates[group]:
+            kinds = "/".join(sorted(candidates[group])) or "nothing consistent"
+            raise src.error(f"argument {slot!r} of {combinator!r} must derive {cat}s, but {slot!r} derives {kinds}",
+                            line, column)
+        candidates[group] = candidates[group] & {cat}
+    candidates = {symbol: candidates[root(symbol)] for symbol in raw}
     result = {}
     for symbol, cats in candidates.items():
         _, line, column = raw[symbol]
@@ -270,6 +348,9 @@ def _build_rule(symbol: str, alts: list[_RawAlt], categories: dict[str, str], re
             raise src.error(str(err), alt.line, alt.column) from None
         _check_slots(alt, term, categories, raw, src)
         for params in _expand_params(alt, term, src):
+            if len(expanded) >= MAX_ALTERNATIVES:
+                raise src.error(f"rule {symbol!r} expands to more than {MAX_ALTERNATIVES:,} alternatives", alt.line,
+                                alt.column)
             expanded.append((alt, Alternative(alt.name, tuple(s for s, _, _ in alt.slots), params,
                                               line=alt.line, column=alt.column)))
     return Rule(symbol, category, _weights(symbol, expanded, src))
@@ -321,6 +402,10 @@ def _expand_params(alt: _RawAlt, term: Any, src: _Source) -> list[tuple[tuple[st
     if missing:
         raise src.error(f"{alt.name!r} needs parameter {missing[0]!r}", alt.line, alt.column)
     names = [p.name for p in term.params]
+    count = math.prod(len(values[n]) for n in names)
+    if count > MAX_ALTERNATIVES:
+        raise src.error(f"the parameter domains of {alt.name!r} expand to {count:,} alternatives, more than "
+                        f"{MAX_ALTERNATIVES:,}", alt.line, alt.column)
     return [tuple(zip(names, combo)) for combo in itertools.product(*(values[n] for n in names))]
 
 
@@ -357,54 +442,77 @@ def _weights(symbol: str, expanded: list[tuple[_RawAlt, Alternative]], src: _Sou
 
 
 def _check_finite(grammar: Grammar, raw: dict[str, Any], src: _Source) -> None:
-    """Every rule must be able to finish (derive a tree without infinite recursion), and unit cycles are banned."""
+    """Every rule must be able to finish (derive a tree without infinite recursion), unit cycles are banned, and
+    flattened alternatives must differ. Each check is linear in the grammar (a worklist, a topological sort, and
+    ancestor walks only for labels that several rules hold), so large grammars load in seconds."""
+    rules = grammar.rules
+    # 1. finite rules: Horn-clause propagation; an alternative finishes once all its (distinct) children do
+    waiting: dict[str, list[tuple[str, int]]] = {}
+    missing: list[int] = []
     finite: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for rule in grammar.rules:
-            if rule.symbol in finite:
-                continue
-            for alt in rule.alternatives:
-                if (alt.unit and alt.term in finite) or (not alt.unit and all(a in finite for a in alt.args)):
-                    finite.add(rule.symbol)
-                    changed = True
-                    break
-    for rule in grammar.rules:
+    queue: list[str] = []
+    for rule in rules:
+        for alt in rule.alternatives:
+            needs = {alt.term} if alt.unit else set(alt.args)
+            index = len(missing)
+            missing.append(len(needs))
+            for child in needs:
+                waiting.setdefault(child, []).append((rule.symbol, index))
+            if not needs and rule.symbol not in finite:
+                finite.add(rule.symbol)
+                queue.append(rule.symbol)
+    while queue:
+        done = queue.pop()
+        for symbol, index in waiting.get(done, ()):
+            missing[index] -= 1
+            if missing[index] == 0 and symbol not in finite:
+                finite.add(symbol)
+                queue.append(symbol)
+    for rule in rules:
         if rule.symbol not in finite:
             _, line, column = raw[rule.symbol]
             raise src.error(f"rule {rule.symbol!r} can never finish: every alternative recurses", line, column)
-    for rule in grammar.rules:  # unit cycles: a -> b -> a
-        seen, frontier = {rule.symbol}, [a.term for a in rule.alternatives if a.unit]
-        while frontier:
-            nxt = frontier.pop()
-            if nxt == rule.symbol:
-                _, line, column = raw[rule.symbol]
-                raise src.error(f"rule {rule.symbol!r} reaches itself through unit productions only", line, column)
-            if nxt not in seen:
-                seen.add(nxt)
-                frontier.extend(a.term for a in grammar.rule(nxt).alternatives if a.unit)
-    for rule in grammar.rules:  # flattened alternatives must differ so that derivation strings parse unambiguously
-        labels: dict[tuple[str, tuple[str, ...]], str] = {}
-        stack = [(rule.symbol, a) for a in rule.alternatives]
-        while stack:
-            via, alt = stack.pop()
-            if alt.unit:
-                stack.extend((alt.term, a) for a in grammar.rule(alt.term).alternatives)
-                continue
-            key = (alt.label(), alt.args)  # same label, different slots: told apart by the children when parsing
-            if key in labels and labels[key] != via:
-                _, line, column = raw[rule.symbol]
-                raise src.error(f"{alt.label()!r} is reachable from {rule.symbol!r} through both {via!r} and "
-                                f"{labels[key]!r}; derivation strings would be ambiguous", line, column)
-            labels[key] = via
+    # 2. unit cycles (a -> b -> a): a topological sort of the unit-production graph
+    units = {rule.symbol: {a.term for a in rule.alternatives if a.unit} for rule in rules}
+    try:
+        graphlib.TopologicalSorter(units).prepare()
+    except graphlib.CycleError as err:
+        on_cycle = set(err.args[1])
+        first = next(rule.symbol for rule in rules if rule.symbol in on_cycle)
+        _, line, column = raw[first]
+        raise src.error(f"rule {first!r} reaches itself through unit productions only", line, column) from None
+    # 3. flattened alternatives must differ so that derivation strings parse unambiguously: a label (with its slots)
+    #    held by two rules is an error when some rule reaches both through unit productions
+    holders: dict[tuple[str, tuple[str, ...]], dict[str, None]] = {}  # label -> the rules holding it, in order
+    for rule in rules:
+        for alt in rule.alternatives:
+            if not alt.unit:
+                holders.setdefault((alt.label(), alt.args), {})[rule.symbol] = None
+    users: dict[str, list[str]] = {}
+    for symbol, children in units.items():
+        for child in children:
+            users.setdefault(child, []).append(symbol)
+    for (label, _), held_by in holders.items():
+        if len(held_by) < 2:
+            continue
+        reached_from: dict[str, str] = {}
+        for holder in held_by:
+            frontier, seen = [holder], {holder}
+            while frontier:
+                symbol = frontier.pop()
+                other = reached_from.setdefault(symbol, holder)
+                if other != holder:
+                    _, line, column = raw[symbol]
+                    raise src.error(f"{label!r} is reachable from {symbol!r} through both {holder!r} and {other!r}; "
+                                    "derivation strings would be ambiguous", line, column)
+                for user in users.get(symbol, ()):
+                    if user not in seen:
+                        seen.add(user)
+                        frontier.append(user)
 
 
 def load_grammar(path: str | Path, *, registry: TerminalRegistry | None = None) -> Grammar:
-    """Load a grammar file; the grammar is named after the file's stem."""
+    """Load a grammar file (UTF-8, at most :data:`MAX_GRAMMAR_BYTES`); the grammar is named after the file's stem."""
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise GrammarSyntaxError(f"cannot read grammar file: {err.strerror}", str(path)) from None
+    text = _decode(_read_bytes(path), str(path))
     return parse_grammar(text, name=path.stem, file=str(path), registry=registry)

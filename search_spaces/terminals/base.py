@@ -29,6 +29,7 @@ class Param:
     choices: tuple[Any, ...] | None = None
     doc: str = ""
     default: Any = None
+    minimum: int | None = None  # the smallest admissible number (widths, kernels, strides, counts)
 
     def check(self, value: Any) -> str | None:
         """An error message when ``value`` is not admissible, else None."""
@@ -40,6 +41,8 @@ class Param:
                 return f"parameter {self.name!r} must be a number, got {value!r}"
         elif not isinstance(value, self.kind) or isinstance(value, bool):
             return f"parameter {self.name!r} must be {self.kind.__name__}, got {value!r}"
+        if self.minimum is not None and not isinstance(value, tuple) and value < self.minimum:
+            return f"parameter {self.name!r} must be >= {self.minimum}, got {value!r}"
         if self.choices is not None and value not in self.choices:
             return f"parameter {self.name!r} must be one of {', '.join(map(repr, self.choices))}, got {value!r}"
         return None

@@ -98,7 +98,8 @@ class ConvBn(Leaf):
     """Conv(k, stride, no bias) -> BatchNorm [-> ReLU]; ``width`` 0 keeps the channel count."""
 
     name = "conv_bn"
-    params = (Param("kernel", int), Param("width", int, default=0), Param("stride", int, default=1),
+    params = (Param("kernel", int, minimum=1), Param("width", int, default=0, minimum=0),
+              Param("stride", int, default=1, minimum=1),
               Param("relu", int, (0, 1), default=0, doc="1: ReLU after the BatchNorm"))
 
     def out_type(self, p: Params, t: TensorType) -> TensorType | None:
@@ -160,7 +161,7 @@ class ResBlockTo(ResBlock):
     input width is read from the incoming tensor, so any width may precede it."""
 
     name = "resblock_to"
-    params = (Param("width", int, doc="output channels"),)
+    params = (Param("width", int, doc="output channels", minimum=1),)
 
     def out_type(self, p: Params, t: TensorType) -> TensorType | None:
         out = super().out_type({"factor": 1}, t)
@@ -186,7 +187,7 @@ class NatsCell(Leaf):
     """
 
     name = "nats_cell"
-    params = (Param("width", int, default=0, doc="output channels, 0 = same as input"),)
+    params = (Param("width", int, default=0, doc="output channels, 0 = same as input", minimum=0),)
 
     def out_type(self, p: Params, t: TensorType) -> TensorType | None:
         if t.mode != "image" or p["width"] < 0:
@@ -213,8 +214,9 @@ class MBConv(Leaf):
     ReLU -> Conv1x1 to ``width`` -> BN, plus the input when stride is 1 and channels are unchanged."""
 
     name = "mbconv"
-    params = (Param("expand", int), Param("kernel", int), Param("stride", int, default=1),
-              Param("width", int, default=0, doc="output channels, 0 = same as input"))
+    params = (Param("expand", int, minimum=1), Param("kernel", int, minimum=1),
+              Param("stride", int, default=1, minimum=1),
+              Param("width", int, default=0, doc="output channels, 0 = same as input", minimum=0))
 
     def out_type(self, p: Params, t: TensorType) -> TensorType | None:
         if t.mode != "image":

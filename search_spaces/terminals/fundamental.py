@@ -34,7 +34,7 @@ class Linear(Leaf):
     """``y = x W^T + b`` over the last dim, to ``width`` features."""
 
     name = "linear"
-    params = (Param("width", int, doc="output features"),)
+    params = (Param("width", int, doc="output features", minimum=1),)
 
     def out_type(self, p: Params, t: TensorType) -> TensorType:
         return t.with_shape(t.shape[:-1] + (p["width"],))
@@ -47,7 +47,7 @@ class Conv1d(Leaf):
     """1-D convolution of a channels-first signal ``(C, L)``, length kept (einspace pads kernel 8 as 3 + 4)."""
 
     name = "conv1d"
-    params = (Param("kernel", int, (1, 3, 5, 8)), Param("width", int, doc="output channels"))
+    params = (Param("kernel", int, (1, 3, 5, 8)), Param("width", int, doc="output channels", minimum=1))
 
     def out_type(self, p: Params, t: TensorType) -> TensorType | None:
         if t.mode != "signal":
@@ -168,7 +168,7 @@ class Im2Col(PreRoute):
     """Unfold an image into patch tokens ``(Ho*Wo, C*k*k)``; saves the grid ``(Ho, Wo)`` for col2im."""
 
     name = "im2col"
-    params = (Param("kernel", int), Param("stride", int), Param("padding", int))
+    params = (Param("kernel", int, minimum=1), Param("stride", int, minimum=1), Param("padding", int, minimum=0))
 
     def route(self, p: Params, t: TensorType) -> tuple[TensorType, Any] | None:
         k, s, pad = p["kernel"], p["stride"], p["padding"]

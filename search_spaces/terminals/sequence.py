@@ -33,7 +33,7 @@ class Attention(Leaf):
     """
 
     name = "attention"
-    params = (Param("heads", int),)
+    params = (Param("heads", int, minimum=1),)
 
     def out_type(self, p: Params, t: TensorType) -> TensorType | None:
         if t.mode not in ("signal", "token"):

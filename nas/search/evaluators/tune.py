@@ -29,9 +29,11 @@ class TuneEvaluator(Evaluator):
         self.dataset, self.seed, self.train = dataset, int(seed), dict(train)
 
     def start(self) -> None:
+        from nas.search.cluster import check_trial_resources
         from nas.search.tune_runner import ensure_ray
 
         ensure_ray(self.settings)
+        check_trial_resources(self.settings.cpus_per_trial, self.settings.gpus_per_trial)
 
     def spec(self, job: EvalJob) -> Any:
         """The :class:`~nas.search.trainable.TrialSpec` that trains ``job`` on a worker."""

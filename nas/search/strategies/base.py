@@ -34,6 +34,8 @@ import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence
 
+from nas.errors import NasError
+
 if TYPE_CHECKING:
     from search_spaces.derivation import Derivation
     from search_spaces.spaces import Space
@@ -42,7 +44,7 @@ __all__ = ["Observation", "Proposal", "Strategy", "StrategyError", "UnknownStrat
            "fitness_value", "resolve_seed"]
 
 
-class StrategyError(ValueError):
+class StrategyError(NasError, ValueError):
     """A strategy was misconfigured: unknown name or option, invalid seed, missing scorer, unsupported space."""
 
 
