@@ -89,7 +89,9 @@ def _deep_derivation(n: int) -> str:
 RUNAWAY = "net -> sequential(net, net) | identity;\n"
 BOMB = "strategy_options:\n  a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
     f"  {chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8))
-T = f"table:{TABLE}"
+T = "table:{d}/tiny-nb-macro.json"  # a two-row table the parametrised cases write: they must not need ../shared
+TINY_TABLE = '{"00000000": 0.5, "01201201": 0.7}'
+
 
 CASES: dict[str, Case] = {
     # 1. a stale RAY_ADDRESS: `--address auto` joins it, and fails fast instead of hanging
@@ -181,7 +183,8 @@ def test_bad_input_is_one_error_line_and_changes_nothing(case_id: str, tmp_path:
     case = CASES[case_id]
     if case.store:
         shutil.copytree(request.getfixturevalue("store_dir"), tmp_path, dirs_exist_ok=True)
-    for name, content in case.files.items():
+    files = {**({"tiny-nb-macro.json": TINY_TABLE} if T in case.args else {}), **case.files}
+    for name, content in files.items():
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content if isinstance(content, bytes) else content.encode())
@@ -212,7 +215,8 @@ def test_unwritable_artifact_folder_is_found_before_training(store_dir: Path, tm
     shutil.copy(store_dir / "s.db", tmp_path / "s.db")
     (tmp_path / "s_artifacts").symlink_to("/sys/kernel")
     before = trial_rows(tmp_path / "s.db")
-    result = nas("search", "run", "--name", "second", "--space", "nb-macro", "--evaluator", T, "--budget", "2",
+    result = nas("search", "run", "--name", "second", "--space", "nb-macro", "--evaluator", f"table:{TABLE}",
+                 "--budget", "2",
                  "--db", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
     assert_one_error_line(result, "is not writable")
     assert trial_rows(tmp_path / "s.db") == before
@@ -304,7 +308,8 @@ def test_sigterm_leaves_a_search_interrupted(tmp_path: Path) -> None:
     if not TABLE.is_file():
         pytest.skip(f"no NAS-Bench-Macro table at {TABLE}")
     db = tmp_path / "s.db"
-    process = _popen("search", "run", "--name", "long", "--space", "nb-macro", "--evaluator", T, "--budget", "6000",
+    process = _popen("search", "run", "--name", "long", "--space", "nb-macro", "--evaluator", f"table:{TABLE}",
+                     "--budget", "6000",
                      "--db", f"sqlite:///{db}", cwd=tmp_path)
 
     def some_trials() -> bool:
