@@ -21,7 +21,6 @@ Files (:meth:`save` / :meth:`load`): ``<path>.json`` (configuration, feature nam
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -35,7 +34,7 @@ import onnx
 
 from predictors.onnx_net.encoders import TextEncoder, make_encoder, normalise_line, pool_lines
 from predictors.onnx_net.features import global_feature_names, global_features
-from predictors.onnx_net.files import FILE_FORMAT, FILE_VERSION, load_predictor, save_predictor
+from predictors.onnx_net.files import load_predictor, save_predictor
 from predictors.onnx_net.losses import LOSSES, loss_fn
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, load_model
 
