@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from nas.cli.dashboard import stop_process
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
@@ -61,9 +63,4 @@ def running_dashboard(db: str, artifact_dir: str | Path, log: Path, timeout: flo
                 time.sleep(0.25)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)

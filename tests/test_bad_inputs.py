@@ -17,6 +17,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -282,19 +283,24 @@ def _popen(*args: str, cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def _sigterm_once(process: subprocess.Popen, ready: Callable[[], bool], what: str) -> None:
+    """Wait until ``ready()``, send SIGTERM, wait for the exit (killed if it outlives the test)."""
+    try:
+        _wait_for(ready, what=what)
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=TIME_BOUND_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
 def test_sigterm_keeps_every_summary_row_of_sample(tmp_path: Path) -> None:
     """8. SIGTERM during ``nas sample``: exit 143, every written row is whole and its ONNX file loads."""
     from nas.export.onnx import load_onnx
 
     summary = tmp_path / "o" / "summary.jsonl"
     process = _popen("sample", "-n", "5000", "--input-shape", "1,8,8", "--out", str(tmp_path / "o"), cwd=tmp_path)
-    try:
-        _wait_for(lambda: summary.is_file() and summary.read_text().count("\n") >= 3, what="three rows")
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=TIME_BOUND_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _sigterm_once(process, lambda: summary.is_file() and summary.read_text().count("\n") >= 3, "three rows")
     assert process.returncode == 143
     rows = [json.loads(line) for line in summary.read_text().splitlines()]
     assert len(rows) >= 3
@@ -318,13 +324,7 @@ def test_sigterm_leaves_a_search_interrupted(tmp_path: Path) -> None:
         except sqlite3.Error:
             return False
 
-    try:
-        _wait_for(some_trials, what="two trials")
-        process.send_signal(signal.SIGTERM)
-        process.communicate(timeout=TIME_BOUND_S)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    _sigterm_once(process, some_trials, "two trials")
     assert process.returncode == 143
     with sqlite3.connect(db) as connection:
         assert connection.execute("SELECT status FROM nas_searches").fetchone() == ("interrupted",)

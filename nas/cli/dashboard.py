@@ -78,7 +78,7 @@ def serve_dashboard(url: str, artifact_dir: Path, *, host: str, port: int, displ
         try:
             return process.wait()
         except KeyboardInterrupt as stop:
-            _stop(process)
+            stop_process(process)
             if type(stop) is KeyboardInterrupt:  # Ctrl-C: the documented way to stop it
                 return 0
             raise
@@ -86,7 +86,8 @@ def serve_dashboard(url: str, artifact_dir: Path, *, host: str, port: int, displ
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """Terminate ``process`` (SIGTERM, then SIGKILL after 10 s) and reap it; nothing if it already ended."""
     if process.poll() is None:
         process.terminate()
         try:
