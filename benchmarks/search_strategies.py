@@ -40,9 +40,11 @@ NATS-SSS since the predictor issue). A catalogue records the sha256 of the predi
 and is rebuilt when they differ. Zero-cost proxies are data-free here (synflow: all-ones input; l2_norm: the initial weights), computed
 once per architecture with seed 0.
 
-**Catalogue.** Per table, every architecture's hash, sizes, synflow, l2_norm and predictor score are computed
-once (two processes) into ``benchmarks/results/search_strategies/catalogue-<table>.json.gz`` (committed; rebuilt
-when missing or with ``--rebuild``); its build time is reported apart from the searches'.
+**Catalogue.** Per table, every architecture's hash, sizes, synflow and l2_norm are computed once (two processes)
+into ``benchmarks/results/search_strategies/catalogue-<table>.json.gz``, and its predictor input row (the ONNX
+file's encoded features, which do not depend on the predictor's weights) into ``catalogue-<table>.features.npz``
+(both committed; rebuilt when missing or with ``--rebuild``); the ``predictor`` column is the prior's score of
+those rows, recomputed when the prior's files change. Build times are reported apart from the searches'.
 
 **Statistics** (per table x task x arm, over seeds): mean best-so-far and regret after 10/25/50/100/200
 evaluations with 95% percentile-bootstrap intervals; median evaluations to reach the task's top 1%, top 0.1% and
@@ -119,25 +121,22 @@ GREEDY_ARMS = tuple(Arm(f"greedy:{g}", greedy=g) for g in GREEDY)
 # ------------------------------------------------------------------------------------------------- catalogue
 
 
-def _catalogue_rows(args: tuple[str, list[str], int, str | None, tuple[str, ...]]) -> list[dict[str, Any]]:
-    """Hash, sizes, data-free proxies and the zero-shot predictor's score of architectures (a worker of the
-    catalogue build): one graph per architecture, one module for the proxies, its weightless ONNX for the
-    predictor."""
+def _catalogue_rows(args: tuple[str, list[str], int, tuple[str, ...]]) -> list[dict[str, Any]]:
+    """Hash, sizes and data-free proxies of architectures (a worker of the catalogue build): one graph and one
+    module per architecture (the predictor's scores come from the feature rows, :func:`load_features`)."""
     import torch
 
     from nas.compile.torch import compile_graph
-    from nas.export.onnx import export_onnx
     from nas.ir.build import build_graph
-    from predictors import OnnxNetPredictor, compute_proxies
+    from predictors import compute_proxies
     from search_spaces.spaces import get_space
 
-    space_name, archs, seed, predictor_path, proxy_names = args
+    space_name, archs, seed, proxy_names = args
     torch.set_num_threads(1)
     space = get_space(space_name, _input_shape(space_name))
-    predictor = OnnxNetPredictor.load(predictor_path) if predictor_path else OnnxNetPredictor.default()
     x = torch.ones(2, *_input_shape(space_name))
     y = torch.zeros(2, dtype=torch.long)
-    rows, models = [], []
+    rows = []
     for arch in archs:
         d = space.from_arch(arch)
         graph = build_graph(space, d, 10)
@@ -145,14 +144,10 @@ def _catalogue_rows(args: tuple[str, list[str], int, str | None, tuple[str, ...]
             torch.manual_seed(seed)
             module = compile_graph(graph)
         proxies = compute_proxies(module, x, y, names=list(proxy_names), num_classes=10, seed=seed)
-        models.append(export_onnx(graph, module, weights=False))
         rows.append({"arch": arch, "derivation": str(d), "hash": graph.canonical_hash(), "params": graph.num_params(),
                      "flops": graph.flops(), "body_params": d.cost.params, "body_flops": d.cost.flops,
                      "nodes": d.cost.nodes, **{n: float(proxies[n].value) if n in proxies else math.nan
                                                for n in PROXIES}})
-    values = [v for i in range(0, len(models), 16) for v in predictor.predict(models[i:i + 16])]  # in-process
-    for row, value in zip(rows, values):  # (batches of 32 or more would fork an encoding pool: not from a worker)
-        row["predictor"] = float(value)
     return rows
 
 
@@ -173,14 +168,12 @@ def build_catalogue(table_name: str, processes: int) -> dict[str, Any]:
     archs = sorted(table.entries)
     chunks = [archs[i::processes * 8] for i in range(processes * 8)]
     started = time.perf_counter()
-    predictor = str(spec["predictor"])
     with mp.get_context("fork").Pool(processes) as pool:
-        jobs = [(spec["space"], c, 0, predictor, spec["proxies"]) for c in chunks]
+        jobs = [(spec["space"], c, 0, spec["proxies"]) for c in chunks]
         rows = [r for part in pool.map(_catalogue_rows, jobs) for r in part]
     by_arch = {r["arch"]: r for r in rows}
     seconds = time.perf_counter() - started
-    return {"table": table_name, "space": spec["space"], "file": spec["file"].name, "predictor": spec["predictor_note"],
-            "predictor_sha256": predictor_fingerprint(spec["predictor"]),
+    return {"table": table_name, "space": spec["space"], "file": spec["file"].name,
             "proxies": list(spec["proxies"]), "proxy_seed": 0, "seconds": seconds, "processes": processes,
             "rows": [by_arch[a] for a in archs]}
 
@@ -193,20 +186,100 @@ def predictor_fingerprint(predictor: Path) -> str:
     return digest.hexdigest()
 
 
+def _feature_rows(args: tuple[str, list[str], str]) -> tuple[list[str], np.ndarray]:
+    """The predictor's raw input rows of architectures (a worker of the feature build): one graph, one module and
+    its weightless ONNX per architecture, encoded as :meth:`OnnxNetPredictor.features` does for ``predict``."""
+    import torch
+
+    from nas.compile.torch import compile_graph
+    from nas.export.onnx import export_onnx
+    from nas.ir.build import build_graph
+    from predictors import OnnxNetPredictor
+    from search_spaces.spaces import get_space
+
+    space_name, archs, predictor_path = args
+    torch.set_num_threads(1)
+    space = get_space(space_name, _input_shape(space_name))
+    predictor = OnnxNetPredictor.load(predictor_path)
+    predictor.config.encode_workers = 1  # in-process: a pool worker must not fork an encoding pool
+    rows = []
+    for i in range(0, len(archs), 64):
+        models = []
+        for arch in archs[i:i + 64]:
+            graph = build_graph(space, space.from_arch(arch), 10)
+            models.append(export_onnx(graph, compile_graph(graph), weights=False))
+        rows.append(predictor.features(predictor.encode(models)))
+    return archs, np.concatenate(rows).astype(np.float32)
+
+
+def feature_key(predictor: Path) -> dict[str, Any]:
+    """What a predictor's raw input rows depend on (its text encoder, input variant and feature names), not its
+    weights: feature rows built for one prior serve every prior with the same key."""
+    meta = json.loads(predictor.with_suffix(".json").read_text())
+    return {"encoder": meta["config"]["encoder"], "variant": meta["config"]["variant"],
+            "use_global_features": meta["config"]["use_global_features"], "feature_names": meta["feature_names"]}
+
+
+def load_features(table_name: str, processes: int, rebuild: bool) -> tuple[dict[str, int], np.ndarray]:
+    """Every architecture's raw predictor input row (``catalogue-<table>.features.npz``, built when missing, stale
+    or with ``--rebuild``): the zero-shot prior's scores are computed from them, and a search strategy that refits
+    the predictor (the online surrogate) reads them instead of re-encoding ONNX. Returns (arch -> row, matrix)."""
+    spec = TABLES[table_name]
+    path = OUT_DIR / f"catalogue-{table_name}.features.npz"
+    key = feature_key(spec["predictor"])
+    if path.is_file() and not rebuild:
+        with np.load(path, allow_pickle=False) as data:
+            if json.loads(str(data["key"])) == key:
+                archs = [str(a) for a in data["arch"]]
+                return {a: i for i, a in enumerate(archs)}, data["x"].astype(np.float64)
+        print(f"the feature rows of {table_name} were made by another encoder: rebuilding them", flush=True)
+    from nas.search.evaluators import load_table
+    from search_spaces.spaces import get_space
+
+    space = get_space(spec["space"], _input_shape(spec["space"]))
+    archs = sorted(load_table(str(spec["file"]), space=space).entries)
+    print(f"encoding the {len(archs)} architectures of {table_name} ({processes} processes) ...", flush=True)
+    started = time.perf_counter()
+    chunks = [archs[i::processes * 8] for i in range(processes * 8)]
+    with mp.get_context("fork").Pool(processes) as pool:
+        parts = pool.map(_feature_rows, [(spec["space"], c, str(spec["predictor"])) for c in chunks])
+    order = [a for part, _ in parts for a in part]
+    x = np.concatenate([rows for _, rows in parts])
+    index = {a: i for i, a in enumerate(order)}
+    x = x[[index[a] for a in archs]]
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, arch=np.array(archs), x=x, key=np.array(json.dumps(key)))
+    print(f"  {len(archs)} feature rows in {time.perf_counter() - started:.0f} s -> {path}", flush=True)
+    return {a: i for i, a in enumerate(archs)}, x.astype(np.float64)
+
+
 def load_catalogue(table_name: str, processes: int, rebuild: bool) -> dict[str, Any]:
+    """The table's catalogue (see the module docstring), its ``predictor`` column scored by the table's prior from
+    the feature rows (re-scored in seconds when the prior's files change; proxies and sizes are kept)."""
+    spec = TABLES[table_name]
     path = OUT_DIR / f"catalogue-{table_name}.json.gz"
     if path.is_file() and not rebuild:
         with gzip.open(path, "rt") as f:
             catalogue = json.load(f)
-        if catalogue.get("predictor_sha256") == predictor_fingerprint(TABLES[table_name]["predictor"]):
-            return catalogue
-        print(f"the catalogue of {table_name} was scored by another predictor: rebuilding it", flush=True)
-    print(f"building the catalogue of {table_name} ({processes} processes) ...", flush=True)
-    catalogue = build_catalogue(table_name, processes)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt") as f:
-        json.dump(catalogue, f)
-    print(f"  {len(catalogue['rows'])} architectures in {catalogue['seconds']:.0f} s -> {path}", flush=True)
+    else:
+        print(f"building the catalogue of {table_name} ({processes} processes) ...", flush=True)
+        catalogue = build_catalogue(table_name, processes)
+        print(f"  {len(catalogue['rows'])} architectures in {catalogue['seconds']:.0f} s", flush=True)
+    index, x = load_features(table_name, processes, rebuild)
+    catalogue["feature_index"], catalogue["features"] = index, x
+    fingerprint = predictor_fingerprint(spec["predictor"])
+    if catalogue.get("predictor_sha256") != fingerprint:
+        from predictors import OnnxNetPredictor
+
+        print(f"scoring the catalogue of {table_name} with {spec['predictor'].name}", flush=True)
+        prior = OnnxNetPredictor.load(spec["predictor"])
+        scores = prior.predict_features(x[[index[r["arch"]] for r in catalogue["rows"]]])
+        for row, score in zip(catalogue["rows"], scores):
+            row["predictor"] = float(score)
+        catalogue |= {"predictor": spec["predictor_note"], "predictor_sha256": fingerprint}
+        OUT_DIR.mkdir(parents=True, exist_ok=True)
+        with gzip.open(path, "wt") as f:
+            json.dump({k: v for k, v in catalogue.items() if k not in ("feature_index", "features")}, f)
     return catalogue
 
 

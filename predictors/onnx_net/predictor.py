@@ -569,8 +569,6 @@ class OnnxNetPredictor:
     # ---------------------------------------------------------------- inference
     def predict(self, models: Sequence[Any], *, extra: np.ndarray | None = None) -> np.ndarray:
         """Scores of ``models`` (numpy float64 array, higher = better); needs a trained predictor."""
-        import torch
-
         if not self.is_trained:
             raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first or use "
                                  "OnnxNetPredictor.default()")
@@ -580,13 +578,32 @@ class OnnxNetPredictor:
         if not models:
             return np.zeros(0)
         graphs = self.encode(models)
-        x = self.features(graphs, extra if self.extra_names else None)
+        return self._head_scores(self.features(graphs, extra if self.extra_names else None)).mean(0)
+
+    def predict_features(self, x: np.ndarray) -> np.ndarray:
+        """Scores of raw input rows as :meth:`features` makes them (the mean over the ensemble's heads): lets a
+        caller that encoded its architectures once score them again under another trained predictor of the
+        same configuration without re-encoding (not for a trainable text encoder, whose features are learnt)."""
+        return self.head_scores(x).mean(0)
+
+    def head_scores(self, x: np.ndarray) -> np.ndarray:
+        """Each ensemble head's scores of raw input rows, shape ``(heads, rows)`` (see :meth:`predict_features`)."""
+        if not self.is_trained:
+            raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first")
+        if self.encoder.trainable:
+            raise PredictorError("a predictor with a trainable text encoder scores models, not feature rows")
+        return self._head_scores(x)
+
+    def _head_scores(self, x: np.ndarray) -> np.ndarray:
+        import torch
+
+        x = np.asarray(x, dtype=np.float64)
         assert self.mean is not None and self.std is not None
-        if x.shape[1] != len(self.mean):
-            raise PredictorError(f"feature width {x.shape[1]} does not match the trained width {len(self.mean)}")
+        if x.ndim != 2 or x.shape[1] != len(self.mean):
+            raise PredictorError(f"feature width {x.shape[-1]} does not match the trained width {len(self.mean)}")
         xs = torch.tensor(standardise(x, self.mean, self.std), dtype=torch.float32)
         with torch.inference_mode():
-            scores = torch.stack([head(xs).squeeze(-1) for head in self.heads]).mean(0)
+            scores = torch.stack([head(xs).squeeze(-1) for head in self.heads])
         return scores.double().numpy()
 
     # ---------------------------------------------------------------- files
