@@ -52,6 +52,8 @@ def main() -> None:
     parser.add_argument("--ensemble", type=int, default=3, help="heads of the ensemble (PredictorConfig.ensemble)")
     parser.add_argument("--patience", type=int, default=20, help="epochs without a better validation tau")
     parser.add_argument("--min-epochs", type=int, default=40, help="epochs of the refit on all rows at least")
+    parser.add_argument("--no-size-prior", action="store_true",
+                        help="without the transductive size term (PredictorConfig.size_prior)")
     args = parser.parse_args()
     paths = sorted(CORPORA.glob("*.jsonl.gz"))
     stems = [p.name[: -len(".jsonl.gz")] for p in paths]
@@ -81,12 +83,13 @@ def main() -> None:
     print("learning from " + ", ".join(f"{s['group']} ({s['rows']} of {s['of']})" for s in sources), flush=True)
     t = time.perf_counter()
     predictor = OnnxNetPredictor(seed=args.seed, ensemble=args.ensemble, patience=args.patience,
-                                 min_epochs=args.min_epochs)
+                                 min_epochs=args.min_epochs, size_prior=not args.no_size_prior)
     predictor.provenance = {"command": "python benchmarks/train_default_predictor.py"
                             + "".join(f" --exclude {e}" for e in args.exclude)
                             + "".join(f" --exclude-space {e}" for e in args.exclude_space)
                             + (f" --max-rows {args.max_rows}" if args.max_rows != 500 else "")
-                            + (f" --seed {args.seed}" if args.seed else ""),
+                            + (f" --seed {args.seed}" if args.seed else "")
+                            + (" --no-size-prior" if args.no_size_prior else ""),
                             "excluded": sorted(args.exclude) + [f"space:{s}" for s in sorted(args.exclude_space)],
                             "sources": sources}
     predictor.fit(graphs, acc, groups=groups, verbose=True)

@@ -8,6 +8,8 @@ description, a non-finite value, a negative standard deviation. A standard devia
 feature that was constant in the training data and is dropped (see
 :func:`~predictors.onnx_net.predictor.standardise`).
 
+A predictor with ``config.size_prior`` also has one tensor ``size.K`` per head (the size term's raw weights).
+
 JSON keys (version 2): ``format``, ``version``, ``config`` (:class:`PredictorConfig` as a dict), ``encoder``
 (its ``config()``), ``extra_names``, ``input_width``, ``feature_names``, ``trained_on`` (every ranking group the
 predictor learned from, with its rows, over all its fits), ``provenance`` (what its trainer recorded: corpus
@@ -74,6 +76,8 @@ def save_predictor(predictor: "OnnxNetPredictor", path: str | os.PathLike[str]) 
     for k, head in enumerate(predictor.heads):
         for name, value in head.state_dict().items():
             tensors[f"head.{k}.{name}"] = value.detach().contiguous()
+    for k, raw in enumerate(predictor.size_raw):
+        tensors[f"size.{k}"] = raw.detach().contiguous()
     if predictor.encoder.trainable:
         for name, value in predictor.encoder.module.state_dict().items():
             tensors[f"encoder.{name}"] = value.detach().contiguous()
@@ -152,7 +156,7 @@ def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) 
     """Read a predictor written by :func:`save_predictor` (see the module docstring for what is checked)."""
     from safetensors import SafetensorError, safe_open
 
-    from predictors.onnx_net.predictor import PredictorConfig, PredictorError
+    from predictors.onnx_net.predictor import SIZE_FEATURES, PredictorConfig, PredictorError
 
     meta_path, meta = read_description(path)
     weights_path = meta_path.with_suffix(".safetensors")
@@ -174,6 +178,8 @@ def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) 
             expected = {"norm.mean": (width,), "norm.std": (width,)}
             for k in range(config.ensemble):
                 expected |= {f"head.{k}.{n}": s for n, s in _mlp_shapes(width, config.hidden, config.layers).items()}
+                if config.size_prior:
+                    expected[f"size.{k}"] = (len(SIZE_FEATURES),)
             encoder_config = config.encoder
             if encoder_config.get("name") == "transformer":
                 dim, vocab = encoder_config.get("dim", 64), encoder_config.get("vocab", 4096)
@@ -211,6 +217,8 @@ def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) 
                              f"extra inputs make {len(predictor.feature_names())} features")
     predictor.mean = tensors["norm.mean"].numpy().astype(np.float64)
     predictor.std = tensors["norm.std"].numpy().astype(np.float64)
+    import torch
+
     from predictors.onnx_net.predictor import _mlp
 
     if predictor.encoder.trainable:
@@ -226,6 +234,8 @@ def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) 
                               if name.startswith(f"head.{k}.")})
         head.eval()
         predictor.heads.append(head)
+        if config.size_prior:
+            predictor.size_raw.append(torch.nn.Parameter(tensors[f"size.{k}"].float(), requires_grad=True))
     return predictor
 
 

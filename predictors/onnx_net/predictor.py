@@ -158,6 +158,9 @@ class PredictorConfig:
     seed: int = 0
     #: processes that encode ONNX files in parallel for large batches (0 = one per CPU core, 1 = in-process)
     encode_workers: int = 0
+    #: add a transductive size term to every head's score (see :func:`size_inputs`): the sizes
+    #: (:data:`SIZE_FEATURES`) z-scored within the set being ranked, weighted by non-negative learnt weights
+    size_prior: bool = False
 
     def __post_init__(self) -> None:
         for name, (kind, low, high) in _FIELD_RULES.items():
@@ -180,12 +183,16 @@ class PredictorConfig:
             raise ValueError(f"unknown text variant {self.variant!r}; choose one of {list(INPUT_VARIANTS)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.size_prior and not self.use_global_features:
+            raise ValueError("size_prior needs use_global_features (the sizes are global features)")
+        if self.size_prior and self.encoder.get("name") == "transformer":
+            raise ValueError("size_prior is not implemented for the trainable transformer encoder")
 
 
 #: What :class:`PredictorConfig`'s scalar fields must be: (type, lowest, highest); bounds keep a tampered file
 #: from asking for absurd sizes (``hidden: 1e9`` would be a 712 GB head).
 _FIELD_RULES: dict[str, tuple[type, Any, Any]] = {
-    "use_global_features": (bool, None, None), "refit": (bool, None, None),
+    "use_global_features": (bool, None, None), "refit": (bool, None, None), "size_prior": (bool, None, None),
     "hidden": (int, 1, 16384), "layers": (int, 1, 64), "ensemble": (int, 1, 256),
     "dropout": (float, 0.0, 0.99), "margin": (float, 0.0, 1e6), "lr": (float, 0.0, 10.0),
     "weight_decay": (float, 0.0, 1e3), "max_epochs": (int, 0, 1_000_000), "patience": (int, 1, 1_000_000),
@@ -220,6 +227,29 @@ def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     z = np.divide(x - mean, std, out=np.zeros_like(x), where=std > 0)
     return np.clip(z, -Z_CLIP, Z_CLIP)
+
+
+#: The global features of the transductive size term (:func:`size_inputs`): scale-free sizes that every space has.
+SIZE_FEATURES = ("log_params", "log_flops", "depth")
+
+
+def size_inputs(x: np.ndarray, columns: Sequence[int], groups: Sequence[Any] | None = None) -> np.ndarray:
+    """The size term's inputs: ``x[:, columns]`` z-scored within each group (``groups=None``: the rows are one
+    group), ``(n, len(columns))``; a column constant within a group is 0 there, values clipped to +-:data:`Z_CLIP`.
+
+    Transductive by design: a search ranks a set of candidates of one space, and whether size helps is a fact
+    about the order *within* that set (bigger networks train better on NATS-Bench SSS and NAS-Bench-Macro alike),
+    while absolute sizes do not transfer across spaces (a NAS-Bench-Macro network has 10x the parameters of the
+    best NATS-SSS one). So the term sees only where a model stands in its set: a single model (or a set of equal
+    sizes) gets 0, and its score is then the heads' alone."""
+    x = np.asarray(x, dtype=np.float64)[:, list(columns)]
+    labels = np.zeros(len(x), dtype=int) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
+    out = np.zeros_like(x)
+    for g in np.unique(labels):
+        rows = labels == g
+        mean, std = fit_standardisation(x[rows])
+        out[rows] = standardise(x[rows], mean, std)
+    return out
 
 
 def _mlp(inputs: int, config: PredictorConfig) -> Any:
@@ -273,6 +303,8 @@ class OnnxNetPredictor:
         #: where the training data came from (set by whoever trains it, e.g. ``nas predictor fit``; saved)
         self.provenance: dict[str, Any] = {}
         self.heads: list[Any] = []
+        #: with ``config.size_prior``: one raw (pre-softplus) weight vector per head for the size term
+        self.size_raw: list[Any] = []
         self.mean: np.ndarray | None = None
         self.std: np.ndarray | None = None
         self.extra_names: list[str] = []
@@ -367,6 +399,20 @@ class OnnxNetPredictor:
             names += global_feature_names()
         return names + list(self.extra_names)
 
+    def size_columns(self) -> list[int]:
+        """Columns of :data:`SIZE_FEATURES` in :meth:`features`' rows (the size term's inputs)."""
+        names = self.feature_names()
+        return [names.index(name) for name in SIZE_FEATURES]
+
+    def size_weights(self) -> np.ndarray:
+        """The size term's non-negative weights, ``(heads, len(SIZE_FEATURES))`` (empty without ``size_prior``)."""
+        import torch
+
+        if not self.size_raw:
+            return np.zeros((0, len(SIZE_FEATURES)))
+        with torch.no_grad():
+            return torch.stack([torch.nn.functional.softplus(r) for r in self.size_raw]).double().numpy()
+
     # ---------------------------------------------------------------- training
     def fit(self, models: Sequence[Any], accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
             extra: np.ndarray | None = None, extra_names: Sequence[str] | None = None,
@@ -417,15 +463,22 @@ class OnnxNetPredictor:
         g_index = torch.tensor([codes[g] for g in group_labels])
         targets = torch.tensor(y, dtype=torch.float32)
         if not fine_tune:
-            self.heads = []
+            self.heads, self.size_raw = [], []
             for k in range(self.config.ensemble):
                 torch.manual_seed(self.config.seed * 1000 + k)
                 self.heads.append(_mlp(xs.shape[1], self.config))
+                if self.config.size_prior:
+                    self.size_raw.append(torch.nn.Parameter(torch.zeros(len(SIZE_FEATURES))))
         elif self.heads[0][0].in_features != xs.shape[1]:
             raise PredictorError(f"input width changed from {self.heads[0][0].in_features} to {xs.shape[1]}")
+        zs = torch.tensor(size_inputs(x, self.size_columns(), group_labels), dtype=torch.float32) \
+            if self.config.size_prior else None
         epochs, taus = [], []
         for k, head in enumerate(self.heads):
-            e, tau = self._train_head(head, lambda idx: xs[idx], targets, g_index, group_labels, k, verbose)
+            raw = self.size_raw[k] if zs is not None else None
+            size_term = (lambda idx, raw=raw: zs[idx] @ torch.nn.functional.softplus(raw)) if raw is not None else None
+            e, tau = self._train_head(head, lambda idx: xs[idx], targets, g_index, group_labels, k, verbose,
+                                      [raw] if raw is not None else (), size_term)
             epochs.append(e)
             taus.append(tau)
         self.summary = TrainingSummary(len(y), dict(Counter(group_labels.tolist())), epochs, taus,
@@ -444,7 +497,7 @@ class OnnxNetPredictor:
         return np.asarray(sorted(train)), np.asarray(sorted(val))
 
     def _train_head(self, head: Any, inputs: Any, targets: Any, g_index: Any, group_labels: np.ndarray, k: int,
-                    verbose: bool, extra_params: Sequence[Any] = ()) -> tuple[int, float]:
+                    verbose: bool, extra_params: Sequence[Any] = (), size_term: Any = None) -> tuple[int, float]:
         import torch
 
         cfg = self.config
@@ -452,7 +505,7 @@ class OnnxNetPredictor:
         params = list(head.parameters()) + list(extra_params)
         initial = [p.detach().clone() for p in params]
         best_epoch, best_tau = self._train_epochs(head, params, inputs, targets, g_index, group_labels, train, val,
-                                                  cfg.max_epochs, k)
+                                                  cfg.max_epochs, k, size_term)
         if cfg.refit and len(val):
             # The validation split chose the number of epochs; train again from the same start on all the data.
             with torch.no_grad():
@@ -461,7 +514,7 @@ class OnnxNetPredictor:
             epochs = max(best_epoch, cfg.min_epochs)
             everything = np.sort(np.concatenate([train, val]))
             self._train_epochs(head, params, inputs, targets, g_index, group_labels, everything, np.asarray([], int),
-                               epochs, k)
+                               epochs, k, size_term)
         head.eval()
         if verbose:
             print(f"head {k}: best epoch {best_epoch}, validation tau {best_tau:.3f}")
@@ -469,10 +522,15 @@ class OnnxNetPredictor:
 
     def _train_epochs(self, head: Any, params: list[Any], inputs: Any, targets: Any, g_index: Any,
                       group_labels: np.ndarray, train: np.ndarray, val: np.ndarray, max_epochs: int,
-                      k: int) -> tuple[int, float]:
+                      k: int, size_term: Any = None) -> tuple[int, float]:
         """Train up to ``max_epochs``; with a validation split, stop after ``patience`` epochs without a better
-        validation Kendall tau and restore the best epoch's weights."""
+        validation Kendall tau and restore the best epoch's weights. ``size_term(idx)``, if given, is added to
+        the head's scores (the transductive size term, see :func:`size_inputs`)."""
         import torch
+
+        def score(idx: Any) -> Any:
+            out = head(inputs(idx)).squeeze(-1)
+            return out + size_term(idx) if size_term is not None else out
 
         cfg = self.config
         optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -485,7 +543,7 @@ class OnnxNetPredictor:
             order = rng.permutation(train)
             for b in range(0, len(order), cfg.batch_size):
                 idx = torch.as_tensor(np.sort(order[b:b + cfg.batch_size]))
-                loss = loss_of(head(inputs(idx)).squeeze(-1), targets[idx], g_index[idx])
+                loss = loss_of(score(idx), targets[idx], g_index[idx])
                 optimizer.zero_grad()
                 loss.backward()
                 optimizer.step()
@@ -494,7 +552,7 @@ class OnnxNetPredictor:
                 continue
             head.eval()
             with torch.no_grad():
-                scores = head(inputs(torch.as_tensor(val))).squeeze(-1).numpy()
+                scores = score(torch.as_tensor(val)).numpy()
             tau = _group_tau(scores, y_np[val], group_labels[val])
             if np.isfinite(tau) and tau > best_tau:
                 best_tau, best_epoch = tau, epoch
@@ -568,7 +626,11 @@ class OnnxNetPredictor:
 
     # ---------------------------------------------------------------- inference
     def predict(self, models: Sequence[Any], *, extra: np.ndarray | None = None) -> np.ndarray:
-        """Scores of ``models`` (numpy float64 array, higher = better); needs a trained predictor."""
+        """Scores of ``models`` (numpy float64 array, higher = better); needs a trained predictor.
+
+        With ``config.size_prior`` the scores are transductive: the size term places each model among the
+        ``models`` of this call (one set of one space; see :func:`size_inputs`), so scores of one call rank
+        those models, and scores of separate calls are not on one scale. A single model's size term is 0."""
         if not self.is_trained:
             raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first or use "
                                  "OnnxNetPredictor.default()")
@@ -580,21 +642,23 @@ class OnnxNetPredictor:
         graphs = self.encode(models)
         return self._head_scores(self.features(graphs, extra if self.extra_names else None)).mean(0)
 
-    def predict_features(self, x: np.ndarray) -> np.ndarray:
+    def predict_features(self, x: np.ndarray, groups: Sequence[Any] | None = None) -> np.ndarray:
         """Scores of raw input rows as :meth:`features` makes them (the mean over the ensemble's heads): lets a
         caller that encoded its architectures once score them again under another trained predictor of the
-        same configuration without re-encoding (not for a trainable text encoder, whose features are learnt)."""
-        return self.head_scores(x).mean(0)
+        same configuration without re-encoding (not for a trainable text encoder, whose features are learnt).
+        ``groups`` (a label per row): the sets the size term ranks within (default: all rows are one set, as in
+        :meth:`predict`)."""
+        return self.head_scores(x, groups).mean(0)
 
-    def head_scores(self, x: np.ndarray) -> np.ndarray:
+    def head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None) -> np.ndarray:
         """Each ensemble head's scores of raw input rows, shape ``(heads, rows)`` (see :meth:`predict_features`)."""
         if not self.is_trained:
             raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first")
         if self.encoder.trainable:
             raise PredictorError("a predictor with a trainable text encoder scores models, not feature rows")
-        return self._head_scores(x)
+        return self._head_scores(x, groups)
 
-    def _head_scores(self, x: np.ndarray) -> np.ndarray:
+    def _head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None) -> np.ndarray:
         import torch
 
         x = np.asarray(x, dtype=np.float64)
@@ -603,8 +667,10 @@ class OnnxNetPredictor:
             raise PredictorError(f"feature width {x.shape[-1]} does not match the trained width {len(self.mean)}")
         xs = torch.tensor(standardise(x, self.mean, self.std), dtype=torch.float32)
         with torch.inference_mode():
-            scores = torch.stack([head(xs).squeeze(-1) for head in self.heads])
-        return scores.double().numpy()
+            scores = torch.stack([head(xs).squeeze(-1) for head in self.heads]).double().numpy()
+        if self.size_raw:
+            scores = scores + self.size_weights() @ size_inputs(x, self.size_columns(), groups).T
+        return scores
 
     # ---------------------------------------------------------------- files
     def save(self, path: str | os.PathLike[str]) -> tuple[Path, Path]:

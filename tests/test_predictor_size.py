@@ -1,0 +1,101 @@
+"""Issue 13, zero-shot: the transductive size term of ``OnnxNetPredictor`` (``PredictorConfig.size_prior``).
+
+Sizes z-scored within the set being ranked transfer across spaces whose absolute sizes differ by orders of
+magnitude; the raw feature rows of :meth:`OnnxNetPredictor.features` stay per model (a cache of them stays valid),
+and ``predict(m) == predict_features(features(encode(m)))`` holds with and without the term."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import kendalltau
+
+from predictors import OnnxNetPredictor
+from predictors.onnx_net.predictor import SIZE_FEATURES, PredictorConfig, size_inputs
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ROOT / "benchmarks" / "results" / "predictor"
+
+
+def test_size_inputs_rank_within_each_group_only() -> None:
+    x = np.asarray([[1.0, 5.0], [2.0, 5.0], [3.0, 5.0], [100.0, 7.0], [300.0, 9.0]])
+    z = size_inputs(x, [0, 1], ["a", "a", "a", "b", "b"])
+    assert np.allclose(z[:3, 0], [-1.2247449, 0.0, 1.2247449])  # (x - mean) / std within group a
+    assert np.allclose(z[:3, 1], 0.0)                          # constant within a: no information, 0
+    assert np.allclose(z[3:, 0], [-1.0, 1.0]) and np.allclose(z[3:, 1], [-1.0, 1.0])
+    assert np.allclose(size_inputs(x[:1], [0, 1]), 0.0)        # a single model has no place in a set
+
+
+def test_size_prior_needs_the_global_features() -> None:
+    with pytest.raises(ValueError, match="size_prior"):
+        PredictorConfig(size_prior=True, use_global_features=False)
+
+
+@pytest.fixture(scope="module")
+def corpora():  # noqa: ANN201
+    from nas.bench.predictor_corpus import load_corpus
+
+    rng = np.random.default_rng(0)
+    out = {}
+    for name in ("nats-sss-cifar10", "nb-macro-cifar10"):
+        c = load_corpus(CORPORA / f"{name}.jsonl.gz")
+        pick = rng.permutation(len(c.rows))[:200]
+        out[name] = ([c.rows[i].graph for i in pick], c.accuracies()[pick], c.group)
+    return out
+
+
+@pytest.fixture(scope="module")
+def sized(corpora) -> OnnxNetPredictor:
+    graphs, acc, group = corpora["nats-sss-cifar10"]
+    return OnnxNetPredictor(size_prior=True, ensemble=2, max_epochs=30, patience=10, min_epochs=10,
+                            encode_workers=1).fit(graphs, acc, groups=[group] * len(acc))
+
+
+def test_size_term_transfers_to_a_space_of_other_absolute_sizes(sized, corpora) -> None:
+    """Trained on NATS-SSS only (where the larger network is better), it ranks NAS-Bench-Macro networks (10x the
+    parameters, fixed widths, varying depth) by where each stands among them: far better than chance."""
+    weights = sized.size_weights()
+    assert weights.shape == (2, len(SIZE_FEATURES)) and (weights >= 0).all()
+    graphs, acc, _ = corpora["nb-macro-cifar10"]
+    tau = kendalltau(sized.predict(graphs), acc).statistic
+    assert tau > 0.2, tau
+
+
+def test_predict_is_predict_features_of_the_raw_rows(sized, corpora) -> None:
+    graphs, _, _ = corpora["nb-macro-cifar10"]
+    x = sized.features(sized.encode(graphs[:50]))
+    assert np.allclose(sized.predict(graphs[:50]), sized.predict_features(x))
+    assert sized.head_scores(x).shape == (2, 50)
+    # two sets scored in one call: each ranks within its own set, as if scored in two calls
+    both = sized.predict_features(np.concatenate([x[:20], x[20:]]), groups=[0] * 20 + [1] * 30)
+    assert np.allclose(both, np.concatenate([sized.predict(graphs[:20]), sized.predict(graphs[20:50])]))
+    plain = OnnxNetPredictor(ensemble=1, max_epochs=5, min_epochs=2, encode_workers=1)
+    plain.fit(graphs[:40], corpora["nb-macro-cifar10"][1][:40])
+    assert np.allclose(plain.predict(graphs[:50]), plain.predict_features(plain.features(plain.encode(graphs[:50]))))
+
+
+def test_size_prior_round_trip_and_fine_tuning(sized, corpora, tmp_path) -> None:
+    graphs, acc, group = corpora["nb-macro-cifar10"]
+    sized.save(tmp_path / "p")
+    again = OnnxNetPredictor.load(tmp_path / "p")
+    assert again.config.size_prior
+    assert np.array_equal(again.size_weights(), sized.size_weights())
+    assert np.array_equal(again.predict(graphs), sized.predict(graphs))
+    before = again.size_weights().copy()
+    again.fit(graphs[:60], acc[:60], groups=[group] * 60)
+    assert not np.array_equal(again.size_weights(), before)  # fine-tuning adapts the size term too
+
+
+def test_a_file_without_the_size_tensors_is_refused(sized, tmp_path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    from predictors import PredictorError
+
+    sized.save(tmp_path / "p")
+    tensors = load_file(str(tmp_path / "p.safetensors"))
+    del tensors["size.1"]
+    save_file(tensors, str(tmp_path / "p.safetensors"))
+    with pytest.raises(PredictorError, match="size.1"):
+        OnnxNetPredictor.load(tmp_path / "p")
