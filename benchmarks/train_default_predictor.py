@@ -53,7 +53,8 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=20, help="epochs without a better validation tau")
     parser.add_argument("--min-epochs", type=int, default=40, help="epochs of the refit on all rows at least")
     parser.add_argument("--no-size-prior", action="store_true",
-                        help="without the transductive size term (PredictorConfig.size_prior)")
+                        help="without the transductive size term and the width features (PredictorConfig.size_prior, "
+                        "width_features: the recipe of format-2 files before them)")
     args = parser.parse_args()
     paths = sorted(CORPORA.glob("*.jsonl.gz"))
     stems = [p.name[: -len(".jsonl.gz")] for p in paths]
@@ -83,7 +84,8 @@ def main() -> None:
     print("learning from " + ", ".join(f"{s['group']} ({s['rows']} of {s['of']})" for s in sources), flush=True)
     t = time.perf_counter()
     predictor = OnnxNetPredictor(seed=args.seed, ensemble=args.ensemble, patience=args.patience,
-                                 min_epochs=args.min_epochs, size_prior=not args.no_size_prior)
+                                 min_epochs=args.min_epochs, size_prior=not args.no_size_prior,
+                                 width_features=not args.no_size_prior)
     predictor.provenance = {"command": "python benchmarks/train_default_predictor.py"
                             + "".join(f" --exclude {e}" for e in args.exclude)
                             + "".join(f" --exclude-space {e}" for e in args.exclude_space)

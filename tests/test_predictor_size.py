@@ -99,3 +99,15 @@ def test_a_file_without_the_size_tensors_is_refused(sized, tmp_path) -> None:
     save_file(tensors, str(tmp_path / "p.safetensors"))
     with pytest.raises(PredictorError, match="size.1"):
         OnnxNetPredictor.load(tmp_path / "p")
+
+
+def test_width_features_read_the_hidden_widths_from_the_text() -> None:
+    from predictors.onnx_net.features import width_features
+
+    lines = ("Conv(Input:?x3x32x32, Param[16,3,3,3]){group=1} --> BatchNormalization(Param[16]) --> V+1:?x16x32x32",
+             "Relu(V-1) --> Conv(Param[64,16,3,3]){group=1} --> V+1:?x64x16x16",
+             "MatMul(Param[64,10]) --> Add(Param[10]) --> V+1:?x10",
+             "Relu(V-1) --> Conv(Param[64,16,3,3]){group=1} --> V+1:?x64x16x16 => MatMul(Param[64,10])")
+    # widths 16 (once), 64 (twice), and the classifier reads 64 features (not its 10 classes); pairs not counted
+    assert np.allclose(width_features(lines, (1, 2, 1, 7)), [4.0, (4 + 2 * 6 + 6) / 4, 6.0])
+    assert np.allclose(width_features(("Relu(V-1) --> V+1:?x3",), (1,)), 0.0)

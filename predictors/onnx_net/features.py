@@ -11,6 +11,7 @@ MatMul, for one sample (a dynamic batch dimension counts as 1); every other oper
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,52 @@ class GlobalFeatures:
 def global_feature_names() -> list[str]:
     """Names of :meth:`GlobalFeatures.vector`'s entries."""
     return ["log_params", "log_flops", "depth", "log_nodes"] + [f"n_{op}" for op in OP_VOCABULARY] + ["n_other"]
+
+
+#: Names of :func:`width_features`' entries.
+WIDTH_FEATURES: tuple[str, ...] = ("width_min", "width_mean", "width_max")
+_WEIGHTED = re.compile(r"^(Conv|ConvTranspose|Gemm|MatMul)\((?:[^()]*?)Param\[([\d,]+)\]")
+
+
+def _layer_width(op: str, dims: list[int], segment: str) -> int | None:
+    """The hidden width a weighted layer stands for: a convolution's output channels, a matrix product's input
+    features (so the classifier contributes the width of the features it reads, not the number of classes)."""
+    if op == "Conv":
+        return dims[0]
+    if op == "ConvTranspose":
+        return dims[1] if len(dims) > 1 else None
+    if op == "Gemm":
+        trans_b = "transB=1" in segment
+        return (dims[1] if trans_b else dims[0]) if len(dims) > 1 else None
+    return dims[0] if len(dims) > 1 else None  # MatMul(x, W[in, out])
+
+
+def width_features(lines: "tuple[str, ...] | list[str]", counts: "tuple[int, ...] | list[int]") -> np.ndarray:
+    """``[min, mean, max]`` of log2 of the hidden widths of a graph's weighted layers (see :func:`_layer_width`),
+    each layer counted as often as its line occurs; zeros without weighted layers.
+
+    Read from the text lines of the ``relative`` encoding (``Conv(V-1, Param[48,16,3,3])...``), so it needs
+    no more than the encoded graph. Widths are scale-free across spaces in a way parameter counts are not: the
+    mean log width alone ranks NATS-Bench SSS (Kendall tau 0.76 on CIFAR-10) better than its parameter count
+    (0.70), and einspace/digits (0.47) better than params (0.31)."""
+    values: list[float] = []
+    weights: list[int] = []
+    for line, count in zip(lines, counts):
+        if "=>" in line:  # a pair of consecutive lines: its layers are counted by the lines themselves
+            continue
+        for segment in line.split(" --> "):
+            match = _WEIGHTED.match(segment)
+            if match is None:
+                continue
+            dims = [int(d) for d in match.group(2).split(",") if d]
+            width = _layer_width(match.group(1), dims, segment) if dims else None
+            if width and width > 0:
+                values.append(math.log2(width))
+                weights.append(int(count))
+    if not values:
+        return np.zeros(len(WIDTH_FEATURES))
+    v, w = np.asarray(values), np.asarray(weights, dtype=np.float64)
+    return np.asarray([v.min(), float(np.average(v, weights=w)), v.max()])
 
 
 def _dims(value_info: Any) -> list[int] | None:

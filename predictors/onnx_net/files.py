@@ -156,7 +156,7 @@ def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) 
     """Read a predictor written by :func:`save_predictor` (see the module docstring for what is checked)."""
     from safetensors import SafetensorError, safe_open
 
-    from predictors.onnx_net.predictor import SIZE_FEATURES, PredictorConfig, PredictorError
+    from predictors.onnx_net.predictor import SIZE_FEATURES, WIDTH_SIZE_FEATURES, PredictorConfig, PredictorError
 
     meta_path, meta = read_description(path)
     weights_path = meta_path.with_suffix(".safetensors")
@@ -179,7 +179,7 @@ def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) 
             for k in range(config.ensemble):
                 expected |= {f"head.{k}.{n}": s for n, s in _mlp_shapes(width, config.hidden, config.layers).items()}
                 if config.size_prior:
-                    expected[f"size.{k}"] = (len(SIZE_FEATURES),)
+                    expected[f"size.{k}"] = (len(WIDTH_SIZE_FEATURES if config.width_features else SIZE_FEATURES),)
             encoder_config = config.encoder
             if encoder_config.get("name") == "transformer":
                 dim, vocab = encoder_config.get("dim", 64), encoder_config.get("vocab", 4096)

@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 
 from predictors.onnx_net.encoders import TextEncoder, make_encoder, normalise_line, pool_lines
-from predictors.onnx_net.features import global_feature_names, global_features
+from predictors.onnx_net.features import WIDTH_FEATURES, global_feature_names, global_features, width_features
 from predictors.onnx_net.files import load_predictor, save_predictor
 from predictors.onnx_net.losses import LOSSES, loss_fn
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, load_model
@@ -161,6 +161,9 @@ class PredictorConfig:
     #: add a transductive size term to every head's score (see :func:`size_inputs`): the sizes
     #: (:data:`SIZE_FEATURES`) z-scored within the set being ranked, weighted by non-negative learnt weights
     size_prior: bool = False
+    #: add the hidden-width statistics (:func:`~predictors.onnx_net.features.width_features`) to the global
+    #: features, and the narrowest width to the size term
+    width_features: bool = False
 
     def __post_init__(self) -> None:
         for name, (kind, low, high) in _FIELD_RULES.items():
@@ -183,8 +186,8 @@ class PredictorConfig:
             raise ValueError(f"unknown text variant {self.variant!r}; choose one of {list(INPUT_VARIANTS)}")
         if not 0.0 <= self.val_fraction < 1.0:
             raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.size_prior and not self.use_global_features:
-            raise ValueError("size_prior needs use_global_features (the sizes are global features)")
+        if (self.size_prior or self.width_features) and not self.use_global_features:
+            raise ValueError("size_prior and width_features need use_global_features (they are global features)")
         if self.size_prior and self.encoder.get("name") == "transformer":
             raise ValueError("size_prior is not implemented for the trainable transformer encoder")
 
@@ -193,6 +196,7 @@ class PredictorConfig:
 #: from asking for absurd sizes (``hidden: 1e9`` would be a 712 GB head).
 _FIELD_RULES: dict[str, tuple[type, Any, Any]] = {
     "use_global_features": (bool, None, None), "refit": (bool, None, None), "size_prior": (bool, None, None),
+    "width_features": (bool, None, None),
     "hidden": (int, 1, 16384), "layers": (int, 1, 64), "ensemble": (int, 1, 256),
     "dropout": (float, 0.0, 0.99), "margin": (float, 0.0, 1e6), "lr": (float, 0.0, 10.0),
     "weight_decay": (float, 0.0, 1e3), "max_epochs": (int, 0, 1_000_000), "patience": (int, 1, 1_000_000),
@@ -229,8 +233,10 @@ def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.clip(z, -Z_CLIP, Z_CLIP)
 
 
-#: The global features of the transductive size term (:func:`size_inputs`): scale-free sizes that every space has.
+#: The global features of the transductive size term (:func:`size_inputs`): scale-free sizes that every space has
+#: (with ``width_features``, also the narrowest hidden width: :data:`WIDTH_SIZE_FEATURES`).
 SIZE_FEATURES = ("log_params", "log_flops", "depth")
+WIDTH_SIZE_FEATURES = SIZE_FEATURES + ("width_min",)
 
 
 def size_inputs(x: np.ndarray, columns: Sequence[int], groups: Sequence[Any] | None = None) -> np.ndarray:
@@ -387,7 +393,9 @@ class OnnxNetPredictor:
         """The head's raw (unstandardised) input matrix for encoded graphs."""
         parts = [self._text_features(graphs)]
         if self.config.use_global_features:
-            parts.append(np.asarray([g.global_features for g in graphs], dtype=np.float64))
+            parts.append(np.asarray([g.global_features for g in graphs], dtype=np.float64).reshape(len(graphs), -1))
+        if self.config.width_features:
+            parts.append(np.asarray([width_features(g.lines, g.counts) for g in graphs]).reshape(len(graphs), -1))
         if extra is not None:
             extra = np.asarray(extra, dtype=np.float64).reshape(len(graphs), -1)
             parts.append(np.where(np.isfinite(extra), extra, 0.0))
@@ -397,19 +405,25 @@ class OnnxNetPredictor:
         names = [f"text_sum_{i}" for i in range(self.encoder.dim)] + [f"text_mean_{i}" for i in range(self.encoder.dim)]
         if self.config.use_global_features:
             names += global_feature_names()
+        if self.config.width_features:
+            names += list(WIDTH_FEATURES)
         return names + list(self.extra_names)
 
+    def size_feature_names(self) -> tuple[str, ...]:
+        """The size term's inputs: :data:`SIZE_FEATURES`, or :data:`WIDTH_SIZE_FEATURES` with ``width_features``."""
+        return WIDTH_SIZE_FEATURES if self.config.width_features else SIZE_FEATURES
+
     def size_columns(self) -> list[int]:
-        """Columns of :data:`SIZE_FEATURES` in :meth:`features`' rows (the size term's inputs)."""
+        """Columns of :meth:`size_feature_names` in :meth:`features`' rows (the size term's inputs)."""
         names = self.feature_names()
-        return [names.index(name) for name in SIZE_FEATURES]
+        return [names.index(name) for name in self.size_feature_names()]
 
     def size_weights(self) -> np.ndarray:
         """The size term's non-negative weights, ``(heads, len(SIZE_FEATURES))`` (empty without ``size_prior``)."""
         import torch
 
         if not self.size_raw:
-            return np.zeros((0, len(SIZE_FEATURES)))
+            return np.zeros((0, len(self.size_feature_names())))
         with torch.no_grad():
             return torch.stack([torch.nn.functional.softplus(r) for r in self.size_raw]).double().numpy()
 
@@ -468,7 +482,7 @@ class OnnxNetPredictor:
                 torch.manual_seed(self.config.seed * 1000 + k)
                 self.heads.append(_mlp(xs.shape[1], self.config))
                 if self.config.size_prior:
-                    self.size_raw.append(torch.nn.Parameter(torch.zeros(len(SIZE_FEATURES))))
+                    self.size_raw.append(torch.nn.Parameter(torch.zeros(len(self.size_feature_names()))))
         elif self.heads[0][0].in_features != xs.shape[1]:
             raise PredictorError(f"input width changed from {self.heads[0][0].in_features} to {xs.shape[1]}")
         zs = torch.tensor(size_inputs(x, self.size_columns(), group_labels), dtype=torch.float32) \
