@@ -77,7 +77,8 @@ def speed(n: int) -> dict:
 
 
 #: the training recipe of the default and the priors (benchmarks/train_default_predictor.py), used for every fit here
-RECIPE = {"ensemble": 3, "patience": 20, "min_epochs": 40, "encode_workers": 1}
+RECIPE = {"ensemble": 3, "patience": 20, "min_epochs": 40, "encode_workers": 1, "size_prior": True,
+          "width_features": True}
 
 
 def accuracy(seeds: int, spaces: list[str] | None = None) -> tuple[list, list, dict]:
