@@ -15,6 +15,12 @@ standardisation they learned on (re-estimating it on a few new labels would chan
 them). Standardisation is robust (:func:`fit_standardisation`): a feature constant in the training data is
 dropped, never divided by a tiny number, and standardised values are clipped to +-:data:`Z_CLIP`.
 
+Zero-shot transfer (``size_prior``, ``width_features``; the shipped default and the priors use both): absolute
+sizes do not transfer across spaces, the order of sizes within a space does. So each head's score gets a
+non-negative learnt weighting of log params, log FLOPs, depth and the narrowest hidden width, each z-scored within
+the set being ranked (:func:`size_inputs`: a transductive term; training: within each group), and the
+hidden-width statistics of :func:`~predictors.onnx_net.features.width_features` join the global features.
+
 Files (:meth:`save` / :meth:`load`): ``<path>.json`` (configuration, feature names, training summary) and
 ``<path>.safetensors`` (head weights, standardisation, trainable encoder weights). No pickle.
 """
