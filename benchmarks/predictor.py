@@ -83,7 +83,10 @@ def speed(n: int) -> dict:
             "p = OnnxNetPredictor.default(); print(time.perf_counter() - t)")
     cold = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
             for _ in range(3)]
-    out: dict = {"cold_load_seconds": min(cold), "cold_load_runs": cold, "models_per_space": n, "throughput": {}}
+    import os
+
+    out: dict = {"cold_load_seconds": min(cold), "cold_load_runs": cold, "models_per_space": n, "throughput": {},
+                 "load_average_at_start": os.getloadavg()[0]}
     for name, shape in SPEED_SPACES.items():
         space = get_space(name, shape)
         models = []
@@ -202,7 +205,9 @@ def main() -> None:
                   f"Command: `python benchmarks/predictor.py --speed-only` (machine: {report['machine']}; "
                   f"{sp['models_per_space']} ONNX files with weights per space, sampled with seeds 0..).", "",
                   f"Cold load (fresh process: import + `OnnxNetPredictor.default()`): **{sp['cold_load_seconds']:.2f} s**"
-                  " (best of 3).", "", "| space | mean file (MB) | architectures / s, 1 process | with the encoding pool |",
+                  " (best of 3).", "", "Load average of the shared machine while measuring: "
+                  f"{sp.get('load_average_at_start', sp.get('load_average_observed', '?'))} (2 cores): absolute rates "
+                  "scale with it; compare spaces with each other.", "", "| space | mean file (MB) | architectures / s, 1 process | with the encoding pool |",
                   "|---|---:|---:|---:|"]
         lines += [f"| {k} | {v['mean_file_mb']:.2f} | {v['1 process']:.0f} | {v['encoding pool']:.0f} |"
                   for k, v in sp["throughput"].items()]
