@@ -34,7 +34,7 @@ def test_size_prior_needs_the_global_features() -> None:
 
 
 @pytest.fixture(scope="module")
-def corpora():  # noqa: ANN201
+def corpora():
     from nas.bench.predictor_corpus import load_corpus
 
     rng = np.random.default_rng(0)

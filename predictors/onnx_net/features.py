@@ -14,7 +14,7 @@ import math
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import onnx
@@ -72,7 +72,7 @@ def _layer_width(op: str, dims: list[int], segment: str) -> int | None:
     return dims[0] if len(dims) > 1 else None  # MatMul(x, W[in, out])
 
 
-def width_features(lines: "tuple[str, ...] | list[str]", counts: "tuple[int, ...] | list[int]") -> np.ndarray:
+def width_features(lines: Sequence[str], counts: Sequence[int]) -> np.ndarray:
     """``[min, mean, max]`` of log2 of the hidden widths of a graph's weighted layers (see :func:`_layer_width`),
     each layer counted as often as its line occurs; zeros without weighted layers.
 
