@@ -16,7 +16,7 @@ import random
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
 
-from nas.ir.ops import op_cost
+from search_spaces.ops import op_cost
 from search_spaces.derivation import Cost, DNode
 from search_spaces.sampler import Reach, SamplingBugError, weighted_choice
 from search_spaces.terminals.base import Fork, Merge, PostRoute, PreRoute, Terminal

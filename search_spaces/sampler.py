@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, Iterator, Sequence
 
-from nas.ir.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
+from search_spaces.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
 from search_spaces.derivation import Cost, DNode
 from search_spaces.exceptions import BudgetError, InputShapeError, LimitsError, SearchSpaceError
 from search_spaces.grammar import Alternative, Grammar

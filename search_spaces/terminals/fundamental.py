@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
-from nas.ir.ops import im2col_grid
+from search_spaces.ops import im2col_grid
 from search_spaces.terminals.base import Fork, IrChain, Leaf, Merge, Param, Params, PostRoute, PreRoute
 from search_spaces.types import TensorType
 
