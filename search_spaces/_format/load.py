@@ -19,10 +19,11 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from search_spaces.combinators import Combinator
+from search_spaces.builtin import default_registry
 from search_spaces.exceptions import GrammarSyntaxError
 from search_spaces.grammar import Alternative, Grammar, Rule
-from search_spaces.terminals import TerminalRegistry, default_registry
+from search_spaces.planning import Combinator
+from search_spaces.terminals import TerminalRegistry
 
 _TOKEN_NAMES = {"NAME": "a name", "SEMICOLON": "';'", "VBAR": "'|'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
                 "__ANON_0": "'->'", "AT": "'@'", "EQUAL": "'='", "IN": "'in'", "LBRACE": "'{'", "RBRACE": "'}'",
