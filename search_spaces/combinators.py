@@ -19,8 +19,18 @@ from typing import Any
 
 from search_spaces.derivation import Cost, DNode
 from search_spaces.ops import op_cost
-from search_spaces.planning import (NODE, Combinator, FlatAlternative, ParseAtom, ParseChild, Reach, ReachTable,
-                                    SamplingBugError, SamplingContext, weighted_choice)
+from search_spaces.planning import (
+    NODE,
+    Combinator,
+    FlatAlternative,
+    ParseAtom,
+    ParseChild,
+    Reach,
+    ReachTable,
+    SamplingBugError,
+    SamplingContext,
+    weighted_choice,
+)
 from search_spaces.terminals.base import Fork, Merge, PostRoute, PreRoute, Terminal
 from search_spaces.types import TensorType
 
@@ -182,7 +192,8 @@ class Sequential(Combinator):
             cost, cur = cost + child.cost, child.out_type
         return DNode(symbol, fa.alt, t, cur, cost, tuple(children))
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         for child in node.children:
             value = lower_child(child, value)
         return value
@@ -234,7 +245,8 @@ class Routing(Combinator):
             cache.pres[key] = found
         return found
 
-    def _posts(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, pre_context: Any) -> list[tuple[Any, ...]]:
+    def _posts(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType,
+               pre_context: Any) -> list[tuple[Any, ...]]:
         cache = ctx.cache(self, _RoutingCache)
         key = (fa.alt.args[2], t, pre_context)
         found = cache.posts.get(key)
@@ -355,7 +367,8 @@ class Routing(Combinator):
                     _slot_node(post_sym, post, body.out_type, out, post_cost))
         return DNode(symbol, fa.alt, t, out, NODE + pre_cost + body.cost + post_cost, children, routed[1])
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         pre, body, post = node.children
         pre_term = ctx.grammar.terminal(pre.alt, "pre")
         value = builder.add_chain(pre_term.ir_chain(pre.alt.param_dict, pre.in_type), value)
@@ -500,7 +513,8 @@ class Branching(Combinator):
 
     def expand_free(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
-        forks = [(f.prob, (f, tb, k, s)) for f, tb, k, s in self._forks(ctx, fa, t) if self._min_nodes(k, s).fits(budget)]
+        forks = [(f.prob, (f, tb, k, s)) for f, tb, k, s in self._forks(ctx, fa, t)
+                 if self._min_nodes(k, s).fits(budget)]
         fork, t_b, k, shared = weighted_choice(rng, forks)
         fork_node = _slot_node(fa.alt.args[0], fork, t, t_b)
         body_sym, merge_sym = fa.alt.args[1], fa.alt.args[2]
@@ -647,7 +661,7 @@ class Branching(Combinator):
     def shallow_outputs(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> ReachTable:
         """Branches filled with the same leaf output (the diagonal), aggregated by every applicable merge."""
         found: ReachTable = {}
-        for fork, t_b, k, shared in self._forks(ctx, fa, t):
+        for fork, t_b, k, _shared in self._forks(ctx, fa, t):
             for mid, r in ctx.reach0(fa.alt.args[1], t_b).items():
                 for merge in ctx.alternatives(fa.alt.args[2]):
                     out = self._merge(merge, [mid] * k)
@@ -687,7 +701,8 @@ class Branching(Combinator):
         return DNode(symbol, fa.alt, t, out, NODE + body_cost + mcost, (fork_node, *children, merge_node),
                      k if shared else None)
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         fork_node, *bodies, merge_node = node.children
         fork = ctx.grammar.terminal(fork_node.alt, "fork")
         params = fork_node.alt.param_dict

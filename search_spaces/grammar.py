@@ -8,9 +8,10 @@ frozen and hashable so that they work as cache keys; load one with :func:`search
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any
 
 from search_spaces.exceptions import GrammarSyntaxError
 from search_spaces.terminals import TerminalRegistry
@@ -83,7 +84,7 @@ class Grammar:
         """The terminal object an alternative applies, in the category its rule derives."""
         return self.registry.get(alt.term, category)
 
-    def with_probabilities(self, overrides: Mapping[str, Mapping[str, float]]) -> "Grammar":
+    def with_probabilities(self, overrides: Mapping[str, Mapping[str, float]]) -> Grammar:
         """A copy where, for ``overrides[symbol][term] = p``, the alternatives applying ``term`` in ``symbol``
         get total probability ``p`` (split equally among them); the other alternatives of that rule share the rest
         in proportion to their previous weights. Example: ``{"module": {"computation": 0.5}}``.

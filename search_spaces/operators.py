@@ -71,7 +71,7 @@ def enforce_shared(sampler: Sampler, root: DNode, path: tuple[int, ...]) -> DNod
     """
     from search_spaces.exceptions import SearchSpaceError
 
-    for symbol, occurrences in _occurrences(sampler, root).items():
+    for occurrences in _occurrences(sampler, root).values():
         if len({node.to_sexpr() for _, node in occurrences}) <= 1:
             continue
         sources = [o for o in occurrences if _is_prefix(o[0], path)] or [o for o in occurrences

@@ -18,8 +18,9 @@ normalisations, pooling and element-wise ops as 0. Values are per sample (batch 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from search_spaces.exceptions import SearchSpaceError
 
@@ -314,7 +315,8 @@ OPS: dict[str, OpSpec] = {
         OpSpec("split", 1, _split_infer, _zero_params, _zero_flops,
                "split a dim into k equal groups, k outputs (attrs dim (non-batch, 0-based), k)"),
         OpSpec("add", None, _add_infer, _zero_params, _zero_flops, "sum of k equal-shaped inputs"),
-        OpSpec("concat", None, _concat_infer, _zero_params, _zero_flops, "concatenate along a non-batch dim (attr dim)"),
+        OpSpec("concat", None, _concat_infer, _zero_params, _zero_flops,
+               "concatenate along a non-batch dim (attr dim)"),
         OpSpec("matmul", 2, _matmul_infer, _zero_params, _matmul_flops,
                "(a @ b) * scale over the last two dims (attr scale: float, 1.0 for a plain dot product)"),
         OpSpec("global_avg_pool", 1, _pool_infer, _zero_params, _zero_flops,

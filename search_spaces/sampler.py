@@ -28,9 +28,16 @@ from search_spaces.exceptions import BudgetError, InputShapeError, SearchSpaceEr
 from search_spaces.grammar import Alternative, Grammar
 from search_spaces.limits import MAX_DEPTH, Limits
 from search_spaces.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
+from search_spaces.planning import (
+    CacheT,
+    Combinator,
+    FlatAlternative,
+    Reach,
+    ReachTable,
+    SamplingBugError,
+    weighted_choice,
+)
 from search_spaces.sexpr import DerivationParser, read_sexpr
-from search_spaces.planning import (CacheT, Combinator, FlatAlternative, Reach, ReachTable, SamplingBugError,
-                                    weighted_choice)
 from search_spaces.terminals.base import IrChain, Leaf
 from search_spaces.types import TensorType
 
@@ -352,7 +359,7 @@ class Sampler:
             return self._min_costs[key]
         self._min_costs[key] = None  # guards against recursion through the same key
         best: Cost | None = None
-        for fa, out, cost in self.leaf_outputs(symbol, t):
+        for _, out, cost in self.leaf_outputs(symbol, t):
             if out == target:
                 best = cost if best is None else best.min(cost)
         if depth < self.limits.max_depth:
@@ -390,7 +397,7 @@ class Sampler:
 
     def can_reach(self, symbol: str, t: TensorType, target: TensorType, depth: int, budget: Cost) -> bool:
         """Whether :meth:`expand` towards ``target`` has a feasible alternative."""
-        for fa, out, cost in self.leaf_outputs(symbol, t):
+        for _, out, cost in self.leaf_outputs(symbol, t):
             if out == target and cost.fits(budget):
                 return True
         return any(self._feasible(e, t, target, depth, budget) for e in self._options(symbol, t, target, depth))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, Protocol
 
 from search_spaces.derivation import Cost, DNode
 from search_spaces.exceptions import DerivationSyntaxError, DerivationTypeError
@@ -35,11 +35,11 @@ class Atom:
 
 @dataclass(frozen=True)
 class SList:
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     column: int
 
 
-Expr = Union[Atom, SList]
+Expr = Atom | SList
 
 
 def read_sexpr(text: str) -> Expr:

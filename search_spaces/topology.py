@@ -20,8 +20,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from search_spaces.derivation import Cost, DNode
-from search_spaces.planning import (NODE, Combinator, FlatAlternative, ParseAtom, ParseChild, ReachTable,
-                                    SamplingContext)
+from search_spaces.planning import NODE, Combinator, FlatAlternative, ParseAtom, ParseChild, ReachTable, SamplingContext
 from search_spaces.terminals.base import Param
 from search_spaces.types import TensorType
 
@@ -104,7 +103,8 @@ class Residual(TypePreserving):
     slots = ("first", "skip")
     variadic_slots = True
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         *chain, skip = node.children
         main = value
         for child in chain:
@@ -125,7 +125,8 @@ class Diamond(TypePreserving):
             raise self.type_error("takes an even number of edges (pairs forming paths)")
         return super().parse(ctx, symbol, fa, items, t, parse_child, parse_atom)
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         outs = []
         for first, second in zip(node.children[::2], node.children[1::2]):
             outs.append(lower_child(second, lower_child(first, value)))
@@ -140,7 +141,8 @@ class Cell201(TypePreserving):
     slots = ("e01", "e02", "e12", "e03", "e13", "e23")
     EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         nodes = [value]
         for j in (1, 2, 3):
             incoming = [lower_child(child, nodes[i]) for (i, jj), child in zip(self.EDGES, node.children) if jj == j]
@@ -158,7 +160,8 @@ class Repeat(TypePreserving):
     def child_symbols(self, fa: FlatAlternative) -> list[str]:
         return [fa.alt.args[0]] * fa.alt.param_dict["n"]
 
-    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any, lower_child: Callable[[DNode, Any], Any]) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         for child in node.children:
             value = lower_child(child, value)
         return value

@@ -227,7 +227,7 @@ def _check_batches_replay_exactly(store: Store, trials: list) -> None:
             strategy.replay([observation(t) for t in told[:k]])
         previous = (driver, k, strategy)
         assert min(asks[t.id]["index"] for t in batch) >= strategy._asks_since_tell
-        _, chosen = plan_round(PendingStrategy(strategy, lambda: set(pending)), scorer, build,
+        _, chosen = plan_round(PendingStrategy(strategy, lambda pending=pending: set(pending)), scorer, build,
                                {t.arch_hash for t in earlier}, need, config.oversample)
         assert [p.proposal.derivation for p in chosen] == [proposals[t.id].derivation for t in batch], \
             f"batch {generation} (told {k}) differs from the replayed strategy's"

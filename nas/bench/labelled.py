@@ -19,9 +19,10 @@ import datetime
 import gzip
 import json
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from nas.errors import NasError
 
@@ -65,7 +66,7 @@ class BenchRow:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "BenchRow":
+    def from_json(cls, data: dict[str, Any]) -> BenchRow:
         data = dict(data)
         data["onnx"] = base64.b64decode(data.get("onnx", ""))
         return cls(**data)

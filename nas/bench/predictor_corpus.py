@@ -19,9 +19,10 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -150,7 +151,8 @@ def _space_items(space_name: str, archs: Sequence[str], tables: dict[str, dict[s
         for arch in archs:
             cand = build_candidate(space, space.from_arch(arch), 10, check=False, weights=False)
             row = (tables or {}).get(arch, {})
-            yield arch, cand.hash, int(row.get("params", cand.params)), int(row.get("flops", cand.flops)), cand.onnx_model
+            yield (arch, cand.hash, int(row.get("params", cand.params)), int(row.get("flops", cand.flops)),
+                   cand.onnx_model)
 
 
 def corpus_from_nas_bench_macro(table_path: str | Path, out: str | Path, *, variant: str = "relative",

@@ -22,8 +22,9 @@ NATS-SSS's 5 widths), quoted by the issue.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

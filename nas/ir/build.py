@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from nas.ir.graph import ArchGraph, Value, add_classifier_head
 from search_spaces.derivation import Derivation, DNode

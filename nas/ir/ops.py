@@ -6,8 +6,18 @@ in the bottom layer; :mod:`nas` builds on them. Import from either module.
 
 from __future__ import annotations
 
-from search_spaces.ops import (FREE_OPS, OPS, OpSpec, Shape, ShapeError, im2col_grid, infer_shapes, op_cost,
-                               op_spec, window_out_len)
+from search_spaces.ops import (
+    FREE_OPS,
+    OPS,
+    OpSpec,
+    Shape,
+    ShapeError,
+    im2col_grid,
+    infer_shapes,
+    op_cost,
+    op_spec,
+    window_out_len,
+)
 
 __all__ = ["FREE_OPS", "OPS", "OpSpec", "Shape", "ShapeError", "im2col_grid", "infer_shapes", "op_cost", "op_spec",
            "window_out_len"]

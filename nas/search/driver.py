@@ -54,8 +54,8 @@ rebuilds its strategy by :meth:`~nas.search.strategies.Strategy.replay` of the f
 (:meth:`~nas.store.Store.told_trials`), each with the proposal stored in its lineage, then runs its queued trials
 first. A round search replays in id order; its queued trials are trained first (the finished trials of their
 generation are told together with them, in id order, as in the live run); then rounds continue until the budget.
-A finished trial is never trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
-budget (kept in the search's ``budget`` column, so a later resume keeps it).
+A finished trial is never trained again, and a hash with a finished trial is never queued again.
+``resume_search(..., budget=N)`` raises the budget (kept in the search's ``budget`` column, so a later resume keeps it).
 
 The driver prints nothing; it reports through ``progress(SearchProgress)``. Ray is started on the first search of
 the process (:func:`nas.search.tune_runner.ensure_ray`) and left running for the next one; a process that exits
@@ -74,13 +74,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.search.config import ConfigError, SearchConfig
-from nas.search.validate import check_search_name
-from nas.util.atomic import check_output_dir
-from nas.util.secrets import shell_command
 from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
 from nas.search.selection import MAX_ASKS, MAX_STALLED_ROUNDS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
+from nas.search.validate import check_search_name
 from nas.statuses import TrialStatus
+from nas.util.atomic import check_output_dir
+from nas.util.secrets import shell_command
 
 if TYPE_CHECKING:
     from nas.search.tune_runner import TuneSettings

@@ -44,12 +44,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
+from ray.tune.search import Searcher
 
 from nas.errors import NasError
 from nas.search.cluster import LOCAL, bootstrap_address, keep_sigterm_handler
 from nas.search.evaluators.base import TrialOutcome
-from ray.tune.search import Searcher
-
 from nas.search.trainable import EPOCH_KEYS, PLACEMENT_KEYS, TrialSpec, _describe, train_trial
 
 __all__ = ["RayConnectionError", "SpecSearcher", "SpecSource", "TrialOutcome", "TuneSettings", "ensure_ray",

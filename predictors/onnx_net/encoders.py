@@ -21,7 +21,8 @@ import math
 import os
 import re
 from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

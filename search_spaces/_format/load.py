@@ -176,7 +176,8 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
         first = next(iter(raw))
         start = (first, raw[first][1], raw[first][2])
     if start[0] not in raw:
-        raise src.error(f"start symbol {start[0]!r} has no rule{_did_you_mean(start[0], list(raw))}", start[1], start[2])
+        raise src.error(f"start symbol {start[0]!r} has no rule{_did_you_mean(start[0], list(raw))}", start[1],
+                        start[2])
 
     categories = _infer_categories(raw, start[0], registry, src)
     for symbol, line, column in shared:
@@ -277,7 +278,7 @@ def _infer_categories(raw: dict[str, tuple[list[_RawAlt], int, int]], start: str
     """Each rule derives one category (module, fork, merge, pre, post): from its terminals and its uses."""
     candidates: dict[str, set[str]] = {}
     all_categories = {"module", "fork", "merge", "pre", "post"}
-    for symbol, (alts, line, column) in raw.items():
+    for symbol, (alts, _line, _column) in raw.items():
         cats = set(all_categories)
         for alt in alts:
             if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
@@ -381,7 +382,7 @@ def _expand_params(alt: _RawAlt, term: Any, src: _Source) -> list[tuple[tuple[st
     declared = {p.name: p for p in term.params}
     seen: dict[str, tuple[int, int]] = {}
     values: dict[str, list[Any]] = {}
-    for name, value, line, column in [(n, [v], l, c) for n, v, l, c in alt.fixed] + alt.domains:
+    for name, value, line, column in [(n, [v], ln, c) for n, v, ln, c in alt.fixed] + alt.domains:
         if name not in declared:
             hint = _did_you_mean(name, list(declared))
             params = f"; it takes {', '.join(declared)}" if declared else "; it takes no parameters"

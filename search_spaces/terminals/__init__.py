@@ -17,7 +17,7 @@ class UnknownTerminalError(SearchSpaceError, KeyError):
 class TerminalRegistry:
     """Name -> category -> terminal. The same name may exist in several categories (``identity``)."""
 
-    def __init__(self, terminals: "tuple[Terminal, ...] | list[Terminal]" = ()):
+    def __init__(self, terminals: tuple[Terminal, ...] | list[Terminal] = ()):
         self._by_name: dict[str, dict[str, Terminal]] = {}
         for t in terminals:
             self.register(t)
