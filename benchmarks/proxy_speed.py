@@ -91,7 +91,7 @@ def machine_info() -> dict[str, Any]:
         load = None
     return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "load_average_at_start": load, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            "load_average_at_start": load, "date": datetime.datetime.now(datetime.UTC).isoformat(
                 timespec="seconds")}
 
 

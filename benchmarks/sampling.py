@@ -146,7 +146,7 @@ def machine_info() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(), "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
             "load_average_at_start": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
 
 
 def git_commit() -> str | None:

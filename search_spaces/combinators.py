@@ -13,9 +13,9 @@ and, for strings and graphs, ``parse`` (type-check a written derivation) and ``l
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from search_spaces.derivation import Cost, DNode
 from search_spaces.ops import op_cost
@@ -351,17 +351,19 @@ class Routing(Combinator):
             raise self.type_error(f"takes (pre-routing, module, post-routing), got {len(items)} items")
         pre_sym, body_sym, post_sym = fa.alt.args
         pre = parse_atom(pre_sym, items[0])
-        routed = pre.terminal.route(pre.alt.param_dict, t)
+        pre_term = cast(PreRoute, pre.terminal)
+        routed = pre_term.route(pre.alt.param_dict, t)
         if routed is None:
             raise self.type_error(f"pre-routing {pre.alt.label()} does not accept {t}")
-        pre_cost = ctx.chain_cost(pre.terminal.ir_chain(pre.alt.param_dict, t), t)
+        pre_cost = ctx.chain_cost(pre_term.ir_chain(pre.alt.param_dict, t), t)
         body = parse_child(body_sym, items[1], routed[0])
         post = parse_atom(post_sym, items[2])
-        out = post.terminal.route_back(post.alt.param_dict, body.out_type, routed[1])
+        post_term = cast(PostRoute, post.terminal)
+        out = post_term.route_back(post.alt.param_dict, body.out_type, routed[1])
         if out is None:
             raise self.type_error(f"post-routing {post.alt.label()} does not accept {body.out_type}"
                                   + ("" if routed[1] is not None else " (col2im needs an im2col pre-routing)"))
-        post_cost = ctx.chain_cost(post.terminal.ir_chain(post.alt.param_dict, body.out_type, routed[1]),
+        post_cost = ctx.chain_cost(post_term.ir_chain(post.alt.param_dict, body.out_type, routed[1]),
                                    body.out_type)
         children = (_slot_node(pre_sym, pre, t, routed[0], pre_cost), body,
                     _slot_node(post_sym, post, body.out_type, out, post_cost))
@@ -370,10 +372,10 @@ class Routing(Combinator):
     def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
               lower_child: Callable[[DNode, Any], Any]) -> Any:
         pre, body, post = node.children
-        pre_term = ctx.grammar.terminal(pre.alt, "pre")
+        pre_term = cast(PreRoute, ctx.grammar.terminal(pre.alt, "pre"))
         value = builder.add_chain(pre_term.ir_chain(pre.alt.param_dict, pre.in_type), value)
         value = lower_child(body, value)
-        post_term = ctx.grammar.terminal(post.alt, "post")
+        post_term = cast(PostRoute, ctx.grammar.terminal(post.alt, "post"))
         return builder.add_chain(post_term.ir_chain(post.alt.param_dict, post.in_type, node.context), value)
 
 
@@ -479,14 +481,15 @@ class Branching(Combinator):
         key = (merge, candidates_key)
         if key not in cache.operand_index:
             term: Merge = merge.terminal  # type: ignore[assignment]
-            index: dict[Any, list[TensorType]] | None = {}
+            index: dict[Any, list[TensorType]] = {}
             for cand in candidates:
                 k = term.operand_key(merge.alt.param_dict, cand, 1)
                 if k is NotImplemented:
-                    index = None
+                    cache.operand_index[key] = None
                     break
                 index.setdefault(k, []).append(cand)
-            cache.operand_index[key] = index
+            else:
+                cache.operand_index[key] = index
         return cache.operand_index[key]
 
     def _pair_plans_uncached(self, ctx: SamplingContext, fa: FlatAlternative, first: TensorType,
@@ -561,7 +564,8 @@ class Branching(Combinator):
         merge_node = _slot_node(fa.alt.args[2], merge, children[0].out_type, out, mcost)
         return DNode(symbol, fa.alt, t, out, NODE + spent, (fork_node, *children, merge_node))
 
-    def _iter_target_plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType):
+    def _iter_target_plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType,
+                           target: TensorType) -> Iterator[tuple[float, Any]]:
         """Yield ``(weight, plan)`` for every fork, leaf child targets and merge that produce ``target``."""
         body_sym = fa.alt.args[1]
         for fork, t_b, k, shared in self._forks(ctx, fa, t):
@@ -704,14 +708,14 @@ class Branching(Combinator):
     def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
               lower_child: Callable[[DNode, Any], Any]) -> Any:
         fork_node, *bodies, merge_node = node.children
-        fork = ctx.grammar.terminal(fork_node.alt, "fork")
+        fork = cast(Fork, ctx.grammar.terminal(fork_node.alt, "fork"))
         params = fork_node.alt.param_dict
         k = len(fork.branches(params, fork_node.in_type) or [])
         values = builder.add_fork(fork.name, params, value, k)
         if isinstance(node.context, int):  # one shared module, copied into every branch
             bodies = bodies * node.context
         outs = [lower_child(body, v) for body, v in zip(bodies, values)]
-        merge = ctx.grammar.terminal(merge_node.alt, "merge")
+        merge = cast(Merge, ctx.grammar.terminal(merge_node.alt, "merge"))
         op, attrs = merge.ir_op(merge_node.alt.param_dict, [b.out_type for b in bodies])
         return builder.add_merge(op, attrs, outs)
 

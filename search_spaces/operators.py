@@ -153,8 +153,9 @@ def crossover(sampler: Sampler, a: DNode, b: DNode, rng: random.Random | int) ->
     for path, node, donor in pairs:
         child = replace_at(a, path, donor)
         if sampler.grammar.shared:
-            child = enforce_shared(sampler, child, path)
-            if child is None or not child.cost.fits(total):
+            enforced = enforce_shared(sampler, child, path)
+            if enforced is None or not enforced.cost.fits(total):
                 continue
+            child = enforced
         return Offspring(child, "crossover", path, node.to_sexpr())
     return Offspring(a, "copy", ())

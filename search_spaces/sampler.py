@@ -364,9 +364,9 @@ class Sampler:
                 best = cost if best is None else best.min(cost)
         if depth < self.limits.max_depth:
             for fa, comb in self._combinators[symbol]:
-                cost = comb.min_plan_cost(self, fa, t, target, depth)
-                if cost is not None:
-                    best = cost if best is None else best.min(cost)
+                plan_cost = comb.min_plan_cost(self, fa, t, target, depth)
+                if plan_cost is not None:
+                    best = plan_cost if best is None else best.min(plan_cost)
         self._min_costs[key] = best
         return best
 

@@ -136,6 +136,8 @@ class DerivationParser:
 
     def __init__(self, sampler: ParsingContext):
         self.sampler = sampler
+        self._text = ""
+        self._motifs: dict[str, tuple[str, int]] = {}
 
     def parse(self, text: str) -> DNode:
         expr = read_sexpr(text)

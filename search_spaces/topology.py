@@ -61,14 +61,16 @@ class TypePreserving(Combinator):
     def expand_planned(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
         symbols = self.child_symbols(fa)
-        later = [ctx.min_cost_to(s, t, t, depth + 1) for s in symbols]
+        # every edge has a type-preserving derivation: the plan that chose this alternative proved it
+        later = [cost for s in symbols if (cost := ctx.min_cost_to(s, t, t, depth + 1)) is not None]
+        assert len(later) == len(symbols), f"{self.name}: an edge cannot keep the type {t}"
         spent, children = NODE, []
         copies = symbols.count(symbols[0]) if symbols[0] in ctx.grammar.shared else 1
         for i, s in enumerate(symbols):
-            reserve = sum((c for c in later[i + 1:]), Cost())  # type: ignore[misc]
+            reserve = sum(later[i + 1:], Cost())
             room = budget - spent - reserve
             if i == 0 and copies > 1:  # one shared motif used `copies` times here: size it for all of them
-                room = (budget - spent - sum((c for c in later[copies:]), Cost())).divided(copies)  # type: ignore
+                room = (budget - spent - sum(later[copies:], Cost())).divided(copies)
             child = ctx.expand(s, t, t, depth + 1, room, rng)
             children.append(child)
             spent = spent + child.cost

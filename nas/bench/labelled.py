@@ -186,7 +186,7 @@ def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path,
         header = existing.header
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        header["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        header["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         _append(path, header)
     seen = {r.hash for r in rows}  # finished rows are skipped when the same samples come round again
     index = 0

@@ -19,7 +19,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +93,8 @@ def write_corpus(path: str | Path, space: str, dataset: str, rows: Iterator[dict
     return write_corpora({Path(path): (space, dataset, protocol, None)}, rows, variant)[0]
 
 
-def write_corpora(outputs: dict[Path, tuple[str, str, str, dict[str, float] | None]], rows: Iterator[dict[str, Any]],
-                  variant: str) -> list[Path]:
+def write_corpora(outputs: Mapping[Path, tuple[str, str, str, dict[str, float] | None]],
+                  rows: Iterator[dict[str, Any]], variant: str) -> list[Path]:
     """Write several corpora of one encoding: ``{path: (space, dataset, protocol, labels)}``, where ``labels``
     maps a row's key to its accuracy (None: the row's own ``acc``; a key missing from ``labels`` is skipped)."""
     handles = {}

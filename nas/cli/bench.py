@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from nas.bench.labelled import BenchRow
 
 app = typer.Typer(no_args_is_help=True, help="Build labelled benchmarks and correlate zero-cost proxies with them.")
 
@@ -48,7 +51,7 @@ def build(
                   TextColumn("best val {task.fields[best]:.3f}"), console=Console(stderr=True)) as progress:
         task = progress.add_task(f"{space} on {dataset}", total=n, best=0.0)
 
-        def on_row(row) -> None:  # noqa: ANN001
+        def on_row(row: BenchRow) -> None:
             if row.val_acc is not None:
                 best["acc"] = max(best["acc"], row.val_acc)
             progress.update(task, advance=1, best=best["acc"])

@@ -6,13 +6,17 @@ import json
 import shlex
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from predictors import OnnxNetPredictor
 
 app = typer.Typer(no_args_is_help=True, help="Train and evaluate the ONNX-Net-style accuracy predictor.")
 
@@ -63,7 +67,7 @@ def _load(paths: list[Path]) -> list[Any]:
     return corpora
 
 
-def _make(encoder: str, options: dict[str, Any]):  # noqa: ANN202
+def _make(encoder: str, options: dict[str, Any]) -> Callable[[], OnnxNetPredictor]:
     from predictors import OnnxNetPredictor
 
     return lambda: OnnxNetPredictor(encoder={"name": encoder}, **options)
@@ -127,6 +131,7 @@ def fit(
         else:
             predictor = OnnxNetPredictor.default() if base == "default" else OnnxNetPredictor.load(base)
         if onnx_dir is not None:
+            assert labels is not None, "checked with --onnx-dir above"
             folder = read_onnx_folder(onnx_dir, labels)
             encoded = predictor.encode(folder.files)
             graphs += encoded
@@ -142,6 +147,7 @@ def fit(
     except (PredictorError, OnnxTextError, OnnxFolderError, ValueError) as err:
         _fail(str(err))
     summary = predictor.summary
+    assert summary is not None, "fit() sets the summary"
     typer.echo(f"trained on {summary.examples} architectures {summary.groups} in {summary.seconds:.1f} s; "
                f"validation tau per head {[round(t, 3) for t in summary.val_tau]}")
     typer.echo(f"saved {json_path} and {weights_path} ({weights_path.stat().st_size / 1e6:.2f} MB)")

@@ -77,7 +77,7 @@ _NAMING = {"ix": "%(table_name)s_%(column_0_N_name)s_ix", "uq": "%(table_name)s_
 
 def utcnow() -> datetime.datetime:
     """The current time as a naive UTC datetime (how every timestamp column stores it)."""
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 def encode_float(value: float) -> tuple[float | None, str]:

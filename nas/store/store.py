@@ -96,7 +96,7 @@ class LeaseError(StoreError):
 
 
 def _aware(value: datetime.datetime) -> datetime.datetime:
-    return value.replace(tzinfo=datetime.timezone.utc)
+    return value.replace(tzinfo=datetime.UTC)
 
 
 def _aware_or_none(value: datetime.datetime | None) -> datetime.datetime | None:

@@ -419,7 +419,7 @@ def _weights(symbol: str, expanded: list[tuple[_RawAlt, Alternative]], src: _Sou
     for raw_alt, alt in expanded:
         groups.setdefault(id(raw_alt), []).append(alt)
         raws[id(raw_alt)] = raw_alt
-    explicit = sum(raws[g].weight for g in groups if raws[g].weight is not None)  # type: ignore[misc]
+    explicit = sum(raws[g].weight for g in groups if raws[g].weight is not None)
     free_count = sum(len(alts) for g, alts in groups.items() if raws[g].weight is None)
     first = expanded[0][0]
     if explicit > 1 + 1e-6:
