@@ -14,13 +14,23 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from search_spaces.derivation import Derivation, DNode
 from search_spaces.exceptions import DerivationSyntaxError
+from search_spaces.grammar import Grammar
 
-if TYPE_CHECKING:
-    from search_spaces.spaces import Space
+
+class Space(Protocol):
+    """What a codec reads of its space (:class:`search_spaces.spaces.Space` implements it; typed structurally so
+    that the spaces, which hold codecs, and the codecs do not import each other)."""
+
+    grammar: Grammar
+
+    @property
+    def name(self) -> str: ...
+
+    def from_arch(self, arch: str) -> Derivation: ...
 
 
 def only_label(space: Space, symbol: str) -> str:
