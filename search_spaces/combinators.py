@@ -453,12 +453,12 @@ class Branching(Combinator):
         return (symbol, t, shallow), (ctx.reach1(symbol, t) if shallow else ctx.reach0(symbol, t))
 
     @staticmethod
-    def _min_nodes(k: int, shared: bool) -> Cost:
+    def _min_nodes(k: int) -> Cost:
         return Cost(nodes=1 + k)
 
     def min_free_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> Cost | None:
         forks = self._forks(ctx, fa, t)
-        return min((self._min_nodes(k, s) for _, _, k, s in forks), default=None)
+        return min((self._min_nodes(k) for _, _, k, _ in forks), default=None)
 
     def _pair_plans(self, ctx: SamplingContext, fa: FlatAlternative, first: TensorType, candidates: ReachTable,
                     candidates_key: ReachKey, target: TensorType | None) -> list[tuple[float, Any]]:
@@ -517,7 +517,7 @@ class Branching(Combinator):
     def expand_free(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
         forks = [(f.prob, (f, tb, k, s)) for f, tb, k, s in self._forks(ctx, fa, t)
-                 if self._min_nodes(k, s).fits(budget)]
+                 if self._min_nodes(k).fits(budget)]
         fork, t_b, k, shared = weighted_choice(rng, forks)
         fork_node = _slot_node(fa.alt.args[0], fork, t, t_b)
         body_sym, merge_sym = fa.alt.args[1], fa.alt.args[2]

@@ -61,10 +61,6 @@ class DNode:
     children: tuple[DNode, ...] = ()
     context: Any = field(default=None, compare=False)  # e.g. the grid an im2col saved for its col2im
 
-    @property
-    def is_leaf(self) -> bool:
-        return not self.children
-
     def to_sexpr(self) -> str:
         if not self.children:
             return self.alt.label()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from nas.cli.environment import set_ray_defaults
 from search_spaces.spaces import Space, get_space
+
+set_ray_defaults()  # the tests drive Ray and Tune inside this process, in the environment the command line sets
 
 INPUTS = {"image3x32x32": ("einspace", (3, 32, 32)), "image1x8x8": ("einspace", (1, 8, 8)),
           "sequence1x40": ("einspace-1d", (1, 40)), "nb201": ("nb201", (3, 16, 16)),

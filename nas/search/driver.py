@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -424,12 +423,6 @@ class _Search:
         """Start the evaluator (a local or remote Ray for training; nothing for a table)."""
         if self.config.table_mode:
             return
-        os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C must interrupt, not "finish" trials
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        if self.settings.address is None:
-            # A local Ray kills idle workers beyond one per CPU after 1 s: the scorer's task workers (torch imported)
-            # would die during every Tune run and cost a cold start (~8 s on 2 cores) each round. Keep them 10 min.
-            os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "600000")
         self.evaluator.start()
 
     # --- the loop -----------------------------------------------------------------------------------------------

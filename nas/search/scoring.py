@@ -31,6 +31,7 @@ costs nothing, and the same string always gets the same raw scores (the scorer i
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -264,7 +265,12 @@ def _chunks(items: list[str], n: int) -> list[list[str]]:
     return [c for c in out if c]
 
 
-_SPACES: dict[tuple[str, tuple[int, ...]], Any] = {}
+@functools.lru_cache(maxsize=4)
+def _worker_space(space: str, input_shape: tuple[int, ...]) -> Any:
+    """The space, built once per task worker process (bounded: a worker keeps at most four samplers alive)."""
+    from search_spaces.spaces import get_space
+
+    return get_space(space, input_shape)
 
 
 def _proxy_chunk(derivations: list[str], x: Any, y: Any, *, space: str, input_shape: tuple[int, ...],
@@ -278,12 +284,7 @@ def _proxy_chunk(derivations: list[str], x: Any, y: Any, *, space: str, input_sh
     from predictors import compute_proxies
 
     if space_obj is None:
-        key = (space, tuple(input_shape))
-        if key not in _SPACES:
-            from search_spaces.spaces import get_space
-
-            _SPACES[key] = get_space(space, input_shape)
-        space_obj = _SPACES[key]
+        space_obj = _worker_space(space, tuple(input_shape))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -177,14 +177,11 @@ def choice_encoding(space: Space) -> ChoiceEncoding:
 def _quiet_optuna() -> Iterator[Any]:
     import optuna
 
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            yield optuna
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    # Optuna's log level is the caller's to choose (the command line sets WARNING); only its experimental-API
+    # warnings are silenced here, within the block.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield optuna
 
 
 class OptunaTPE(Strategy):
