@@ -7,7 +7,7 @@ same :class:`~nas.search.evaluators.TableEvaluator`, the strategy told each roun
 trials in a list instead of the SQL store and the Optuna study, and builds candidates through a
 :class:`CandidateCache` (hash, architecture string, size: no torch module, no ONNX), so one process can run
 thousands of seeded searches on a table. For the same config it evaluates the same architectures in the same
-order as the stored search (``tests/test_table_search.py`` checks this).
+order as the stored search (``tests/nas/search/test_table_search.py`` checks this).
 
 .. code-block:: python
 

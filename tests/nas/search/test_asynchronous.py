@@ -25,7 +25,7 @@ from nas.search.config import EINSPACE_DIGITS_SEEDS
 from nas.search.lease import STALE_AFTER_S
 from nas.store import LeaseError, Store
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 MACRO = DATA / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
 
 

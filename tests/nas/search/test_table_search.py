@@ -19,7 +19,7 @@ from nas.search.simulate import CandidateCache, simulate_table_search
 from nas.store import Store
 from search_spaces.spaces import get_space
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 MACRO = DATA / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
 NATS = DATA / "nats-sss" / "nats-sss.json"
 

@@ -30,7 +30,8 @@ from nas.store import Store
 
 NAME = "killed"
 BUDGET = 8
-# ranked by the shipped predictor (on the driver: no proxy tasks to start; tests/test_search.py covers the proxies);
+# ranked by the shipped predictor (on the driver: no proxy tasks to start; tests/nas/search/test_driver.py covers
+# the proxies);
 # batch 2 so that the search plans several batches and evolution breeds (population 2) before the later kills
 CONFIG = {"space": "einspace", "dataset": "digits", "strategy": "evolution", "seeds": [],
           "budget": BUDGET, "batch": 2, "oversample": 2, "scorers": ["predictor"], "seed": 3,
