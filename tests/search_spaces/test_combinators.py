@@ -68,7 +68,7 @@ def test_shallow_outputs_are_outputs_of_one_combinator_over_leaves(space: Space,
     shallow = comb.shallow_outputs(sampler, fa, IMAGE)
     assert shallow
     assert (set(shallow) <= set(sampler.reach1("module", IMAGE))) == comb.in_reach1  # routing joins reach1
-    for out, reach in shallow.items():
+    for reach in shallow.values():
         assert reach.mass > 0 and reach.cost.nodes >= 2  # the combinator and at least one leaf
 
 
