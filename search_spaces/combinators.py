@@ -305,7 +305,8 @@ class Routing(Combinator):
                     _slot_node(fa.alt.args[2], post, body.out_type, out, post_cost))
         return DNode(symbol, fa.alt, t, out, spent + post_cost, children, pre_ctx)
 
-    def _plans_by_output(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> dict[TensorType, list]:
+    def _plans_by_output(self, ctx: SamplingContext, fa: FlatAlternative,
+                         t: TensorType) -> dict[TensorType, list[RoutePlan]]:
         cache = ctx.cache(self, _RoutingCache)
         key = (fa, t)
         found = cache.by_output.get(key)

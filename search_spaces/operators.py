@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from search_spaces.derivation import Cost, DNode, replace_at
 from search_spaces.sampler import Sampler
+from search_spaces.types import TensorType
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,7 @@ def crossover(sampler: Sampler, a: DNode, b: DNode, rng: random.Random | int) ->
     if not isinstance(rng, random.Random):
         rng = random.Random(rng)
     total, max_depth = sampler.limits.budget(), sampler.limits.max_depth
-    donors: dict[tuple, list[DNode]] = {}
+    donors: dict[tuple[str, TensorType, TensorType], list[DNode]] = {}
     for _, node in _module_nodes(sampler, b):
         donors.setdefault((node.symbol, node.in_type, node.out_type), []).append(node)
     pairs = []

@@ -201,7 +201,7 @@ class DerivationParser:
             raise DerivationSyntaxError(f"{candidates[0].alt.label()!r} takes no arguments; drop the parentheses",
                                         self._text, expr.column)
         first_error: DerivationSyntaxError | None = None
-        parsed: list[tuple[DNode, dict]] = []
+        parsed: list[tuple[DNode, dict[str, tuple[str, int]]]] = []
         motifs = dict(self._motifs)
         for fa in candidates:  # same label, different slots: exactly one must parse
             comb = fa.combinator

@@ -193,7 +193,7 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
     return grammar
 
 
-def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry, src: _Source,
+def _imported_rules(stmt: Tree[Token], file: str, registry: TerminalRegistry, src: _Source,
                     chain: tuple[str, ...]) -> dict[str, tuple[list[_RawAlt], int, int]]:
     """The rules of an imported grammar, every non-terminal prefixed with ``alias.``, positioned at the import.
 
@@ -251,7 +251,7 @@ def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry, src: _Sou
     return out
 
 
-def _raw_alternative(tree: Tree) -> _RawAlt:
+def _raw_alternative(tree: Tree[Token]) -> _RawAlt:
     name_tok: Token = tree.children[0]
     slots, fixed, domains, weight = [], [], [], None
     for child in tree.children[1:]:
