@@ -26,7 +26,7 @@ SLOW_MODULES = RAY_MODULES | {
     "tests/nas/bench/test_correlate.py", "tests/nas/bench/test_labelled.py", "tests/nas/cli/test_app.py",
     "tests/nas/cli/test_bad_inputs.py", "tests/nas/cli/test_predictor.py", "tests/nas/search/test_table_search.py",
     "tests/nas/store/test_store.py", "tests/nas/train/test_trainer.py", "tests/nas/viz/test_picture.py",
-    "tests/predictors/test_onnx_net.py", "tests/test_fuzz.py"}
+    "tests/predictors/test_onnx_net.py", "tests/search_spaces/test_nats_sss.py", "tests/test_fuzz.py"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
