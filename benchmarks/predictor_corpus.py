@@ -10,7 +10,7 @@ NAS-Bench-Macro table (../shared/data/nas-bench-macro/: 6,561 networks rebuilt f
 NATS-Bench SSS table (../shared/data/nats-sss/: networks rebuilt from the nats-sss template, one corpus per
 dataset; ``--nats-sss-sample N`` takes a seeded uniform sample of the 32,768) and ``nb201-all``, the unlabelled
 NAS-Bench-201 cells (``--nb201-sample N`` likewise) that the structure test of the predictor input reads
-(``tests/test_predictor_input.py``). Networks are built without weights. Each source prints its time.
+(``tests/predictors/test_predictor_input.py``). Networks are built without weights. Each source prints its time.
 """
 
 from __future__ import annotations

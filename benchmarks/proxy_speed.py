@@ -36,8 +36,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the repository's packages importable
@@ -90,7 +91,7 @@ def machine_info() -> dict[str, Any]:
         load = None
     return {"platform": platform.platform(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
             "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-            "load_average_at_start": load, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            "load_average_at_start": load, "date": datetime.datetime.now(datetime.UTC).isoformat(
                 timespec="seconds")}
 
 

@@ -12,7 +12,8 @@ then compares the direct ONNX emitter with torch's dynamo exporter on the first 
 
 Run from the repository root::
 
-    python benchmarks/sampling.py [--seeds 1000] [--space-seeds 500] [--dynamo 50] [--out benchmarks/results/sampling.json] [--quick]
+    python benchmarks/sampling.py [--seeds 1000] [--space-seeds 500] [--dynamo 50] \
+        [--out benchmarks/results/sampling.json] [--quick]
 
 Results go to ``--out`` (JSON) and the same path with ``.md`` (markdown table). The run is deterministic apart from
 the timings: module weights come from ``torch.manual_seed(seed)``, inputs from seeded generators.
@@ -35,8 +36,9 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script: make the repository's packages importable
@@ -144,7 +146,7 @@ def machine_info() -> dict[str, Any]:
             "torch_threads": torch.get_num_threads(), "onnx": onnx.__version__,
             "onnxruntime": onnxruntime.__version__, "numpy": np.__version__,
             "load_average_at_start": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")}
 
 
 def git_commit() -> str | None:
@@ -480,7 +482,8 @@ def markdown(report: dict[str, Any]) -> str:
     ]
     lines += ["| " + " | ".join(row) + " |" for row in table_rows(report["inputs"])]
     lines += ["", "Derivations/s times `space.sample(seed)` alone after the space is created; (warm) excludes the "
-              f"first {report['inputs'][0]['sampling']['warm_skip']} samples. Params and FLOPs come from the graph (classifier head included).", "",
+              f"first {report['inputs'][0]['sampling']['warm_skip']} samples. Params and FLOPs come from the graph "
+              "(classifier head included).", "",
               "| input | params p10 / p50 / p90 / p99 / max | FLOPs p50 / p99 | depth p50 / p90 / max "
               "| module nodes p50 / p90 |", "|---|---:|---:|---:|---:|"]
     for r in report["inputs"]:

@@ -148,8 +148,9 @@ def run_one(task: str, strategy: str, seed: int, config: SearchConfig, workdir: 
     if note.get("status") == "finished" and db_path.exists():
         print(f"[{name}] finished earlier ({note['seconds']:.0f} s): read back", flush=True)
         return note
-    note = {"name": name, "task": task, "strategy": strategy, "seed": seed, "db": str(db_path), "config": config.to_dict(),
-            "seconds": float(note.get("seconds", 0.0)), "runs": int(note.get("runs", 0)), "status": "running"}
+    note = {"name": name, "task": task, "strategy": strategy, "seed": seed, "db": str(db_path),
+            "config": config.to_dict(), "seconds": float(note.get("seconds", 0.0)), "runs": int(note.get("runs", 0)),
+            "status": "running"}
     note_path.write_text(json.dumps(note, indent=2) + "\n")
 
     def progress(p: Any) -> None:
@@ -199,8 +200,8 @@ def read_search(note: dict[str, Any]) -> dict[str, Any]:
             running = t.val_acc if running is None else max(running, t.val_acc)
         curve.append(running)
     b = best[0] if best else None
-    return {"name": name, "task": note["task"], "strategy": note["strategy"], "seed": note["seed"], "seconds": note["seconds"],
-            "runs": note["runs"], "trials": len(trials),
+    return {"name": name, "task": note["task"], "strategy": note["strategy"], "seed": note["seed"],
+            "seconds": note["seconds"], "runs": note["runs"], "trials": len(trials),
             "ok": sum(t.status == "ok" for t in trials), "stopped": sum(t.status == "stopped" for t in trials),
             "failed": sum(t.status == "failed" for t in trials),
             "final_best_val": curve[-1] if curve else None,
@@ -411,8 +412,9 @@ def sig_words(p: dict[str, Any]) -> str:
 def task_tables(t: dict[str, Any], budget: int, batch: int) -> list[str]:
     a, results = t["analysis"], t["searches"]
     lines = ["#### Per arm (mean over seeds [95% bootstrap interval])", "",
-             "| arm | seeds | final best val acc (%) | test acc of best-by-val (%) | area under best-so-far curve (%) | "
-             "mean wall time (s) | stopped / failed trials |", "|---|---|---|---|---|---|---|"]
+             "| arm | seeds | final best val acc (%) | test acc of best-by-val (%) "
+             "| area under best-so-far curve (%) | mean wall time (s) | stopped / failed trials |",
+             "|---|---|---|---|---|---|---|"]
     for s, row in a["per_strategy"].items():
         lines.append(f"| `{s}`: {row['label']} | {len(row['seeds'])} | "
                      f"{ci_text(row['final_best_val_mean'], row['final_best_val_ci'])} | "
@@ -472,7 +474,8 @@ def verdict_lines(task: str, t: dict[str, Any], budget: int) -> list[str]:
         r = a["reach"][s]
         row, base = ps[s], ps[BASELINE]
         out.append(
-            f"* **{task}, `{s}` vs `random`**: final best val {ci_text(row['final_best_val_mean'], row['final_best_val_ci'])}"
+            f"* **{task}, `{s}` vs `random`**: final best val "
+            f"{ci_text(row['final_best_val_mean'], row['final_best_val_ci'])}"
             f"% vs {ci_text(base['final_best_val_mean'], base['final_best_val_ci'])}%, test of best "
             f"{ci_text(row['test_of_best_mean'], row['test_of_best_ci'])}% vs "
             f"{ci_text(base['test_of_best_mean'], base['test_of_best_ci'])}%. Area under the best-so-far curve: "
@@ -500,7 +503,8 @@ def markdown(report: dict[str, Any]) -> str:
         "## Setup", "",
         "* Every search is a real `nas.search.run_search` with the platform's default `SearchConfig` except for: the "
         "task's space and dataset, the arm's strategy and scorers, `seeds: []`, the budget, the batch, the epochs, "
-        f"the seed and `predictor_path`. Ray Tune with ASHA (grace period {report['base_config']['tune']['grace_period']},"
+        "the seed and `predictor_path`. Ray Tune with ASHA "
+        f"(grace period {report['base_config']['tune']['grace_period']},"
         f" reduction factor {report['base_config']['tune']['reduction_factor']}), "
         f"{report['base_config']['train']['optimizer']} lr {report['base_config']['train']['lr']}, objectives "
         f"{report['base_config']['objectives']}, limits {report['base_config']['limits']}; each search in its own "
@@ -553,7 +557,7 @@ def markdown(report: dict[str, Any]) -> str:
         "arm selects already, and it queues its best-ranked candidates first, so counting by trial id credits the "
         "ranking inside a round too (the *counted at round end* numbers remove that credit).",
         "", "## Verdict", ""]
-    for task, t in report["tasks"].items():
+    for t in report["tasks"].values():
         lines += t["verdict"]
     lines += ["", "## Results", ""]
     for task, t in report["tasks"].items():

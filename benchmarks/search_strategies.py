@@ -6,7 +6,7 @@ size constraints.
 
 **What runs.** Each search is the platform's table search (:func:`nas.search.simulate.simulate_table_search`: the
 strategies, scorers, round selection and table evaluator of ``nas search run --evaluator table:PATH``, with
-trials kept in memory instead of the SQL store, so 10^4 searches fit in an hour; ``tests/test_table_search.py``
+trials kept in memory instead of the SQL store, so 10^4 searches fit in an hour; ``tests/nas/search/test_table_search.py``
 checks that it evaluates exactly what the stored search evaluates). The search config is the platform's default
 except for the strategy and scorers: rounds of ``batch`` 8, ``oversample`` 4 scored per evaluated candidate
 (1 for ``guided``, which breeds and ranks 16 children per slot itself), population 8 and tournament 3 for the

@@ -70,7 +70,7 @@ def main() -> None:
     if not loaded:
         parser.error("the exclusions leave no corpus to learn from")
     graphs, acc, groups, sources = [], [], [], []
-    for path, stem, corpus in loaded:
+    for path, _stem, corpus in loaded:
         rows = corpus.rows
         if len(rows) > args.max_rows:
             pick = np.sort(np.random.default_rng(args.seed).permutation(len(rows))[:args.max_rows])

@@ -48,7 +48,7 @@ class SearchPlotData(NamedTuple):
     curves: tuple[tuple[str, tuple[tuple[int, float], ...]], ...]
 
 
-def plot_data(store: "Store", name: str, top: int = 5) -> SearchPlotData:
+def plot_data(store: Store, name: str, top: int = 5) -> SearchPlotData:
     """The data of :func:`plot_search` (raises ``StoreError`` for an unknown search)."""
     trials = store.trials_of(name, status=("ok", "stopped", "failed"))
     vals = tuple(t.val_acc if t.status != "failed" else None for t in trials)
@@ -72,7 +72,7 @@ def plot_data(store: "Store", name: str, top: int = 5) -> SearchPlotData:
                           tuple(curves))
 
 
-def plot_search(store: "Store", name: str, out_dir: str | Path) -> list[Path]:
+def plot_search(store: Store, name: str, out_dir: str | Path) -> list[Path]:
     """Write the three PNG plots of the search ``name`` to ``out_dir`` (created); returns their paths."""
     import matplotlib
 

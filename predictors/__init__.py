@@ -52,8 +52,15 @@ from __future__ import annotations
 
 from predictors.onnx_net import EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, encode_lines, encode_onnx
-from predictors.zero_cost import (INVALID, PROXY_NAMES, ProxyResult, available_proxies, compute_proxies,
-                                  empirical_ntk, label_gradient_alignment)
+from predictors.zero_cost import (
+    INVALID,
+    PROXY_NAMES,
+    ProxyResult,
+    available_proxies,
+    compute_proxies,
+    empirical_ntk,
+    label_gradient_alignment,
+)
 
 __all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextEncoder", "OnnxTextError", "PredictorConfig", "PredictorError", "encode_lines",
            "encode_onnx", "INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",

@@ -9,8 +9,15 @@
 
 from search_spaces._format.load import load_grammar, parse_grammar
 from search_spaces.derivation import Cost, Derivation, DNode
-from search_spaces.exceptions import (BudgetError, DerivationSyntaxError, DerivationTypeError, GrammarSyntaxError,
-                                      InputShapeError, SearchSpaceError, UnknownSpaceError)
+from search_spaces.exceptions import (
+    BudgetError,
+    DerivationSyntaxError,
+    DerivationTypeError,
+    GrammarSyntaxError,
+    InputShapeError,
+    SearchSpaceError,
+    UnknownSpaceError,
+)
 from search_spaces.grammar import Alternative, Grammar, Rule
 from search_spaces.operators import Offspring, crossover, mutate
 from search_spaces.sampler import Limits, Sampler

@@ -13,16 +13,27 @@ from __future__ import annotations
 
 import itertools
 import re
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
+from typing import Protocol
 
 from search_spaces.derivation import Derivation, DNode
 from search_spaces.exceptions import DerivationSyntaxError
-
-if TYPE_CHECKING:
-    from search_spaces.spaces import Space
+from search_spaces.grammar import Grammar
 
 
-def only_label(space: "Space", symbol: str) -> str:
+class Space(Protocol):
+    """What a codec reads of its space (:class:`search_spaces.spaces.Space` implements it; typed structurally so
+    that the spaces, which hold codecs, and the codecs do not import each other)."""
+
+    grammar: Grammar
+
+    @property
+    def name(self) -> str: ...
+
+    def from_arch(self, arch: str) -> Derivation: ...
+
+
+def only_label(space: Space, symbol: str) -> str:
     """The label of a rule's only alternative (a fixed part of a skeleton)."""
     alts = space.grammar.rule(symbol).alternatives
     if len(alts) != 1:
@@ -55,7 +66,7 @@ class NB201Codec:
                 ops.append(op)
         return ops
 
-    def to_derivation(self, space: "Space", arch: str) -> str:
+    def to_derivation(self, space: Space, arch: str) -> str:
         ops = self.parse_arch(arch)
         cell = "(cell201 " + " ".join(ops) + ")"
         stage_alt = space.grammar.rule("stage").alternatives[0]
@@ -64,14 +75,14 @@ class NB201Codec:
                  stage, only_label(space, "lastact")]
         return "(sequential " + " ".join(parts) + ")"
 
-    def from_derivation(self, space: "Space", derivation: Derivation) -> str | None:
+    def from_derivation(self, space: Space, derivation: Derivation) -> str | None:
         cell = next((n for _, n in derivation.root.walk() if n.alt.term == "cell201"), None)
         if cell is None:
             return None
         e = [c.alt.label() for c in cell.children]
         return f"|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|"
 
-    def enumerate(self, space: "Space") -> Iterator[str]:
+    def enumerate(self, space: Space) -> Iterator[str]:
         for e in itertools.product(self.OPS, repeat=6):
             yield f"|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|"
 
@@ -79,14 +90,14 @@ class NB201Codec:
 class ChoiceCodec:
     """One digit per root slot with a choice: the index of the chosen alternative in grammar order."""
 
-    def _slots(self, space: "Space") -> list[str]:
+    def _slots(self, space: Space) -> list[str]:
         (alt,) = space.grammar.rule(space.grammar.start).alternatives
         return list(alt.args)
 
-    def _choice_slots(self, space: "Space") -> list[int]:
+    def _choice_slots(self, space: Space) -> list[int]:
         return [i for i, s in enumerate(self._slots(space)) if len(space.grammar.rule(s).alternatives) > 1]
 
-    def to_derivation(self, space: "Space", arch: str) -> str:
+    def to_derivation(self, space: Space, arch: str) -> str:
         slots, choices = self._slots(space), self._choice_slots(space)
         digits = arch.strip()
         if len(digits) != len(choices) or not (digits.isascii() and digits.isdigit()):  # not "²"
@@ -103,7 +114,7 @@ class ChoiceCodec:
         (alt,) = space.grammar.rule(space.grammar.start).alternatives
         return f"({alt.label()} " + " ".join(labels) + ")"
 
-    def from_derivation(self, space: "Space", derivation: Derivation) -> str | None:
+    def from_derivation(self, space: Space, derivation: Derivation) -> str | None:
         root: DNode = derivation.root
         digits = []
         for i in self._choice_slots(space):
@@ -112,7 +123,7 @@ class ChoiceCodec:
             digits.append(str(labels.index(child.alt.label())))
         return "".join(digits)
 
-    def enumerate(self, space: "Space") -> Iterator[str]:
+    def enumerate(self, space: Space) -> Iterator[str]:
         sizes = [len(space.grammar.rule(self._slots(space)[i]).alternatives) for i in self._choice_slots(space)]
         for combo in itertools.product(*(range(n) for n in sizes)):
             yield "".join(map(str, combo))
@@ -131,11 +142,11 @@ class WidthCodec:
         self.param, self.sep = param, sep
         self._cache: dict[int, tuple[object, list[tuple[str, dict[int, str]]]]] = {}
 
-    def _slots(self, space: "Space") -> list[str]:
+    def _slots(self, space: Space) -> list[str]:
         (alt,) = space.grammar.rule(space.grammar.start).alternatives
         return list(alt.args)
 
-    def choices(self, space: "Space") -> list[tuple[str, dict[int, str]]]:
+    def choices(self, space: Space) -> list[tuple[str, dict[int, str]]]:
         """For each choice slot, in order: its non-terminal and ``{value: alternative label}``."""
         cached = self._cache.get(id(space.grammar))
         if cached is not None and cached[0] is space.grammar:
@@ -153,7 +164,7 @@ class WidthCodec:
         self._cache[id(space.grammar)] = (space.grammar, found)
         return found
 
-    def values(self, space: "Space", arch: str) -> list[int]:
+    def values(self, space: Space, arch: str) -> list[int]:
         """The slot values of ``arch`` (raises DerivationSyntaxError naming what is wrong)."""
         choices = self.choices(space)
         example = self.sep.join(str(next(iter(v))) for _, v in choices)
@@ -173,27 +184,27 @@ class WidthCodec:
             out.append(value)
         return out
 
-    def to_derivation(self, space: "Space", arch: str) -> str:
+    def to_derivation(self, space: Space, arch: str) -> str:
         choices = dict(self.choices(space))
         value_of = dict(zip(choices, self.values(space, arch)))
         labels = [choices[s][value_of[s]] if s in choices else only_label(space, s) for s in self._slots(space)]
         (alt,) = space.grammar.rule(space.grammar.start).alternatives
         return f"({alt.label()} " + " ".join(labels) + ")"
 
-    def from_derivation(self, space: "Space", derivation: Derivation) -> str | None:
+    def from_derivation(self, space: Space, derivation: Derivation) -> str | None:
         slots = self._slots(space)
         values = [str(derivation.root.children[slots.index(s)].alt.param_dict[self.param])
                   for s, _ in self.choices(space)]
         return self.sep.join(values)
 
-    def enumerate(self, space: "Space") -> Iterator[str]:
+    def enumerate(self, space: Space) -> Iterator[str]:
         for combo in itertools.product(*(list(values) for _, values in self.choices(space))):
             yield self.sep.join(map(str, combo))
 
     #: :meth:`~search_spaces.spaces.Space.mutate` uses :meth:`neighbours` instead of subtree resampling.
     mutates_slots = True
 
-    def neighbours(self, space: "Space", derivation: Derivation, slot: int) -> list[Derivation]:
+    def neighbours(self, space: Space, derivation: Derivation, slot: int) -> list[Derivation]:
         """Every derivation that differs from ``derivation`` in choice slot ``slot`` (an index into
         :meth:`choices`) only: the one-width steps of that slot.
 

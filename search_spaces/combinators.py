@@ -13,77 +13,49 @@ and, for strings and graphs, ``parse`` (type-check a written derivation) and ``l
 from __future__ import annotations
 
 import random
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
 
-from nas.ir.ops import op_cost
 from search_spaces.derivation import Cost, DNode
-from search_spaces.sampler import Reach, SamplingBugError, weighted_choice
+from search_spaces.ops import op_cost
+from search_spaces.planning import (
+    NODE,
+    Combinator,
+    FlatAlternative,
+    ParseAtom,
+    ParseChild,
+    Reach,
+    ReachTable,
+    SamplingBugError,
+    SamplingContext,
+    weighted_choice,
+)
 from search_spaces.terminals.base import Fork, Merge, PostRoute, PreRoute, Terminal
 from search_spaces.types import TensorType
 
-if TYPE_CHECKING:
-    from search_spaces.sampler import FlatAlternative, Sampler
+# Combinator, NODE, ParseAtom and ParseChild are re-exported (they lived here before search_spaces.planning).
+__all__ = ["COMBINATORS", "NODE", "Branching", "Combinator", "ParseAtom", "ParseChild", "Routing", "Sequential"]
 
-NODE = Cost(nodes=1)
-ParseChild = Callable[[str, Any, TensorType], DNode]
-ParseAtom = Callable[[str, Any], "FlatAlternative"]
-
-
-_pick = weighted_choice
-_reach = Reach
+ReachKey = tuple[str, TensorType, bool]
+"""Names one of the sampler's reach tables: ``(symbol, input type, shallow)``, ``shallow`` meaning ``reach1``
+(else ``reach0``). Caches of pairings within a table are keyed by it."""
 
 
-def _slot_node(symbol: str, fa: "FlatAlternative", t_in: TensorType, t_out: TensorType,
+def _slot_node(symbol: str, fa: FlatAlternative, t_in: TensorType, t_out: TensorType,
                cost: Cost = Cost()) -> DNode:
     return DNode(symbol, fa.alt, t_in, t_out, cost)
 
 
-@lru_cache(maxsize=65536)
-def _merge_cost_cached(merge: "FlatAlternative", types: tuple[TensorType, ...]) -> Cost:
-    term: Merge = merge.terminal  # type: ignore[assignment]
-    op, attrs = term.ir_op(merge.alt.param_dict, types)
-    params, flops = op_cost(op, attrs, [t.shape for t in types])
-    return Cost(params, flops, 0)
-
-
-class Combinator(Terminal):
-    """Base of combinators. ``slot_categories(n)`` gives the category each of ``n`` arguments must derive."""
-
-    category = "module"
-    slot_roles: ClassVar[tuple[str, ...]] = ()
-    in_reach1: ClassVar[bool] = False  # whether its shallow outputs join the sampler's reach1 table
-
-    def slot_categories(self, n: int) -> tuple[str, ...]:
-        return self.slot_roles
-
-    def type_error(self, message: str) -> ValueError:
-        return ValueError(f"{self.name}: {message}")
-
-    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
-                 budget: Cost) -> bool:
-        """Whether a derivation towards ``target`` exists within ``budget`` (see :meth:`plans`)."""
-        return bool(self.plans(ctx, fa, t, target, depth, budget))  # type: ignore[attr-defined]
-
-    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
-                      depth: int) -> Cost | None:
-        """The cheapest plan towards ``target`` (None when there is none)."""
-        raise NotImplementedError
-
-    def sole_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> TensorType | None:
-        """The output type every derivation of this alternative has from ``t``, if there is exactly one."""
-        return None
-
-    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
-        """A cost within which a free derivation from ``t`` surely exists (None: none exists)."""
-        raise NotImplementedError
-
-    def feasible_free(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int, budget: Cost) -> bool:
-        cost = self.min_free_cost(ctx, fa, t, depth)
-        return cost is not None and cost.fits(budget)
-
-
 # --- sequential ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _SequentialCache:
+    """One sampler's chains: independent of depth, and at a depth (where a step needed a deeper derivation)."""
+
+    chains: dict[tuple[tuple[str, ...], TensorType], ReachTable] = field(default_factory=dict)
+    chains_at: dict[tuple[tuple[str, ...], TensorType, int], ReachTable] = field(default_factory=dict)
 
 
 class Sequential(Combinator):
@@ -97,7 +69,7 @@ class Sequential(Combinator):
         return ("module",) * n
 
     @staticmethod
-    def _step(ctx: "Sampler", symbol: str, t: TensorType, depth: int) -> tuple[dict[TensorType, "Reach"], bool]:
+    def _step(ctx: SamplingContext, symbol: str, t: TensorType, depth: int) -> tuple[ReachTable, bool]:
         """Types one child at ``depth`` can be planned towards: a leaf's outputs, plus ``t`` itself when a deeper
         type-preserving derivation exists (a cell, a residual block) though no leaf keeps the type. The flag says
         whether the answer depended on ``depth``."""
@@ -105,21 +77,22 @@ class Sequential(Combinator):
         if t in step or depth > ctx.limits.max_depth:
             return step, False
         keep = ctx.min_cost_to(symbol, t, t, depth)
-        return (step if keep is None else {**step, t: _reach(keep, 1.0)}), True
+        return (step if keep is None else {**step, t: Reach(keep, 1.0)}), True
 
-    def _chain(self, ctx: "Sampler", symbols: tuple[str, ...], t: TensorType,
-               depth: int = 0) -> dict[TensorType, "Reach"]:
+    def _chain(self, ctx: SamplingContext, symbols: tuple[str, ...], t: TensorType,
+               depth: int = 0) -> ReachTable:
         """Types reachable by applying one planned step of each symbol in turn (children at ``depth + 1``)."""
         return self._chain_flagged(ctx, symbols, t, depth)[0]
 
-    def _chain_flagged(self, ctx: "Sampler", symbols: tuple[str, ...], t: TensorType,
-                       depth: int) -> tuple[dict[TensorType, "Reach"], bool]:
+    def _chain_flagged(self, ctx: SamplingContext, symbols: tuple[str, ...], t: TensorType,
+                       depth: int) -> tuple[ReachTable, bool]:
         """:meth:`_chain` and whether it depends on ``depth``; memoised without the depth when it does not
         (einspace: identity keeps every type, so no step needs a deeper derivation)."""
-        found = ctx.memo.get(("seq-chain", symbols, t))
+        cache = ctx.cache(self, _SequentialCache)
+        found = cache.chains.get((symbols, t))
         if found is not None:
             return found, False
-        found = ctx.memo.get(("seq-chain", symbols, t, depth))
+        found = cache.chains_at.get((symbols, t, depth))
         if found is not None:
             return found, True
         found, dependent = self._step(ctx, symbols[0], t, depth + 1)
@@ -131,16 +104,19 @@ class Sequential(Combinator):
                 for out, r2 in rest.items():
                     cost, mass = r1.cost + r2.cost, r1.mass * r2.mass
                     prev = found.get(out)
-                    found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost),
+                    found[out] = Reach(cost, mass) if prev is None else Reach(prev.cost.min(cost),
                                                                                prev.mass + mass)
-        ctx.memo[("seq-chain", symbols, t, depth) if dependent else ("seq-chain", symbols, t)] = found
+        if dependent:
+            cache.chains_at[(symbols, t, depth)] = found
+        else:
+            cache.chains[(symbols, t)] = found
         return found, dependent
 
-    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+    def min_free_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> Cost | None:
         first = ctx.sole_output(fa.alt.args[0], t, depth + 1)
         return NODE + (first[1] if first else Cost(nodes=1)) + self._reserves(ctx, fa.alt.args, t, depth)[0]
 
-    def _reserves(self, ctx: "Sampler", args: tuple[str, ...], t: TensorType, depth: int) -> list[Cost]:
+    def _reserves(self, ctx: SamplingContext, args: tuple[str, ...], t: TensorType, depth: int) -> list[Cost]:
         """What each child must leave for the children after it: their exact cheapest cost while the types ahead
         are determined (template stems, stages, reductions), one module node each after that."""
         costs: list[Cost] = []
@@ -151,7 +127,7 @@ class Sequential(Combinator):
             cur = sole[0] if sole else None
         return [sum(costs[i + 1:], Cost()) for i in range(len(args))]
 
-    def sole_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> TensorType | None:
+    def sole_output(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> TensorType | None:
         cur = t
         for s in fa.alt.args:
             sole = ctx.sole_output(s, cur, depth + 1)
@@ -160,7 +136,7 @@ class Sequential(Combinator):
             cur = sole[0]
         return cur
 
-    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+    def expand_free(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
         args = fa.alt.args
         reserves = self._reserves(ctx, args, t, depth)
@@ -171,17 +147,17 @@ class Sequential(Combinator):
             spent, cur = spent + child.cost, child.out_type
         return DNode(symbol, fa.alt, t, cur, spent, tuple(children))
 
-    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+    def plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
         reach = self._chain(ctx, fa.alt.args, t, depth).get(target)
         return [(1.0, None)] if reach is not None and (NODE + reach.cost).fits(budget) else []
 
-    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def min_plan_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType,
                       depth: int) -> Cost | None:
         reach = self._chain(ctx, fa.alt.args, t, depth).get(target)
         return None if reach is None else NODE + reach.cost
 
-    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def expand_planned(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
         args = fa.alt.args
         spent, cur, children = NODE, t, []
@@ -195,16 +171,16 @@ class Sequential(Combinator):
                     tail = self._chain(ctx, rest, mid, depth).get(target)
                     if tail is not None and (spent + r.cost + tail.cost).fits(budget):
                         options.append((r.mass * tail.mass, (mid, tail.cost)))
-                child_target, reserve = _pick(rng, options)
+                child_target, reserve = weighted_choice(rng, options)
             child = ctx.expand(s, cur, child_target, depth + 1, budget - spent - reserve, rng)
             children.append(child)
             spent, cur = spent + child.cost, child.out_type
         return DNode(symbol, fa.alt, t, cur, spent, tuple(children))
 
-    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
-        return {out: _reach(r.cost + NODE, r.mass * fa.prob) for out, r in self._chain(ctx, fa.alt.args, t).items()}
+    def shallow_outputs(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> ReachTable:
+        return {out: Reach(r.cost + NODE, r.mass * fa.prob) for out, r in self._chain(ctx, fa.alt.args, t).items()}
 
-    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+    def parse(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, items: Sequence[Any], t: TensorType,
               parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
         args = fa.alt.args
         if len(items) != len(args):
@@ -216,13 +192,33 @@ class Sequential(Combinator):
             cost, cur = cost + child.cost, child.out_type
         return DNode(symbol, fa.alt, t, cur, cost, tuple(children))
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         for child in node.children:
             value = lower_child(child, value)
         return value
 
 
 # --- routing ---------------------------------------------------------------------------------------------------------
+
+
+PreOption = tuple[FlatAlternative, TensorType, Any, Cost]
+"""A pre-routing that accepts the input: ``(alternative, routed type, context for the post-routing, cost)``."""
+PostOption = tuple[FlatAlternative, TensorType, Cost]
+"""A post-routing that accepts the body's output: ``(alternative, output type, cost)``."""
+RoutePlan = tuple[float, TensorType, Cost, FlatAlternative, TensorType, Any, TensorType, FlatAlternative, Cost]
+"""``(weight, out, cost, pre, routed, pre context, body target, post, routing cost)`` for a leaf body."""
+
+
+@dataclass
+class _RoutingCache:
+    """One sampler's routing tables."""
+
+    pres: dict[tuple[str, TensorType], list[PreOption]] = field(default_factory=dict)
+    posts: dict[tuple[str, TensorType, Any], list[PostOption]] = field(default_factory=dict)
+    plans: dict[tuple[FlatAlternative, TensorType], list[RoutePlan]] = field(default_factory=dict)
+    by_output: dict[tuple[FlatAlternative, TensorType], dict[TensorType, list[RoutePlan]]] = field(
+        default_factory=dict)
 
 
 class Routing(Combinator):
@@ -233,9 +229,10 @@ class Routing(Combinator):
     slots = ("pre", "body", "post")
     slot_roles = ("pre", "module", "post")
 
-    def _pres(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
-        key = ("route-pre", fa.alt.args[0], t)
-        found = ctx.memo.get(key)
+    def _pres(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> list[tuple[Any, ...]]:
+        cache = ctx.cache(self, _RoutingCache)
+        key = (fa.alt.args[0], t)
+        found = cache.pres.get(key)
         if found is None:
             found = []
             for pre in ctx.alternatives(fa.alt.args[0]):
@@ -245,12 +242,14 @@ class Routing(Combinator):
                     continue
                 cost = ctx.chain_cost(term.ir_chain(pre.alt.param_dict, t), t)
                 found.append((pre, routed[0], routed[1], cost))
-            ctx.memo[key] = found
+            cache.pres[key] = found
         return found
 
-    def _posts(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, pre_context: Any) -> list[tuple[Any, ...]]:
-        key = ("route-post", fa.alt.args[2], t, pre_context)
-        found = ctx.memo.get(key)
+    def _posts(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType,
+               pre_context: Any) -> list[tuple[Any, ...]]:
+        cache = ctx.cache(self, _RoutingCache)
+        key = (fa.alt.args[2], t, pre_context)
+        found = cache.posts.get(key)
         if found is None:
             found = []
             for post in ctx.alternatives(fa.alt.args[2]):
@@ -260,13 +259,14 @@ class Routing(Combinator):
                     continue
                 cost = ctx.chain_cost(term.ir_chain(post.alt.param_dict, t, pre_context), t)
                 found.append((post, out, cost))
-            ctx.memo[key] = found
+            cache.posts[key] = found
         return found
 
-    def _all_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
+    def _all_plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> list[tuple[Any, ...]]:
         """Every (pre, body target, post) with a leaf body: ``(weight, out, cost, pre, routed, ctx, mid, post)``."""
-        key = ("route-plans", id(fa), t)
-        found = ctx.memo.get(key)
+        cache = ctx.cache(self, _RoutingCache)
+        key = (fa, t)
+        found = cache.plans.get(key)
         if found is None:
             found = []
             body = fa.alt.args[1]
@@ -279,20 +279,20 @@ class Routing(Combinator):
                         free_post = post_cost == zero
                         found.append((w * post.prob, out, mid_cost if free_post else mid_cost + post_cost,
                                       pre, routed, pre_ctx, mid, post, pre_cost if free_post else pre_cost + post_cost))
-            ctx.memo[key] = found
+            cache.plans[key] = found
         return found
 
-    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+    def min_free_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> Cost | None:
         best = None
         for *_, cost in self._pres(ctx, fa, t):
             best = cost if best is None else best.min(cost)
         return None if best is None else best + Cost(nodes=2)
 
-    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+    def expand_free(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
         pres = [(p.prob, (p, routed, pc, c)) for p, routed, pc, c in self._pres(ctx, fa, t)
                 if c.fits(budget - Cost(nodes=2))]
-        pre, routed, pre_ctx, pre_cost = _pick(rng, pres)
+        pre, routed, pre_ctx, pre_cost = weighted_choice(rng, pres)
         body = ctx.expand(fa.alt.args[1], routed, None, depth + 1, budget - NODE - pre_cost, rng)
         spent = NODE + pre_cost + body.cost
         posts = [(p.prob, (p, out, c)) for p, out, c in self._posts(ctx, fa, body.out_type, pre_ctx)
@@ -300,35 +300,37 @@ class Routing(Combinator):
         if not posts:
             raise SamplingBugError(f"routing: no post-routing of {fa.alt.args[2]!r} accepts {body.out_type}; "
                                    "give the post-routing rule an 'identity' alternative")
-        post, out, post_cost = _pick(rng, posts)
+        post, out, post_cost = weighted_choice(rng, posts)
         children = (_slot_node(fa.alt.args[0], pre, t, routed, pre_cost), body,
                     _slot_node(fa.alt.args[2], post, body.out_type, out, post_cost))
         return DNode(symbol, fa.alt, t, out, spent + post_cost, children, pre_ctx)
 
-    def _plans_by_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, list]:
-        key = ("route-by-out", id(fa), t)
-        found = ctx.memo.get(key)
+    def _plans_by_output(self, ctx: SamplingContext, fa: FlatAlternative,
+                         t: TensorType) -> dict[TensorType, list[RoutePlan]]:
+        cache = ctx.cache(self, _RoutingCache)
+        key = (fa, t)
+        found = cache.by_output.get(key)
         if found is None:
             found = {}
             for p in self._all_plans(ctx, fa, t):
                 found.setdefault(p[1], []).append(p)
-            ctx.memo[key] = found
+            cache.by_output[key] = found
         return found
 
-    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+    def plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
         return [(p[0], p) for p in self._plans_by_output(ctx, fa, t).get(target, ()) if p[2].fits(budget)]
 
-    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def min_plan_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType,
                       depth: int) -> Cost | None:
         best = None
         for p in self._plans_by_output(ctx, fa, t).get(target, ()):
             best = p[2] if best is None else best.min(p[2])
         return best
 
-    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def expand_planned(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
-        _, out, _, pre, routed, pre_ctx, mid, post, route_cost = _pick(rng, plans)
+        _, out, _, pre, routed, pre_ctx, mid, post, route_cost = weighted_choice(rng, plans)
         body = ctx.expand(fa.alt.args[1], routed, mid, depth + 1, budget - NODE - route_cost, rng)
         pre_cost = ctx.chain_cost(pre.terminal.ir_chain(pre.alt.param_dict, t), t)
         post_cost = route_cost - pre_cost
@@ -336,46 +338,71 @@ class Routing(Combinator):
                     _slot_node(fa.alt.args[2], post, mid, out, post_cost))
         return DNode(symbol, fa.alt, t, out, NODE + route_cost + body.cost, children, pre_ctx)
 
-    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
-        found: dict[TensorType, Reach] = {}
+    def shallow_outputs(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> ReachTable:
+        found: ReachTable = {}
         for w, out, cost, *_ in self._all_plans(ctx, fa, t):
             prev = found.get(out)
-            found[out] = _reach(cost, w * fa.prob) if prev is None else _reach(prev.cost.min(cost),
+            found[out] = Reach(cost, w * fa.prob) if prev is None else Reach(prev.cost.min(cost),
                                                                               prev.mass + w * fa.prob)
         return found
 
-    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+    def parse(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, items: Sequence[Any], t: TensorType,
               parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
         if len(items) != 3:
             raise self.type_error(f"takes (pre-routing, module, post-routing), got {len(items)} items")
         pre_sym, body_sym, post_sym = fa.alt.args
         pre = parse_atom(pre_sym, items[0])
-        routed = pre.terminal.route(pre.alt.param_dict, t)
+        pre_term = cast(PreRoute, pre.terminal)
+        routed = pre_term.route(pre.alt.param_dict, t)
         if routed is None:
             raise self.type_error(f"pre-routing {pre.alt.label()} does not accept {t}")
-        pre_cost = ctx.chain_cost(pre.terminal.ir_chain(pre.alt.param_dict, t), t)
+        pre_cost = ctx.chain_cost(pre_term.ir_chain(pre.alt.param_dict, t), t)
         body = parse_child(body_sym, items[1], routed[0])
         post = parse_atom(post_sym, items[2])
-        out = post.terminal.route_back(post.alt.param_dict, body.out_type, routed[1])
+        post_term = cast(PostRoute, post.terminal)
+        out = post_term.route_back(post.alt.param_dict, body.out_type, routed[1])
         if out is None:
             raise self.type_error(f"post-routing {post.alt.label()} does not accept {body.out_type}"
                                   + ("" if routed[1] is not None else " (col2im needs an im2col pre-routing)"))
-        post_cost = ctx.chain_cost(post.terminal.ir_chain(post.alt.param_dict, body.out_type, routed[1]),
+        post_cost = ctx.chain_cost(post_term.ir_chain(post.alt.param_dict, body.out_type, routed[1]),
                                    body.out_type)
         children = (_slot_node(pre_sym, pre, t, routed[0], pre_cost), body,
                     _slot_node(post_sym, post, body.out_type, out, post_cost))
         return DNode(symbol, fa.alt, t, out, NODE + pre_cost + body.cost + post_cost, children, routed[1])
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         pre, body, post = node.children
-        pre_term = ctx.grammar.terminal(pre.alt, "pre")
+        pre_term = cast(PreRoute, ctx.grammar.terminal(pre.alt, "pre"))
         value = builder.add_chain(pre_term.ir_chain(pre.alt.param_dict, pre.in_type), value)
         value = lower_child(body, value)
-        post_term = ctx.grammar.terminal(post.alt, "post")
+        post_term = cast(PostRoute, ctx.grammar.terminal(post.alt, "post"))
         return builder.add_chain(post_term.ir_chain(post.alt.param_dict, post.in_type, node.context), value)
 
 
 # --- branching -------------------------------------------------------------------------------------------------------
+
+
+ForkOption = tuple[FlatAlternative, TensorType, int, bool]
+"""A fork that accepts the input: ``(alternative, branch type, number of branches, one shared child)``."""
+
+
+@dataclass
+class _BranchingCache:
+    """One sampler's branching tables (reach tables named by :data:`ReachKey`)."""
+
+    forks: dict[tuple[str, TensorType], list[ForkOption]] = field(default_factory=dict)
+    merge_costs: dict[tuple[FlatAlternative, tuple[TensorType, ...]], Cost] = field(default_factory=dict)
+    pairs: dict[tuple[str, ReachKey, TensorType, TensorType | None], list[tuple[float, Any]]] = field(
+        default_factory=dict)
+    operand_index: dict[tuple[FlatAlternative, ReachKey], dict[Any, list[TensorType]] | None] = field(
+        default_factory=dict)
+    operand_pairs: dict[tuple[FlatAlternative, ReachKey, TensorType], list[tuple[TensorType, TensorType]]] = field(
+        default_factory=dict)
+    first_index: dict[tuple[FlatAlternative, ReachKey], dict[Any, list[TensorType]]] = field(default_factory=dict)
+    target_plans: dict[tuple[FlatAlternative, TensorType, TensorType], list[tuple[float, Any]]] = field(
+        default_factory=dict)
+    cheapest: dict[tuple[FlatAlternative, TensorType, TensorType], Cost | None] = field(default_factory=dict)
 
 
 class Branching(Combinator):
@@ -389,9 +416,10 @@ class Branching(Combinator):
     slots = ("fork", "body", "merge")
     slot_roles = ("fork", "module", "merge")
 
-    def _forks(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> list[tuple[Any, ...]]:
-        key = ("forks", fa.alt.args[0], t)
-        found = ctx.memo.get(key)
+    def _forks(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> list[tuple[Any, ...]]:
+        cache = ctx.cache(self, _BranchingCache)
+        key = (fa.alt.args[0], t)
+        found = cache.forks.get(key)
         if found is None:
             found = []
             for fork in ctx.alternatives(fa.alt.args[0]):
@@ -399,58 +427,75 @@ class Branching(Combinator):
                 branches = term.branches(fork.alt.param_dict, t)
                 if branches and all(ctx.admissible(b) for b in branches):
                     found.append((fork, branches[0], len(branches), term.shares_child(fork.alt.param_dict)))
-            ctx.memo[key] = found
+            cache.forks[key] = found
         return found
 
-    def _merge(self, merge: "FlatAlternative", types: Sequence[TensorType]) -> TensorType | None:
+    def _merge(self, merge: FlatAlternative, types: Sequence[TensorType]) -> TensorType | None:
         term: Merge = merge.terminal  # type: ignore[assignment]
         return term.merge(merge.alt.param_dict, types)
 
-    @staticmethod
-    def _merge_cost(merge: "FlatAlternative", types: Sequence[TensorType]) -> Cost:
-        """Params and FLOPs of the aggregation itself (a dot product's matmul costs FLOPs)."""
-        return _merge_cost_cached(merge, tuple(types))
-
-    @staticmethod
-    def _min_nodes(k: int, shared: bool) -> Cost:
-        return Cost(nodes=1 + k)
-
-    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
-        forks = self._forks(ctx, fa, t)
-        return min((self._min_nodes(k, s) for _, _, k, s in forks), default=None)
-
-    def _pair_plans(self, ctx: "Sampler", fa: "FlatAlternative", t_b: TensorType, first: TensorType,
-                    candidates: dict[TensorType, "Reach"], target: TensorType | None) -> list[tuple[float, Any]]:
-        """(merge, second target) pairs for two independent branches whose first output is ``first``.
-
-        Memoised: ``candidates`` must be one of the sampler's (immutable) reach tables for ``t_b``.
-        """
-        key = ("pairs", fa.alt.args[2], id(candidates), first, target)
-        found = ctx.memo.get(key)
+    def _merge_cost(self, ctx: SamplingContext, merge: FlatAlternative, types: Sequence[TensorType]) -> Cost:
+        """Params and FLOPs of the aggregation itself (a dot product's matmul costs FLOPs; memoised)."""
+        costs = ctx.cache(self, _BranchingCache).merge_costs
+        key = (merge, tuple(types))
+        found = costs.get(key)
         if found is None:
-            found = self._pair_plans_uncached(ctx, fa, first, candidates, target)
-            ctx.memo[key] = found
+            term: Merge = merge.terminal  # type: ignore[assignment]
+            op, attrs = term.ir_op(merge.alt.param_dict, key[1])
+            params, flops = op_cost(op, attrs, [t.shape for t in key[1]])
+            found = costs[key] = Cost(params, flops, 0)
         return found
 
     @staticmethod
-    def _operand_index(ctx: "Sampler", merge: "FlatAlternative",
-                       candidates: dict[TensorType, "Reach"]) -> dict[Any, list[TensorType]] | None:
+    def _reach_table(ctx: SamplingContext, symbol: str, t: TensorType, depth: int) -> tuple[ReachKey, ReachTable]:
+        """The sampler's ``reach`` table at ``depth`` (``reach1`` while a combinator still fits, else ``reach0``)
+        and the key naming it."""
+        shallow = depth < ctx.limits.max_depth
+        return (symbol, t, shallow), (ctx.reach1(symbol, t) if shallow else ctx.reach0(symbol, t))
+
+    @staticmethod
+    def _min_nodes(k: int) -> Cost:
+        return Cost(nodes=1 + k)
+
+    def min_free_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> Cost | None:
+        forks = self._forks(ctx, fa, t)
+        return min((self._min_nodes(k) for _, _, k, _ in forks), default=None)
+
+    def _pair_plans(self, ctx: SamplingContext, fa: FlatAlternative, first: TensorType, candidates: ReachTable,
+                    candidates_key: ReachKey, target: TensorType | None) -> list[tuple[float, Any]]:
+        """(merge, second target) pairs for two independent branches whose first output is ``first``.
+
+        Memoised: ``candidates`` is the sampler's (immutable) reach table named by ``candidates_key``.
+        """
+        cache = ctx.cache(self, _BranchingCache)
+        key = (fa.alt.args[2], candidates_key, first, target)
+        found = cache.pairs.get(key)
+        if found is None:
+            found = self._pair_plans_uncached(ctx, fa, first, candidates, candidates_key, target)
+            cache.pairs[key] = found
+        return found
+
+    def _operand_index(self, ctx: SamplingContext, merge: FlatAlternative, candidates: ReachTable,
+                       candidates_key: ReachKey) -> dict[Any, list[TensorType]] | None:
         """Candidates grouped by the merge's second-operand key (None when the merge has no key)."""
-        key = ("operand-index", id(merge), id(candidates))
-        if key not in ctx.memo:
+        cache = ctx.cache(self, _BranchingCache)
+        key = (merge, candidates_key)
+        if key not in cache.operand_index:
             term: Merge = merge.terminal  # type: ignore[assignment]
-            index: dict[Any, list[TensorType]] | None = {}
+            index: dict[Any, list[TensorType]] = {}
             for cand in candidates:
                 k = term.operand_key(merge.alt.param_dict, cand, 1)
                 if k is NotImplemented:
-                    index = None
+                    cache.operand_index[key] = None
                     break
                 index.setdefault(k, []).append(cand)
-            ctx.memo[key] = index
-        return ctx.memo[key]
+            else:
+                cache.operand_index[key] = index
+        return cache.operand_index[key]
 
-    def _pair_plans_uncached(self, ctx: "Sampler", fa: "FlatAlternative", first: TensorType,
-                             candidates: dict[TensorType, "Reach"], target: TensorType | None) -> list[Any]:
+    def _pair_plans_uncached(self, ctx: SamplingContext, fa: FlatAlternative, first: TensorType,
+                             candidates: ReachTable, candidates_key: ReachKey,
+                             target: TensorType | None) -> list[tuple[float, Any]]:
         plans = []
         for merge in ctx.alternatives(fa.alt.args[2]):
             term: Merge = merge.terminal  # type: ignore[assignment]
@@ -458,7 +503,7 @@ class Branching(Combinator):
             if partners is not NotImplemented:
                 seconds = [s for s in partners if s in candidates]
             else:
-                index = self._operand_index(ctx, merge, candidates)
+                index = self._operand_index(ctx, merge, candidates, candidates_key)
                 if index is None:
                     seconds = [s for s in candidates if term.merge(merge.alt.param_dict, (first, s)) is not None]
                 else:
@@ -466,14 +511,15 @@ class Branching(Combinator):
             for second in seconds:
                 out = term.merge(merge.alt.param_dict, (first, second))
                 if out is not None and ctx.admissible(out) and (target is None or out == target):
-                    mcost = self._merge_cost(merge, (first, second))
+                    mcost = self._merge_cost(ctx, merge, (first, second))
                     plans.append((merge.prob * candidates[second].mass, (merge, second, out, mcost)))
         return plans
 
-    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+    def expand_free(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
-        forks = [(f.prob, (f, tb, k, s)) for f, tb, k, s in self._forks(ctx, fa, t) if self._min_nodes(k, s).fits(budget)]
-        fork, t_b, k, shared = _pick(rng, forks)
+        forks = [(f.prob, (f, tb, k, s)) for f, tb, k, s in self._forks(ctx, fa, t)
+                 if self._min_nodes(k).fits(budget)]
+        fork, t_b, k, shared = weighted_choice(rng, forks)
         fork_node = _slot_node(fa.alt.args[0], fork, t, t_b)
         body_sym, merge_sym = fa.alt.args[1], fa.alt.args[2]
         room = budget - NODE
@@ -482,32 +528,32 @@ class Branching(Combinator):
             spent = NODE + child.cost.times(k)
             merges = [(m.prob, (m, out)) for m in ctx.alternatives(merge_sym)
                       if (out := self._merge(m, [child.out_type] * k)) is not None and ctx.admissible(out)
-                      and (spent + self._merge_cost(m, [child.out_type] * k)).fits(budget)]
+                      and (spent + self._merge_cost(ctx, m, [child.out_type] * k)).fits(budget)]
             if not merges:
                 raise SamplingBugError(f"branching: no aggregation of {merge_sym!r} accepts {k} x {child.out_type}; "
                                        "give the rule an 'add' or 'concat' alternative")
-            merge, out = _pick(rng, merges)
-            mcost = self._merge_cost(merge, [child.out_type] * k)
+            merge, out = weighted_choice(rng, merges)
+            mcost = self._merge_cost(ctx, merge, [child.out_type] * k)
             children = (fork_node, child, _slot_node(merge_sym, merge, child.out_type, out, mcost))
             return DNode(symbol, fa.alt, t, out, spent + mcost, children, k)
-        candidates = ctx.reach(body_sym, t_b, depth + 1)
+        candidates_key, candidates = self._reach_table(ctx, body_sym, t_b, depth + 1)
         firsts = [(r.mass, ty) for ty, r in candidates.items() if r.cost.fits(room)]
         while True:  # lazily prune first-branch types that no aggregation can pair (finite, never fails)
-            first = _pick(rng, firsts)
-            pairs = [(w, p) for w, p in self._pair_plans(ctx, fa, t_b, first, candidates, None)
+            first = weighted_choice(rng, firsts)
+            pairs = [(w, p) for w, p in self._pair_plans(ctx, fa, first, candidates, candidates_key, None)
                      if (candidates[first].cost + candidates[p[1]].cost + p[3]).fits(room)]
             if pairs or len(firsts) == 1:
                 break
             firsts = [(w, ty) for w, ty in firsts if ty != first]
-        merge, second, out, _ = _pick(rng, pairs)
+        merge, second, out, _ = weighted_choice(rng, pairs)
         targets = [first] + [second] * (k - 1)
         return self._expand_children(ctx, symbol, fa, t, fork_node, targets, merge, out, depth, room, rng, candidates)
 
-    def _expand_children(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, fork_node: DNode,
-                         targets: list[TensorType], merge: "FlatAlternative", out: TensorType, depth: int,
-                         room: Cost, rng: random.Random, reach: dict[TensorType, "Reach"]) -> DNode:
+    def _expand_children(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, fork_node: DNode,
+                         targets: list[TensorType], merge: FlatAlternative, out: TensorType, depth: int,
+                         room: Cost, rng: random.Random, reach: ReachTable) -> DNode:
         body_sym = fa.alt.args[1]
-        mcost = self._merge_cost(merge, targets)
+        mcost = self._merge_cost(ctx, merge, targets)
         children, spent = [], mcost
         for i, target in enumerate(targets):
             reserve = Cost()
@@ -519,11 +565,13 @@ class Branching(Combinator):
         merge_node = _slot_node(fa.alt.args[2], merge, children[0].out_type, out, mcost)
         return DNode(symbol, fa.alt, t, out, NODE + spent, (fork_node, *children, merge_node))
 
-    def _iter_target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType):
+    def _iter_target_plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType,
+                           target: TensorType) -> Iterator[tuple[float, Any]]:
         """Yield ``(weight, plan)`` for every fork, leaf child targets and merge that produce ``target``."""
         body_sym = fa.alt.args[1]
         for fork, t_b, k, shared in self._forks(ctx, fa, t):
             reach = ctx.reach0(body_sym, t_b)
+            reach_key = (body_sym, t_b, False)
             if shared:
                 for merge in ctx.alternatives(fa.alt.args[2]):
                     term: Merge = merge.terminal  # type: ignore[assignment]
@@ -532,22 +580,24 @@ class Branching(Combinator):
                     for mid in mids:
                         if self._merge(merge, [mid] * k) == target:
                             r = reach[mid]
-                            cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
+                            cost = NODE + r.cost.times(k) + self._merge_cost(ctx, merge, [mid] * k)
                             yield (fork.prob * r.mass * merge.prob, (fork, t_b, k, True, [mid], merge, cost))
             elif k == 2:
                 for merge in ctx.alternatives(fa.alt.args[2]):
-                    for first, second in self._operand_pairs(ctx, merge, reach, target):
-                        mcost = self._merge_cost(merge, (first, second))
+                    for first, second in self._operand_pairs(ctx, merge, reach, reach_key, target):
+                        mcost = self._merge_cost(ctx, merge, (first, second))
                         yield (fork.prob * reach[first].mass * merge.prob * reach[second].mass,
                                (fork, t_b, k, False, [first, second], merge,
                                 NODE + reach[first].cost + reach[second].cost + mcost))
 
-    def _operand_pairs(self, ctx: "Sampler", merge: "FlatAlternative", reach: dict[TensorType, "Reach"],
+    def _operand_pairs(self, ctx: SamplingContext, merge: FlatAlternative, reach: ReachTable, reach_key: ReachKey,
                        target: TensorType) -> list[tuple[TensorType, TensorType]]:
-        """Pairs of leaf outputs in ``reach`` that ``merge`` aggregates into ``target`` (memoised; first operands
-        looked up through the merge's ``first_key`` index instead of tried one by one)."""
-        key = ("operand-pairs", id(merge), id(reach), target)
-        found = ctx.memo.get(key)
+        """Pairs of leaf outputs in ``reach`` (the table named by ``reach_key``) that ``merge`` aggregates into
+        ``target`` (memoised; first operands looked up through the merge's ``first_key`` index instead of tried one
+        by one)."""
+        cache = ctx.cache(self, _BranchingCache)
+        key = (merge, reach_key, target)
+        found = cache.operand_pairs.get(key)
         if found is None:
             term: Merge = merge.terminal  # type: ignore[assignment]
             params = merge.alt.param_dict
@@ -555,13 +605,13 @@ class Branching(Combinator):
             if wanted is NotImplemented:
                 firsts = list(reach)
             else:
-                index_key = ("first-index", id(merge), id(reach))
-                index = ctx.memo.get(index_key)
+                index_key = (merge, reach_key)
+                index = cache.first_index.get(index_key)
                 if index is None:
                     index = {}
                     for cand in reach:
                         index.setdefault(term.first_key(params, cand), []).append(cand)
-                    ctx.memo[index_key] = index
+                    cache.first_index[index_key] = index
                 firsts = index.get(wanted, [])
             found = []
             for first in firsts:
@@ -570,69 +620,65 @@ class Branching(Combinator):
                     partners = [s for s in reach if term.merge(params, (first, s)) == target]
                 found.extend((first, second) for second in partners
                              if second in reach and term.merge(params, (first, second)) == target)
-            ctx.memo[key] = found
+            cache.operand_pairs[key] = found
         return found
 
-    def _target_plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType,
+    def _target_plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType,
                       target: TensorType) -> list[tuple[float, Any]]:
-        key = ("branch-plans", id(fa), t, target)
-        found = ctx.memo.get(key)
+        cache = ctx.cache(self, _BranchingCache)
+        key = (fa, t, target)
+        found = cache.target_plans.get(key)
         if found is None:
             found = list(self._iter_target_plans(ctx, fa, t, target))
-            ctx.memo[key] = found
+            cache.target_plans[key] = found
         return found
 
-    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def min_plan_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType,
                       depth: int) -> Cost | None:
         """The cheapest plan per input and target type (memoised)."""
-        key = ("branch-cheapest", id(fa), t, target)
-        cheapest = ctx.memo.get(key, False)
-        if cheapest is False:
-            cheapest = None
-            for _, p in self._iter_target_plans(ctx, fa, t, target):
-                cheapest = p[-1] if cheapest is None else cheapest.min(p[-1])
-            ctx.memo[key] = cheapest
+        cache = ctx.cache(self, _BranchingCache)
+        key = (fa, t, target)
+        if key in cache.cheapest:
+            return cache.cheapest[key]
+        cheapest: Cost | None = None
+        for _, p in self._iter_target_plans(ctx, fa, t, target):
+            cheapest = p[-1] if cheapest is None else cheapest.min(p[-1])
+        cache.cheapest[key] = cheapest
         return cheapest
 
-    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
-                 budget: Cost) -> bool:
-        """Whether some plan fits ``budget``: the cheapest one does."""
-        cheapest = self.min_plan_cost(ctx, fa, t, target, depth)
-        return cheapest is not None and cheapest.fits(budget)
-
-    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+    def plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
         return [(w, p) for w, p in self._target_plans(ctx, fa, t, target) if p[-1].fits(budget)]
 
-    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def expand_planned(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
-        fork, t_b, k, shared, targets, merge, _ = _pick(rng, plans)
+        fork, t_b, k, shared, targets, merge, _ = weighted_choice(rng, plans)
         fork_node = _slot_node(fa.alt.args[0], fork, t, t_b)
         room = budget - NODE
         reach = ctx.reach0(fa.alt.args[1], t_b)
         if shared:
-            mcost = self._merge_cost(merge, [targets[0]] * k)
+            mcost = self._merge_cost(ctx, merge, [targets[0]] * k)
             child = ctx.expand(fa.alt.args[1], t_b, targets[0], depth + 1, (room - mcost).divided(k), rng)
             children = (fork_node, child, _slot_node(fa.alt.args[2], merge, child.out_type, target, mcost))
             return DNode(symbol, fa.alt, t, target, NODE + child.cost.times(k) + mcost, children, k)
         return self._expand_children(ctx, symbol, fa, t, fork_node, targets, merge, target, depth, room, rng, reach)
 
-    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict[TensorType, "Reach"]:
+    def shallow_outputs(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> ReachTable:
         """Branches filled with the same leaf output (the diagonal), aggregated by every applicable merge."""
-        found: dict[TensorType, Reach] = {}
-        for fork, t_b, k, shared in self._forks(ctx, fa, t):
+        found: ReachTable = {}
+        for fork, t_b, k, _shared in self._forks(ctx, fa, t):
             for mid, r in ctx.reach0(fa.alt.args[1], t_b).items():
                 for merge in ctx.alternatives(fa.alt.args[2]):
                     out = self._merge(merge, [mid] * k)
                     if out is None:
                         continue
-                    cost = NODE + r.cost.times(k) + self._merge_cost(merge, [mid] * k)
+                    cost = NODE + r.cost.times(k) + self._merge_cost(ctx, merge, [mid] * k)
                     mass = fa.prob * fork.prob * r.mass * merge.prob
                     prev = found.get(out)
-                    found[out] = _reach(cost, mass) if prev is None else _reach(prev.cost.min(cost), prev.mass + mass)
+                    found[out] = Reach(cost, mass) if prev is None else Reach(prev.cost.min(cost), prev.mass + mass)
         return found
 
-    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+    def parse(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, items: Sequence[Any], t: TensorType,
               parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
         fork_sym, body_sym, merge_sym = fa.alt.args
         if len(items) < 3:
@@ -654,22 +700,23 @@ class Branching(Combinator):
         if out is None:
             raise self.type_error(f"aggregation {merge.alt.label()} does not accept {', '.join(map(str, outs))}")
         fork_node = _slot_node(fork_sym, fork, t, branches[0])
-        mcost = self._merge_cost(merge, outs)
+        mcost = self._merge_cost(ctx, merge, outs)
         merge_node = _slot_node(merge_sym, merge, children[0].out_type, out, mcost)
         body_cost = children[0].cost.times(k) if shared else sum((c.cost for c in children), Cost())
         return DNode(symbol, fa.alt, t, out, NODE + body_cost + mcost, (fork_node, *children, merge_node),
                      k if shared else None)
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         fork_node, *bodies, merge_node = node.children
-        fork = ctx.grammar.terminal(fork_node.alt, "fork")
+        fork = cast(Fork, ctx.grammar.terminal(fork_node.alt, "fork"))
         params = fork_node.alt.param_dict
         k = len(fork.branches(params, fork_node.in_type) or [])
         values = builder.add_fork(fork.name, params, value, k)
         if isinstance(node.context, int):  # one shared module, copied into every branch
             bodies = bodies * node.context
         outs = [lower_child(body, v) for body, v in zip(bodies, values)]
-        merge = ctx.grammar.terminal(merge_node.alt, "merge")
+        merge = cast(Merge, ctx.grammar.terminal(merge_node.alt, "merge"))
         op, attrs = merge.ir_op(merge_node.alt.param_dict, [b.out_type for b in bodies])
         return builder.add_merge(op, attrs, outs)
 

@@ -8,8 +8,9 @@ The string form is exactly that s-expression, with leaves written ``name`` or ``
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple
+from typing import Any, NamedTuple
 
 from search_spaces.grammar import Alternative
 from search_spaces.types import TensorType
@@ -25,22 +26,22 @@ class Cost(NamedTuple):
     flops: int = 0
     nodes: int = 0
 
-    def __add__(self, other: "Cost") -> "Cost":  # type: ignore[override]
+    def __add__(self, other: Cost) -> Cost:  # type: ignore[override]
         return Cost(self[0] + other[0], self[1] + other[1], self[2] + other[2])
 
-    def __sub__(self, other: "Cost") -> "Cost":
+    def __sub__(self, other: Cost) -> Cost:
         return Cost(self[0] - other[0], self[1] - other[1], self[2] - other[2])
 
-    def times(self, k: int) -> "Cost":
+    def times(self, k: int) -> Cost:
         return Cost(self[0] * k, self[1] * k, self[2] * k)
 
-    def divided(self, k: int) -> "Cost":
+    def divided(self, k: int) -> Cost:
         return Cost(self[0] // k, self[1] // k, self[2] // k)
 
-    def fits(self, budget: "Cost") -> bool:
+    def fits(self, budget: Cost) -> bool:
         return self[0] <= budget[0] and self[1] <= budget[1] and self[2] <= budget[2]
 
-    def min(self, other: "Cost") -> "Cost":
+    def min(self, other: Cost) -> Cost:
         """The cheaper of two achievable costs (by params, then FLOPs, then nodes).
 
         Not a component-wise minimum: that could mix two paths into a cost no single derivation achieves.
@@ -57,25 +58,21 @@ class DNode:
     in_type: TensorType
     out_type: TensorType
     cost: Cost
-    children: tuple["DNode", ...] = ()
+    children: tuple[DNode, ...] = ()
     context: Any = field(default=None, compare=False)  # e.g. the grid an im2col saved for its col2im
-
-    @property
-    def is_leaf(self) -> bool:
-        return not self.children
 
     def to_sexpr(self) -> str:
         if not self.children:
             return self.alt.label()
         return "(" + " ".join([self.alt.label()] + [c.to_sexpr() for c in self.children]) + ")"
 
-    def walk(self, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], "DNode"]]:
+    def walk(self, path: tuple[int, ...] = ()) -> Iterator[tuple[tuple[int, ...], DNode]]:
         """Pre-order ``(path, node)`` pairs; a path is the child indices from the root."""
         yield path, self
         for i, child in enumerate(self.children):
             yield from child.walk(path + (i,))
 
-    def at(self, path: tuple[int, ...]) -> "DNode":
+    def at(self, path: tuple[int, ...]) -> DNode:
         node = self
         for i in path:
             node = node.children[i]

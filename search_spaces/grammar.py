@@ -8,12 +8,13 @@ frozen and hashable so that they work as cache keys; load one with :func:`search
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Mapping
+from typing import Any
 
 from search_spaces.exceptions import GrammarSyntaxError
-from search_spaces.terminals import TerminalRegistry, default_registry
+from search_spaces.terminals import TerminalRegistry
 from search_spaces.terminals.base import Terminal
 
 
@@ -55,7 +56,8 @@ class Rule:
 
 @dataclass(frozen=True)
 class Grammar:
-    """A typed PCFG. ``rules`` are in file order; ``registry`` resolves terminal names (not part of equality).
+    """A typed PCFG. ``rules`` are in file order; ``registry`` resolves terminal names (keyword-only, not part of
+    equality; :func:`search_spaces.load_grammar` passes :func:`search_spaces.builtin.default_registry`'s).
 
     ``shared`` names non-terminals whose expansions are one motif reused everywhere within a derivation (e.g.
     NAS-Bench-201's cell): they are derived once, towards their input type, and re-typed at every other use.
@@ -66,7 +68,7 @@ class Grammar:
     rules: tuple[Rule, ...]
     source: str = field(default="<grammar>", compare=False)
     shared: frozenset[str] = frozenset()
-    registry: TerminalRegistry = field(default_factory=default_registry, compare=False, hash=False, repr=False)
+    registry: TerminalRegistry = field(kw_only=True, compare=False, hash=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_symbol", {r.symbol: r for r in self.rules})
@@ -82,7 +84,7 @@ class Grammar:
         """The terminal object an alternative applies, in the category its rule derives."""
         return self.registry.get(alt.term, category)
 
-    def with_probabilities(self, overrides: Mapping[str, Mapping[str, float]]) -> "Grammar":
+    def with_probabilities(self, overrides: Mapping[str, Mapping[str, float]]) -> Grammar:
         """A copy where, for ``overrides[symbol][term] = p``, the alternatives applying ``term`` in ``symbol``
         get total probability ``p`` (split equally among them); the other alternatives of that rule share the rest
         in proportion to their previous weights. Example: ``{"module": {"computation": 0.5}}``.

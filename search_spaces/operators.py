@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from search_spaces.derivation import Cost, DNode, replace_at
 from search_spaces.sampler import Sampler
+from search_spaces.types import TensorType
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ def enforce_shared(sampler: Sampler, root: DNode, path: tuple[int, ...]) -> DNod
     """
     from search_spaces.exceptions import SearchSpaceError
 
-    for symbol, occurrences in _occurrences(sampler, root).items():
+    for occurrences in _occurrences(sampler, root).values():
         if len({node.to_sexpr() for _, node in occurrences}) <= 1:
             continue
         sources = [o for o in occurrences if _is_prefix(o[0], path)] or [o for o in occurrences
@@ -136,7 +137,7 @@ def crossover(sampler: Sampler, a: DNode, b: DNode, rng: random.Random | int) ->
     if not isinstance(rng, random.Random):
         rng = random.Random(rng)
     total, max_depth = sampler.limits.budget(), sampler.limits.max_depth
-    donors: dict[tuple, list[DNode]] = {}
+    donors: dict[tuple[str, TensorType, TensorType], list[DNode]] = {}
     for _, node in _module_nodes(sampler, b):
         donors.setdefault((node.symbol, node.in_type, node.out_type), []).append(node)
     pairs = []
@@ -153,8 +154,9 @@ def crossover(sampler: Sampler, a: DNode, b: DNode, rng: random.Random | int) ->
     for path, node, donor in pairs:
         child = replace_at(a, path, donor)
         if sampler.grammar.shared:
-            child = enforce_shared(sampler, child, path)
-            if child is None or not child.cost.fits(total):
+            enforced = enforce_shared(sampler, child, path)
+            if enforced is None or not enforced.cost.fits(total):
                 continue
+            child = enforced
         return Offspring(child, "crossover", path, node.to_sexpr())
     return Offspring(a, "copy", ())

@@ -20,74 +20,34 @@ from __future__ import annotations
 
 import contextlib
 import random
-from dataclasses import dataclass
-from typing import Any, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, cast
 
-from nas.ir.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
 from search_spaces.derivation import Cost, DNode
-from search_spaces.exceptions import BudgetError, InputShapeError, LimitsError, SearchSpaceError
+from search_spaces.exceptions import BudgetError, InputShapeError, SearchSpaceError
 from search_spaces.grammar import Alternative, Grammar
-from search_spaces.terminals.base import IrChain, Leaf, Terminal
+from search_spaces.limits import MAX_DEPTH, Limits
+from search_spaces.ops import FREE_OPS, ShapeError, infer_shapes, op_cost
+from search_spaces.planning import (
+    CacheT,
+    Combinator,
+    FlatAlternative,
+    Reach,
+    ReachTable,
+    SamplingBugError,
+    weighted_choice,
+)
+from search_spaces.sexpr import DerivationParser, read_sexpr
+from search_spaces.terminals.base import IrChain, Leaf
 from search_spaces.types import TensorType
 
+# re-exported: these lived here before the leaf modules search_spaces.limits and search_spaces.planning
+__all__ = ["MAX_DEPTH", "CostBuilder", "FlatAlternative", "Limits", "Reach", "Sampler", "SamplingBugError",
+           "minimum_budget_error", "weighted_choice"]
 
-MAX_DEPTH = 200
-"""The deepest combinator nesting a space may allow (and a derivation string may have): deeper ones would exhaust
-Python's recursion while they are sampled, parsed or built."""
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Size control for sampling (all checked statically on symbolic types).
-
-    Attributes:
-        max_depth: maximum nesting of combinators.
-        max_nodes: maximum module nodes (combinators and leaves; a shared branch counts once per copy).
-        max_params: maximum trainable parameters of the body (the classifier head comes on top).
-        max_flops: maximum FLOPs per sample of the body.
-        max_elements: maximum elements of any intermediate tensor, per sample (bounds activation memory).
-    """
-
-    max_depth: int = 12
-    max_nodes: int = 40
-    max_params: int = 4_000_000
-    max_flops: int = 1_000_000_000
-    max_elements: int = 1 << 19
-
-    def __post_init__(self) -> None:
-        for name in ("max_depth", "max_nodes", "max_params", "max_flops", "max_elements"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise LimitsError(f"limit {name} must be an integer, got {value!r}")
-            if value < 0:
-                raise LimitsError(f"limit {name} must not be negative, got {value}")
-        if self.max_depth > MAX_DEPTH:
-            raise LimitsError(f"limit max_depth must be at most {MAX_DEPTH}, got {self.max_depth}")
-
-    def budget(self) -> Cost:
-        return Cost(self.max_params, self.max_flops, self.max_nodes)
-
-
-@dataclass(frozen=True, eq=False)
-class FlatAlternative:
-    """An alternative reached from a symbol through unit productions, with its total probability.
-
-    Compared and hashed by identity: one sampler makes each exactly once, and memo keys hash them often.
-    """
-
-    alt: Alternative
-    prob: float
-    category: str
-    terminal: Terminal
-    branch: int = 0  # index of the symbol's own alternative this one was reached through (template choices)
-
-
-@dataclass(frozen=True)
-class Reach:
-    """A reachable output type: its minimum cost and its probability mass (for weighting target choices)."""
-
-    cost: Cost
-    mass: float
+Option = tuple[float, FlatAlternative, tuple[TensorType, Cost] | None]
+"""An alternative that may derive a symbol: ``(probability, alternative, leaf result)``, the leaf result
+``(output type, cost)`` for leaves and None for combinators (whose feasibility is decided lazily)."""
 
 
 class CostBuilder:
@@ -113,23 +73,6 @@ class CostBuilder:
         return value
 
 
-class SamplingBugError(SearchSpaceError):
-    """The invariant was broken: no alternative is feasible where one was proved to be. Please report."""
-
-
-def weighted_choice(rng: random.Random, options: Sequence[tuple[float, Any]]) -> Any:
-    """Pick one payload with probability proportional to its weight (weights are renormalised)."""
-    total = sum(w for w, _ in options)
-    if total <= 0:
-        return options[rng.randrange(len(options))][1]
-    x = rng.random() * total
-    for w, payload in options:
-        x -= w
-        if x < 0:
-            return payload
-    return options[-1][1]
-
-
 class Sampler:
     """Samples, checks and sizes derivations of ``grammar`` for one input type.
 
@@ -148,10 +91,18 @@ class Sampler:
             for fa in self._flat[rule.symbol]:
                 by_label.setdefault(fa.alt.label(), []).append(fa)
             self._labels[rule.symbol] = by_label
+        self._combinators: dict[str, list[tuple[FlatAlternative, Combinator]]] = {
+            symbol: [(fa, fa.combinator) for fa in alts if fa.combinator is not None]
+            for symbol, alts in self._flat.items()}
+        # the sampler's caches, each typed and owned here (they live and die with the sampler)
         self._leaf_memo: dict[tuple[str, TensorType], list[tuple[FlatAlternative, TensorType, Cost]]] = {}
-        self._reach0: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
-        self._reach1: dict[tuple[str, TensorType], dict[TensorType, Reach]] = {}
-        self.memo: dict[Any, Any] = {}  # combinators' own caches
+        self._reach0: dict[tuple[str, TensorType], ReachTable] = {}
+        self._reach1: dict[tuple[str, TensorType], ReachTable] = {}
+        self._options_memo: dict[tuple[str, TensorType, TensorType | None, bool], list[Option]] = {}
+        self._combinator_costs: dict[tuple[FlatAlternative, TensorType, TensorType | None, int], Cost | None] = {}
+        self._min_costs: dict[tuple[str, TensorType, TensorType, int], Cost | None] = {}
+        self._sole_outputs: dict[tuple[str, TensorType, int], tuple[TensorType, Cost] | None] = {}
+        self._caches: dict[object, Any] = {}  # combinators' own caches (see cache())
         self._motifs: dict[str, DNode] | None = None  # shared motifs of the derivation being built
         if not input_type.numel <= self.limits.max_elements:
             raise InputShapeError(f"input {input_type} has more elements than max_elements={self.limits.max_elements}")
@@ -187,7 +138,15 @@ class Sampler:
         return self._labels[symbol].get(label, [])
 
     def admissible(self, t: TensorType | None) -> bool:
+        """Whether ``t`` is a type whose tensors fit ``max_elements``."""
         return t is not None and t.numel <= self.limits.max_elements
+
+    def cache(self, owner: object, factory: Callable[[], CacheT]) -> CacheT:
+        """The cache ``owner`` (a combinator) keeps in this sampler, made by ``factory`` on first use."""
+        found = self._caches.get(owner)
+        if found is None:
+            found = self._caches[owner] = factory()
+        return cast(CacheT, found)  # made by this owner's factory
 
     # --- costs -------------------------------------------------------------------------------------------------------
 
@@ -220,14 +179,15 @@ class Sampler:
         if found is None:
             found = []
             for fa in self._flat[symbol]:
-                if not isinstance(fa.terminal, Leaf):
+                leaf = fa.leaf
+                if leaf is None:
                     continue
                 params = fa.alt.param_dict
                 try:
-                    out = fa.terminal.out_type(params, t)
-                    if not self.admissible(out):
+                    out = leaf.out_type(params, t)
+                    if out is None or not self.admissible(out):
                         continue
-                    cost = self.leaf_cost(fa.terminal, params, t, out)
+                    cost = self.leaf_cost(leaf, params, t, out)
                 except (ShapeError, ValueError):
                     continue
                 found.append((fa, out, cost))
@@ -257,10 +217,10 @@ class Sampler:
         found = self._reach1.get(key)
         if found is None:
             found = dict(self.reach0(symbol, t))
-            for fa in self._flat[symbol]:
-                if isinstance(fa.terminal, Leaf) or not fa.terminal.in_reach1:  # type: ignore[attr-defined]
+            for fa, comb in self._combinators[symbol]:
+                if not comb.in_reach1:
                     continue
-                for out, reach in fa.terminal.shallow_outputs(self, fa, t).items():  # type: ignore[attr-defined]
+                for out, reach in comb.shallow_outputs(self, fa, t).items():
                     if not self.admissible(out):
                         continue
                     prev = found.get(out)
@@ -281,8 +241,7 @@ class Sampler:
         if any(cost.fits(budget) for _, _, cost in self.leaf_outputs(start, t)):
             return True
         return self.limits.max_depth > 0 and any(
-            fa.terminal.feasible_free(self, fa, t, 0, budget)  # type: ignore[attr-defined]
-            for fa in self._flat[start] if not isinstance(fa.terminal, Leaf))
+            comb.feasible_free(self, fa, t, 0, budget) for fa, comb in self._combinators[start])
 
     def sample(self, rng: random.Random | int) -> DNode:
         """One derivation of the start symbol (deterministic for an integer seed)."""
@@ -305,8 +264,6 @@ class Sampler:
         type-check there)."""
         if node.in_type == t:
             return node
-        from search_spaces.sexpr import DerivationParser, read_sexpr
-
         return DerivationParser(self).parse_symbol(node.symbol, read_sexpr(node.to_sexpr()), t)
 
     def _expand_shared(self, symbol: str, t: TensorType, target: TensorType | None, depth: int, budget: Cost,
@@ -334,33 +291,34 @@ class Sampler:
             return self._expand_shared(symbol, t, target, depth, budget, rng, exclude)
         return self._expand(symbol, t, target, depth, budget, rng, exclude)
 
-    def _options(self, symbol: str, t: TensorType, target: TensorType | None, depth: int) -> list[tuple]:
+    def _options(self, symbol: str, t: TensorType, target: TensorType | None, depth: int) -> list[Option]:
         """The alternatives that may derive ``symbol`` from ``t`` (towards ``target``) at ``depth``:
         ``(prob, alternative, leaf result)`` with leaf result ``(out, cost)`` for leaves and None for combinators,
         whose feasibility :meth:`_combinator_cost` decides lazily (memoised)."""
-        key = ("options", symbol, t, target, depth < self.limits.max_depth)
-        found = self.memo.get(key)
+        key = (symbol, t, target, depth < self.limits.max_depth)
+        found = self._options_memo.get(key)
         if found is None:
             found = [(fa.prob, fa, (out, cost)) for fa, out, cost in self.leaf_outputs(symbol, t)
                      if target is None or out == target]
             if depth < self.limits.max_depth:
-                found += [(fa.prob, fa, None) for fa in self._flat[symbol] if not isinstance(fa.terminal, Leaf)]
-            self.memo[key] = found
+                found += [(fa.prob, fa, None) for fa, _ in self._combinators[symbol]]
+            self._options_memo[key] = found
         return found
 
     def _combinator_cost(self, fa: FlatAlternative, t: TensorType, target: TensorType | None,
                          depth: int) -> Cost | None:
         """The cost within which combinator ``fa`` surely derives from ``t`` (towards ``target``); None: it can't."""
-        key = ("comb-cost", id(fa), t, target, depth)
-        if key not in self.memo:
-            comb = fa.terminal
-            if target is None:
-                self.memo[key] = comb.min_free_cost(self, fa, t, depth)  # type: ignore[attr-defined]
-            else:
-                self.memo[key] = comb.min_plan_cost(self, fa, t, target, depth)  # type: ignore[attr-defined]
-        return self.memo[key]
+        key = (fa, t, target, depth)
+        if key in self._combinator_costs:
+            return self._combinator_costs[key]
+        comb = fa.combinator
+        assert comb is not None, "only combinators are costed lazily"
+        cost = comb.min_free_cost(self, fa, t, depth) if target is None else comb.min_plan_cost(self, fa, t, target,
+                                                                                                 depth)
+        self._combinator_costs[key] = cost
+        return cost
 
-    def _feasible(self, entry: tuple, t: TensorType, target: TensorType | None, depth: int, budget: Cost) -> bool:
+    def _feasible(self, entry: Option, t: TensorType, target: TensorType | None, depth: int, budget: Cost) -> bool:
         _, fa, leaf = entry
         cost = leaf[1] if leaf is not None else self._combinator_cost(fa, t, target, depth)
         return cost is not None and cost.fits(budget)
@@ -383,65 +341,63 @@ class Sampler:
                 return self._expand(symbol, t, target, depth, budget, rng)
             raise SamplingBugError(f"no feasible alternative for {symbol!r} from {t} to {target} "
                                    f"(depth {depth}, budget {budget}) in grammar {self.grammar.name!r}")
-        _, fa, extra = chosen
-        if isinstance(fa.terminal, Leaf):
-            out, cost = extra
+        _, fa, leaf = chosen
+        if leaf is not None:
+            out, cost = leaf
             return DNode(symbol, fa.alt, t, out, cost)
+        comb = fa.combinator
+        assert comb is not None, "an option without a leaf result is a combinator"
         if target is None:
-            return fa.terminal.expand_free(self, symbol, fa, t, depth, budget, rng)  # type: ignore[attr-defined]
-        plans = fa.terminal.plans(self, fa, t, target, depth, budget)  # type: ignore[attr-defined]
-        return fa.terminal.expand_planned(self, symbol, fa, t, target, plans, depth, budget, rng)  # type: ignore
+            return comb.expand_free(self, symbol, fa, t, depth, budget, rng)
+        plans = comb.plans(self, fa, t, target, depth, budget)
+        return comb.expand_planned(self, symbol, fa, t, target, plans, depth, budget, rng)
 
     def min_cost_to(self, symbol: str, t: TensorType, target: TensorType, depth: int) -> Cost | None:
         """The cheapest known derivation of ``symbol`` from ``t`` to ``target`` at ``depth`` (None: none known)."""
-        key = ("min-cost", symbol, t, target, depth)
-        if key in self.memo:
-            return self.memo[key]
-        self.memo[key] = None  # guards against recursion through the same key
+        key = (symbol, t, target, depth)
+        if key in self._min_costs:
+            return self._min_costs[key]
+        self._min_costs[key] = None  # guards against recursion through the same key
         best: Cost | None = None
-        for fa, out, cost in self.leaf_outputs(symbol, t):
+        for _, out, cost in self.leaf_outputs(symbol, t):
             if out == target:
                 best = cost if best is None else best.min(cost)
         if depth < self.limits.max_depth:
-            for fa in self._flat[symbol]:
-                if isinstance(fa.terminal, Leaf):
-                    continue
-                cost = fa.terminal.min_plan_cost(self, fa, t, target, depth)  # type: ignore[attr-defined]
-                if cost is not None:
-                    best = cost if best is None else best.min(cost)
-        self.memo[key] = best
+            for fa, comb in self._combinators[symbol]:
+                plan_cost = comb.min_plan_cost(self, fa, t, target, depth)
+                if plan_cost is not None:
+                    best = plan_cost if best is None else best.min(plan_cost)
+        self._min_costs[key] = best
         return best
 
     def sole_output(self, symbol: str, t: TensorType, depth: int) -> tuple[TensorType, Cost] | None:
         """When every derivation of ``symbol`` from ``t`` has the same output type (templates: stems, reductions,
         type-preserving stages), that type and the cheapest derivation's cost; else None. Lets a free sequential
         reserve exactly what its later children will need."""
-        key = ("sole-output", symbol, t, depth)
-        if key in self.memo:
-            return self.memo[key]
-        self.memo[key] = None  # guards against recursion through the same key
+        key = (symbol, t, depth)
+        if key in self._sole_outputs:
+            return self._sole_outputs[key]
+        self._sole_outputs[key] = None  # guards against recursion through the same key
         outs: set[TensorType] = {out for _, out, _ in self.leaf_outputs(symbol, t)}
         if len(outs) > 1:
             return None
         if depth < self.limits.max_depth:
-            for fa in self._flat[symbol]:
-                if isinstance(fa.terminal, Leaf):
-                    continue
-                sole = fa.terminal.sole_output(self, fa, t, depth)  # type: ignore[attr-defined]
+            for fa, comb in self._combinators[symbol]:
+                sole = comb.sole_output(self, fa, t, depth)
                 if sole is None:
                     return None
                 outs.add(sole)
-        result = None
+        result: tuple[TensorType, Cost] | None = None
         if len(outs) == 1:
             (out,) = outs
             cost = self.min_cost_to(symbol, t, out, depth)
             result = None if cost is None else (out, cost)
-        self.memo[key] = result
+        self._sole_outputs[key] = result
         return result
 
     def can_reach(self, symbol: str, t: TensorType, target: TensorType, depth: int, budget: Cost) -> bool:
         """Whether :meth:`expand` towards ``target`` has a feasible alternative."""
-        for fa, out, cost in self.leaf_outputs(symbol, t):
+        for _, out, cost in self.leaf_outputs(symbol, t):
             if out == target and cost.fits(budget):
                 return True
         return any(self._feasible(e, t, target, depth, budget) for e in self._options(symbol, t, target, depth))

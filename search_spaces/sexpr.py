@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any, Protocol
 
-from search_spaces.derivation import DNode
+from search_spaces.derivation import Cost, DNode
 from search_spaces.exceptions import DerivationSyntaxError, DerivationTypeError
 from search_spaces.grammar import format_value
-from search_spaces.sampler import MAX_DEPTH, FlatAlternative, Sampler
+from search_spaces.limits import MAX_DEPTH
+from search_spaces.planning import FlatAlternative, SamplingContext
 from search_spaces.terminals.base import Leaf
 from search_spaces.types import TensorType
 
@@ -34,11 +35,11 @@ class Atom:
 
 @dataclass(frozen=True)
 class SList:
-    items: tuple["Expr", ...]
+    items: tuple[Expr, ...]
     column: int
 
 
-Expr = Union[Atom, SList]
+Expr = Atom | SList
 
 
 def read_sexpr(text: str) -> Expr:
@@ -119,11 +120,24 @@ def canonical_label(atom: Atom, text: str) -> str:
     return f"{name}[{','.join(parts)}]"
 
 
+class ParsingContext(SamplingContext, Protocol):
+    """What the parser asks of the sampler (:class:`search_spaces.sampler.Sampler` implements it): the
+    combinators' context, plus the input type, the alternatives by printed label and leaf costs."""
+
+    input_type: TensorType
+
+    def by_label(self, symbol: str, label: str) -> list[FlatAlternative]: ...
+
+    def leaf_cost(self, term: Leaf, params: Any, t: TensorType, out: TensorType) -> Cost: ...
+
+
 class DerivationParser:
     """Type-checks s-expressions against the grammar of ``sampler`` for its input type."""
 
-    def __init__(self, sampler: Sampler):
+    def __init__(self, sampler: ParsingContext):
         self.sampler = sampler
+        self._text = ""
+        self._motifs: dict[str, tuple[str, int]] = {}
 
     def parse(self, text: str) -> DNode:
         expr = read_sexpr(text)
@@ -183,17 +197,18 @@ class DerivationParser:
         if not isinstance(head, Atom):
             raise DerivationSyntaxError("a list must start with a name", self._text, expr.column)
         candidates = self._lookup_all(symbol, head)
-        if isinstance(candidates[0].terminal, Leaf):
+        if candidates[0].combinator is None:
             raise DerivationSyntaxError(f"{candidates[0].alt.label()!r} takes no arguments; drop the parentheses",
                                         self._text, expr.column)
         first_error: DerivationSyntaxError | None = None
-        parsed: list[tuple[DNode, dict]] = []
+        parsed: list[tuple[DNode, dict[str, tuple[str, int]]]] = []
         motifs = dict(self._motifs)
         for fa in candidates:  # same label, different slots: exactly one must parse
+            comb = fa.combinator
+            assert comb is not None, "one label names one kind of terminal"
             self._motifs = dict(motifs)
             try:
-                node = fa.terminal.parse(self.sampler, symbol, fa, expr.items[1:], t,  # type: ignore[attr-defined]
-                                         self.parse_child, self.parse_atom)
+                node = comb.parse(self.sampler, symbol, fa, expr.items[1:], t, self.parse_child, self.parse_atom)
                 parsed.append((node, self._motifs))
             except DerivationSyntaxError as err:
                 first_error = first_error or err

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import difflib
 import random
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
+from functools import cache
 from importlib import resources
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from search_spaces._format.load import load_grammar, parse_grammar
 from search_spaces.codecs import ChoiceCodec, NB201Codec, WidthCodec
@@ -108,7 +109,7 @@ def space_spec(name: str) -> SpaceSpec:
         raise UnknownSpaceError(f"unknown space {name!r}{hint}; known: {', '.join(SPACES)}") from None
 
 
-@lru_cache(maxsize=None)
+@cache
 def builtin_grammar(filename: str) -> Grammar:
     """A shipped grammar, parsed once per process."""
     text = resources.files("search_spaces.grammars").joinpath(filename).read_text()

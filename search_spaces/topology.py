@@ -16,27 +16,25 @@ filled by any module grammar (einspace included) whose derivations can preserve 
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from search_spaces.combinators import NODE, Combinator, ParseAtom, ParseChild
 from search_spaces.derivation import Cost, DNode
+from search_spaces.planning import NODE, Combinator, FlatAlternative, ParseAtom, ParseChild, ReachTable, SamplingContext
 from search_spaces.terminals.base import Param
 from search_spaces.types import TensorType
-
-if TYPE_CHECKING:
-    from search_spaces.sampler import FlatAlternative, Sampler
 
 
 class TypePreserving(Combinator):
     """Base of topology operators: children derived towards the input type, output = input type."""
 
-    def child_symbols(self, fa: "FlatAlternative") -> list[str]:
+    def child_symbols(self, fa: FlatAlternative) -> list[str]:
         return list(fa.alt.args)
 
     def slot_categories(self, n: int) -> tuple[str, ...]:
         return ("module",) * n
 
-    def min_plan_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def min_plan_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType,
                       depth: int) -> Cost | None:
         if target != t:
             return None
@@ -48,45 +46,43 @@ class TypePreserving(Combinator):
             total = total + cost
         return total
 
-    def has_plan(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
-                 budget: Cost) -> bool:
-        cost = self.min_plan_cost(ctx, fa, t, target, depth)
-        return cost is not None and cost.fits(budget)
-
-    def plans(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, target: TensorType, depth: int,
+    def plans(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, target: TensorType, depth: int,
               budget: Cost) -> list[tuple[float, Any]]:
-        return [(1.0, None)] if self.has_plan(ctx, fa, t, target, depth, budget) else []
+        cost = self.min_plan_cost(ctx, fa, t, target, depth)
+        return [(1.0, None)] if cost is not None and cost.fits(budget) else []
 
-    def min_free_cost(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> Cost | None:
+    def min_free_cost(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> Cost | None:
         return self.min_plan_cost(ctx, fa, t, t, depth)
 
-    def expand_free(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, depth: int,
+    def expand_free(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, depth: int,
                     budget: Cost, rng: random.Random) -> DNode:
         return self.expand_planned(ctx, symbol, fa, t, t, None, depth, budget, rng)
 
-    def expand_planned(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", t: TensorType, target: TensorType,
+    def expand_planned(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, t: TensorType, target: TensorType,
                        plans: Any, depth: int, budget: Cost, rng: random.Random) -> DNode:
         symbols = self.child_symbols(fa)
-        later = [ctx.min_cost_to(s, t, t, depth + 1) for s in symbols]
+        # every edge has a type-preserving derivation: the plan that chose this alternative proved it
+        later = [cost for s in symbols if (cost := ctx.min_cost_to(s, t, t, depth + 1)) is not None]
+        assert len(later) == len(symbols), f"{self.name}: an edge cannot keep the type {t}"
         spent, children = NODE, []
         copies = symbols.count(symbols[0]) if symbols[0] in ctx.grammar.shared else 1
         for i, s in enumerate(symbols):
-            reserve = sum((c for c in later[i + 1:]), Cost())  # type: ignore[misc]
+            reserve = sum(later[i + 1:], Cost())
             room = budget - spent - reserve
             if i == 0 and copies > 1:  # one shared motif used `copies` times here: size it for all of them
-                room = (budget - spent - sum((c for c in later[copies:]), Cost())).divided(copies)  # type: ignore
+                room = (budget - spent - sum(later[copies:], Cost())).divided(copies)
             child = ctx.expand(s, t, t, depth + 1, room, rng)
             children.append(child)
             spent = spent + child.cost
         return DNode(symbol, fa.alt, t, t, spent, tuple(children))
 
-    def shallow_outputs(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType) -> dict:
+    def shallow_outputs(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType) -> ReachTable:
         return {}
 
-    def sole_output(self, ctx: "Sampler", fa: "FlatAlternative", t: TensorType, depth: int) -> TensorType | None:
+    def sole_output(self, ctx: SamplingContext, fa: FlatAlternative, t: TensorType, depth: int) -> TensorType | None:
         return t if self.min_plan_cost(ctx, fa, t, t, depth) is not None else None
 
-    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+    def parse(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, items: Sequence[Any], t: TensorType,
               parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
         symbols = self.child_symbols(fa)
         if len(items) != len(symbols):
@@ -109,7 +105,8 @@ class Residual(TypePreserving):
     slots = ("first", "skip")
     variadic_slots = True
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         *chain, skip = node.children
         main = value
         for child in chain:
@@ -124,13 +121,14 @@ class Diamond(TypePreserving):
     slots = ("path1_first", "path1_second", "path2_first", "path2_second")
     variadic_slots = True
 
-    def parse(self, ctx: "Sampler", symbol: str, fa: "FlatAlternative", items: Sequence[Any], t: TensorType,
+    def parse(self, ctx: SamplingContext, symbol: str, fa: FlatAlternative, items: Sequence[Any], t: TensorType,
               parse_child: ParseChild, parse_atom: ParseAtom) -> DNode:
         if len(fa.alt.args) % 2:
             raise self.type_error("takes an even number of edges (pairs forming paths)")
         return super().parse(ctx, symbol, fa, items, t, parse_child, parse_atom)
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         outs = []
         for first, second in zip(node.children[::2], node.children[1::2]):
             outs.append(lower_child(second, lower_child(first, value)))
@@ -145,7 +143,8 @@ class Cell201(TypePreserving):
     slots = ("e01", "e02", "e12", "e03", "e13", "e23")
     EDGES = ((0, 1), (0, 2), (1, 2), (0, 3), (1, 3), (2, 3))
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         nodes = [value]
         for j in (1, 2, 3):
             incoming = [lower_child(child, nodes[i]) for (i, jj), child in zip(self.EDGES, node.children) if jj == j]
@@ -160,10 +159,11 @@ class Repeat(TypePreserving):
     slots = ("module",)
     params = (Param("n", int, doc="number of copies", minimum=1),)
 
-    def child_symbols(self, fa: "FlatAlternative") -> list[str]:
+    def child_symbols(self, fa: FlatAlternative) -> list[str]:
         return [fa.alt.args[0]] * fa.alt.param_dict["n"]
 
-    def lower(self, ctx: "Sampler", node: DNode, builder: Any, value: Any, lower_child: Callable) -> Any:
+    def lower(self, ctx: SamplingContext, node: DNode, builder: Any, value: Any,
+              lower_child: Callable[[DNode, Any], Any]) -> Any:
         for child in node.children:
             value = lower_child(child, value)
         return value

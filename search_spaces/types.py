@@ -32,7 +32,7 @@ class TensorType(_TensorTypeFields):
 
     __slots__ = ()
 
-    def __new__(cls, mode: str, shape: tuple[int, ...]) -> "TensorType":
+    def __new__(cls, mode: str, shape: tuple[int, ...]) -> TensorType:
         rank = _RANKS.get(mode)
         if rank is None:
             raise ValueError(f"unknown feature mode {mode!r}; known: {', '.join(MODES)}")
@@ -51,7 +51,7 @@ class TensorType(_TensorTypeFields):
         """The axis holding features: 0 for channels-first modes, the last for tokens."""
         return len(self.shape) - 1 if self.mode == "token" else 0
 
-    def with_shape(self, shape: tuple[int, ...], mode: str | None = None) -> "TensorType":
+    def with_shape(self, shape: tuple[int, ...], mode: str | None = None) -> TensorType:
         return TensorType(mode or self.mode, tuple(shape))
 
     def __repr__(self) -> str:

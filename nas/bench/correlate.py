@@ -19,21 +19,12 @@ from __future__ import annotations
 
 import statistics
 import warnings
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from nas.bench.labelled import LabelledBenchmark
-
-
-@dataclass(frozen=True)
-class ProxyCorrelation:
-    name: str
-    kendall_tau: float | None
-    spearman: float | None
-    median_seconds: float
-    valid: int
 
 
 def rank_correlations(scores: Sequence[float], accuracies: Sequence[float]) -> tuple[float | None, float | None]:

@@ -19,9 +19,10 @@ import datetime
 import gzip
 import json
 import random
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from nas.errors import NasError
 
@@ -65,7 +66,7 @@ class BenchRow:
         return data
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "BenchRow":
+    def from_json(cls, data: dict[str, Any]) -> BenchRow:
         data = dict(data)
         data["onnx"] = base64.b64decode(data.get("onnx", ""))
         return cls(**data)
@@ -185,7 +186,7 @@ def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path,
         header = existing.header
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        header["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        header["created"] = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         _append(path, header)
     seen = {r.hash for r in rows}  # finished rows are skipped when the same samples come round again
     index = 0

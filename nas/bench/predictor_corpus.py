@@ -19,9 +19,10 @@ from __future__ import annotations
 import gzip
 import json
 import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -92,8 +93,8 @@ def write_corpus(path: str | Path, space: str, dataset: str, rows: Iterator[dict
     return write_corpora({Path(path): (space, dataset, protocol, None)}, rows, variant)[0]
 
 
-def write_corpora(outputs: dict[Path, tuple[str, str, str, dict[str, float] | None]], rows: Iterator[dict[str, Any]],
-                  variant: str) -> list[Path]:
+def write_corpora(outputs: Mapping[Path, tuple[str, str, str, dict[str, float] | None]],
+                  rows: Iterator[dict[str, Any]], variant: str) -> list[Path]:
     """Write several corpora of one encoding: ``{path: (space, dataset, protocol, labels)}``, where ``labels``
     maps a row's key to its accuracy (None: the row's own ``acc``; a key missing from ``labels`` is skipped)."""
     handles = {}
@@ -150,7 +151,8 @@ def _space_items(space_name: str, archs: Sequence[str], tables: dict[str, dict[s
         for arch in archs:
             cand = build_candidate(space, space.from_arch(arch), 10, check=False, weights=False)
             row = (tables or {}).get(arch, {})
-            yield arch, cand.hash, int(row.get("params", cand.params)), int(row.get("flops", cand.flops)), cand.onnx_model
+            yield (arch, cand.hash, int(row.get("params", cand.params)), int(row.get("flops", cand.flops)),
+                   cand.onnx_model)
 
 
 def corpus_from_nas_bench_macro(table_path: str | Path, out: str | Path, *, variant: str = "relative",

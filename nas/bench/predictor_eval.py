@@ -22,8 +22,9 @@ NATS-SSS's 5 widths), quoted by the issue.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -54,7 +55,7 @@ def _mean_scores(protocol: str, space: str, method: str, n_train: int, pairs: li
                  float(np.nanstd(taus)), len(pairs))
 
 
-def _corr(scores: Sequence[float], acc: Sequence[float]) -> tuple[float, float]:
+def _corr(scores: Sequence[float] | np.ndarray, acc: Sequence[float] | np.ndarray) -> tuple[float, float]:
     tau, rho = rank_correlations(list(map(float, scores)), list(map(float, acc)))
     return (np.nan if tau is None else tau, np.nan if rho is None else rho)
 
@@ -84,9 +85,9 @@ def baseline_scores(corpus: Corpus, train: np.ndarray, test: np.ndarray, seed: i
     if len(train) >= 5:
         feats = np.asarray([r.features for r in corpus.rows])
         out["graf-lite"] = _corr(_forest(feats[train], acc[train], feats[test], seed), acc[test])
-        onehot_train = _onehot(corpus, train)
-        if onehot_train is not None:
-            out["onehot-rf"] = _corr(_forest(onehot_train, acc[train], _onehot(corpus, test), seed), acc[test])
+        onehot_train, onehot_test = _onehot(corpus, train), _onehot(corpus, test)
+        if onehot_train is not None and onehot_test is not None:
+            out["onehot-rf"] = _corr(_forest(onehot_train, acc[train], onehot_test, seed), acc[test])
     return out
 
 

@@ -20,6 +20,7 @@ from nas.cli import predictor as predictor_cmd
 from nas.cli import sample as sample_cmd
 from nas.cli import search as search_cmd
 from nas.cli import show as show_cmd
+from nas.cli.environment import set_ray_defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Neural architecture search from grammars: sample, build, export and search architectures.")
@@ -70,8 +71,10 @@ def main(argv: list[str] | None = None) -> None:
     """Console entry point: run the app, turning known errors into one ``error:`` line and exit code 2.
 
     Usage errors (unknown option, bad value, missing argument) are errors like any other: one line, exit 2.
-    Ctrl-C exits with 130 and SIGTERM with 143, both after the same clean-up (``KeyboardInterrupt``).
+    Ctrl-C exits with 130 and SIGTERM with 143, both after the same clean-up (``KeyboardInterrupt``). Ray's
+    environment defaults (:mod:`nas.cli.environment`) are set first.
     """
+    set_ray_defaults()
     terminated: list[int] = []  # Typer turns the interrupt into exit code 130: remember that it was SIGTERM
 
     def on_sigterm(signum: int, frame: object) -> None:

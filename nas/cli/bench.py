@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from nas.bench.labelled import BenchRow
 
 app = typer.Typer(no_args_is_help=True, help="Build labelled benchmarks and correlate zero-cost proxies with them.")
 
@@ -22,12 +25,12 @@ def build(
     seed: Annotated[int, typer.Option(help="seed of sampling, splits, initialisation and training")] = 0,
     out: Annotated[Path, typer.Option(help="benchmark file (.jsonl.gz); an existing one is resumed")] = Path(
         "bench.jsonl.gz"),
-    config: Annotated[Optional[Path], typer.Option(help="YAML file with training protocol overrides")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="torch threads")] = None,
-    max_params: Annotated[Optional[int], typer.Option(help="parameter budget of sampled bodies")] = None,
-    max_elements: Annotated[Optional[int], typer.Option(help="largest tensor per sample (bounds training time)")] = None,
-    max_nodes: Annotated[Optional[int], typer.Option(help="maximum module nodes")] = None,
-    max_depth: Annotated[Optional[int], typer.Option(help="maximum combinator nesting")] = None,
+    config: Annotated[Path | None, typer.Option(help="YAML file with training protocol overrides")] = None,
+    threads: Annotated[int | None, typer.Option(help="torch threads")] = None,
+    max_params: Annotated[int | None, typer.Option(help="parameter budget of sampled bodies")] = None,
+    max_elements: Annotated[int | None, typer.Option(help="largest tensor per sample (bounds training time)")] = None,
+    max_nodes: Annotated[int | None, typer.Option(help="maximum module nodes")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="maximum combinator nesting")] = None,
 ) -> None:
     """Train sampled architectures with a fixed protocol and store them with their curves and ONNX files."""
     from dataclasses import replace
@@ -35,9 +38,8 @@ def build(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nas.bench import build_benchmark
-    from nas.train import TrainConfig
-
     from nas.cli._options import space_limits
+    from nas.train import TrainConfig
 
     protocol = TrainConfig.from_yaml(config) if config else TrainConfig()
     if threads is not None:
@@ -49,7 +51,7 @@ def build(
                   TextColumn("best val {task.fields[best]:.3f}"), console=Console(stderr=True)) as progress:
         task = progress.add_task(f"{space} on {dataset}", total=n, best=0.0)
 
-        def on_row(row) -> None:  # noqa: ANN001
+        def on_row(row: BenchRow) -> None:
             if row.val_acc is not None:
                 best["acc"] = max(best["acc"], row.val_acc)
             progress.update(task, advance=1, best=best["acc"])
@@ -63,16 +65,16 @@ def build(
 @app.command("correlate")
 def correlate(
     file: Annotated[Path, typer.Argument(help="benchmark file from `nas bench build`")],
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the report as JSON here")] = None,
-    md_out: Annotated[Optional[Path], typer.Option("--md", help="write the table as markdown here")] = None,
-    proxies: Annotated[Optional[str], typer.Option(help="comma-separated proxy names (default: all)")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the report as JSON here")] = None,
+    md_out: Annotated[Path | None, typer.Option("--md", help="write the table as markdown here")] = None,
+    proxies: Annotated[str | None, typer.Option(help="comma-separated proxy names (default: all)")] = None,
     batch_size: Annotated[int, typer.Option(min=4, help="batch the proxies see")] = 64,
     seed: Annotated[int, typer.Option(help="seed of initialisation and batch")] = 0,
     lga_steps: Annotated[int, typer.Option(min=0, help="also report LGA after K steps of the benchmark's optimiser "
                                                       "on training batches other than the measured one (lga@K)")] = 0,
     ntk_method: Annotated[str, typer.Option(help="NTK of ntk_* and lga: batch (TE-NAS, through BatchNorm "
                                                  "statistics), frozen_bn or loop")] = "batch",
-    max_rows: Annotated[Optional[int], typer.Option(min=3, help="only the first N finished architectures (file "
+    max_rows: Annotated[int | None, typer.Option(min=3, help="only the first N finished architectures (file "
                                                                "order): a cheaper table")] = None,
 ) -> None:
     """Kendall tau and Spearman rho of every proxy against validation accuracy, beside params and FLOPs."""
@@ -90,7 +92,8 @@ def correlate(
         total = len(bench.trained()) if max_rows is None else min(max_rows, len(bench.trained()))
         task = progress.add_task("proxies", total=total)
         report = run(bench, proxies=names, batch_size=batch_size, seed=seed, lga_steps=lga_steps,
-                     ntk_method=ntk_method, max_rows=max_rows, progress=lambda done, total: progress.update(task, completed=done))
+                     ntk_method=ntk_method, max_rows=max_rows,
+                     progress=lambda done, total: progress.update(task, completed=done))
     table = Table("proxy", "Kendall tau", "Spearman rho", "median s", "valid",
                   title=f"{report['space']} on {report['dataset']}: {report['rows']} architectures")
     fmt = lambda v: "n/a" if v is None else f"{v:+.3f}"  # noqa: E731

@@ -6,13 +6,17 @@ import json
 import shlex
 import sys
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from predictors import OnnxNetPredictor
 
 app = typer.Typer(no_args_is_help=True, help="Train and evaluate the ONNX-Net-style accuracy predictor.")
 
@@ -63,7 +67,7 @@ def _load(paths: list[Path]) -> list[Any]:
     return corpora
 
 
-def _make(encoder: str, options: dict[str, Any]):  # noqa: ANN202
+def _make(encoder: str, options: dict[str, Any]) -> Callable[[], OnnxNetPredictor]:
     from predictors import OnnxNetPredictor
 
     return lambda: OnnxNetPredictor(encoder={"name": encoder}, **options)
@@ -87,17 +91,17 @@ def _sha256(path: Path) -> str:
 
 @app.command("fit")
 def fit(
-    corpus: Annotated[Optional[list[Path]], typer.Option(
+    corpus: Annotated[list[Path] | None, typer.Option(
         "--corpus", "-c", help="corpus (.jsonl.gz from benchmarks/predictor_corpus.py) or labelled benchmark "
         "(`nas bench build`) file; repeat for several spaces")] = None,
-    onnx_dir: Annotated[Optional[Path], typer.Option(
+    onnx_dir: Annotated[Path | None, typer.Option(
         "--onnx-dir", help="a folder of ONNX files (ONNX-Bench, your model zoo); needs --labels")] = None,
-    labels: Annotated[Optional[Path], typer.Option(
+    labels: Annotated[Path | None, typer.Option(
         help="CSV with columns file (relative to --onnx-dir), accuracy and optionally group")] = None,
     out: Annotated[Path, typer.Option(help="where to save (writes OUT.json and OUT.safetensors)")] = Path(
         "predictor"),
     encoder: Annotated[str, typer.Option(help="text encoder: hash, minilm or transformer")] = "hash",
-    base: Annotated[Optional[str], typer.Option(help="fine-tune this predictor ('default' = the shipped one)")] = None,
+    base: Annotated[str | None, typer.Option(help="fine-tune this predictor ('default' = the shipped one)")] = None,
     loss: Annotated[str, typer.Option(help="ranking, mse or listwise")] = "ranking",
     seed: Annotated[int, typer.Option()] = 0,
 ) -> None:
@@ -127,6 +131,7 @@ def fit(
         else:
             predictor = OnnxNetPredictor.default() if base == "default" else OnnxNetPredictor.load(base)
         if onnx_dir is not None:
+            assert labels is not None, "checked with --onnx-dir above"
             folder = read_onnx_folder(onnx_dir, labels)
             encoded = predictor.encode(folder.files)
             graphs += encoded
@@ -142,6 +147,7 @@ def fit(
     except (PredictorError, OnnxTextError, OnnxFolderError, ValueError) as err:
         _fail(str(err))
     summary = predictor.summary
+    assert summary is not None, "fit() sets the summary"
     typer.echo(f"trained on {summary.examples} architectures {summary.groups} in {summary.seconds:.1f} s; "
                f"validation tau per head {[round(t, 3) for t in summary.val_tau]}")
     typer.echo(f"saved {json_path} and {weights_path} ({weights_path.stat().st_size / 1e6:.2f} MB)")
@@ -149,7 +155,7 @@ def fit(
 
 @app.command("info")
 def info(
-    path: Annotated[Optional[Path], typer.Argument(help="predictor file (P, P.json or P.safetensors); "
+    path: Annotated[Path | None, typer.Argument(help="predictor file (P, P.json or P.safetensors); "
                                                    "default: the shipped default")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the description as JSON")] = False,
 ) -> None:
@@ -184,16 +190,15 @@ def evaluate(
     "random,few-shot,zero-shot",
     seeds: Annotated[int, typer.Option(min=1, help="seeds per cell")] = 5,
     sizes: Annotated[str, typer.Option(help="few-shot label counts")] = "10,50,100,500,1000",
-    few_shot_spaces: Annotated[Optional[str], typer.Option(help="only these spaces get few-shot curves")] = None,
+    few_shot_spaces: Annotated[str | None, typer.Option(help="only these spaces get few-shot curves")] = None,
     encoder: Annotated[str, typer.Option(help="text encoder: hash, minilm or transformer")] = "hash",
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write the scores as JSON")] = None,
-    md_out: Annotated[Optional[Path], typer.Option("--md", help="write the tables as markdown")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the scores as JSON")] = None,
+    md_out: Annotated[Path | None, typer.Option("--md", help="write the tables as markdown")] = None,
 ) -> None:
     """Kendall tau / Spearman rho per space: random split, few-shot curves, leave-one-space-out zero-shot, beside
     params, FLOPs and a GRAF-style random forest on the same rows."""
-    from nas.bench.predictor_eval import evaluate as run
-
     from nas.bench.labelled import BenchmarkFileError
+    from nas.bench.predictor_eval import evaluate as run
 
     try:
         corpora = _load(corpus)

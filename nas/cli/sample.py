@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -63,15 +63,15 @@ def sample(
     n: Annotated[int, typer.Option("-n", "--num", min=1, help="candidates to sample")] = 10,
     seed: Annotated[int, typer.Option(help="seed; candidate i uses seed (SEED, i)")] = 0,
     out: Annotated[Path, typer.Option(help="output folder for ONNX files and summary.jsonl")] = Path("candidates"),
-    arch: Annotated[Optional[list[str]], typer.Option(help="build this architecture instead (repeatable)")] = None,
-    arch_file: Annotated[Optional[Path], typer.Option(help="file with one architecture string per line")] = None,
+    arch: Annotated[list[str] | None, typer.Option(help="build this architecture instead (repeatable)")] = None,
+    arch_file: Annotated[Path | None, typer.Option(help="file with one architecture string per line")] = None,
     enumerate_all: Annotated[bool, typer.Option("--enumerate", help="build every architecture of a finite "
                                                 "benchmark space (nb201, nb-macro)")] = False,
-    grammar: Annotated[Optional[Path], typer.Option(help="use this grammar file instead of the space's")] = None,
-    max_params: Annotated[Optional[int], typer.Option(help="parameter budget of the body")] = None,
-    max_flops: Annotated[Optional[int], typer.Option(help="FLOPs budget of the body")] = None,
-    max_depth: Annotated[Optional[int], typer.Option(help="maximum combinator nesting")] = None,
-    max_nodes: Annotated[Optional[int], typer.Option(help="maximum module nodes")] = None,
+    grammar: Annotated[Path | None, typer.Option(help="use this grammar file instead of the space's")] = None,
+    max_params: Annotated[int | None, typer.Option(help="parameter budget of the body")] = None,
+    max_flops: Annotated[int | None, typer.Option(help="FLOPs budget of the body")] = None,
+    max_depth: Annotated[int | None, typer.Option(help="maximum combinator nesting")] = None,
+    max_nodes: Annotated[int | None, typer.Option(help="maximum module nodes")] = None,
     force: Annotated[bool, typer.Option("--force", help="write into a folder that already has a summary.jsonl "
                                         "(it is replaced)")] = False,
 ) -> None:
@@ -86,8 +86,8 @@ def sample(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from nas.candidate import build_candidate
-    from nas.export.onnx import save_onnx
     from nas.cli._options import space_limits
+    from nas.export.onnx import save_onnx
     from search_spaces.spaces import get_space
 
     shape = _parse_shape(input_shape)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -49,7 +49,7 @@ def _quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def _split(text: Optional[str]) -> Optional[list[str]]:
+def _split(text: str | None) -> list[str] | None:
     return None if text is None else [s.strip() for s in text.split(",") if s.strip()]
 
 
@@ -57,26 +57,26 @@ def _split(text: Optional[str]) -> Optional[list[str]]:
 def run(
     name: Annotated[str, typer.Option(help="the search's name (and its Optuna study's)")] = "default",
     db: DbOpt = DEFAULT_DB,
-    budget: Annotated[Optional[int], typer.Option(min=1, help="candidates to train")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="search config YAML (see configs/search_default.yaml)")] = None,
-    space: Annotated[Optional[str], typer.Option(help="search space (see `nas spaces`)")] = None,
-    dataset: Annotated[Optional[str], typer.Option(help="digits, mnist1d, mnist5k, a .npz file or a folder")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="random, evolution, guided, adaptive or optuna")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="seed of the strategy, splits, proxies and training")] = None,
-    objectives: Annotated[Optional[str], typer.Option(help="val_acc first, then params, flops, latency; e.g. "
+    budget: Annotated[int | None, typer.Option(min=1, help="candidates to train")] = None,
+    config: Annotated[Path | None, typer.Option(help="search config YAML (see configs/search_default.yaml)")] = None,
+    space: Annotated[str | None, typer.Option(help="search space (see `nas spaces`)")] = None,
+    dataset: Annotated[str | None, typer.Option(help="digits, mnist1d, mnist5k, a .npz file or a folder")] = None,
+    strategy: Annotated[str | None, typer.Option(help="random, evolution, guided, adaptive or optuna")] = None,
+    seed: Annotated[int | None, typer.Option(help="seed of the strategy, splits, proxies and training")] = None,
+    objectives: Annotated[str | None, typer.Option(help="val_acc first, then params, flops, latency; e.g. "
                                                            "val_acc,params")] = None,
-    scorers: Annotated[Optional[str], typer.Option(help="pre-training ranking: predictor and/or proxies, e.g. "
+    scorers: Annotated[str | None, typer.Option(help="pre-training ranking: predictor and/or proxies, e.g. "
                                                         "predictor,zen ('' = none)")] = None,
-    batch: Annotated[Optional[int], typer.Option(min=1, help="candidates trained per round")] = None,
-    epochs: Annotated[Optional[int], typer.Option(min=1, help="training epochs per candidate (ASHA may stop "
+    batch: Annotated[int | None, typer.Option(min=1, help="candidates trained per round")] = None,
+    epochs: Annotated[int | None, typer.Option(min=1, help="training epochs per candidate (ASHA may stop "
                                                               "earlier)")] = None,
-    address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster (host:port, ray://host:port, "
+    address: Annotated[str | None, typer.Option(help="an existing Ray cluster (host:port, ray://host:port, "
                                                         "auto); default: a local Ray")] = None,
-    cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (torch threads)")] = None,
-    gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (fractions share a GPU)")] = None,
-    evaluator: Annotated[Optional[str], typer.Option(help="train (Ray Tune, default) or table:PATH (benchmark mode: "
+    cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial (torch threads)")] = None,
+    gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial (fractions share a GPU)")] = None,
+    evaluator: Annotated[str | None, typer.Option(help="train (Ray Tune, default) or table:PATH (benchmark mode: "
                                                           "look candidates up in a table file, no training)")] = None,
-    predictor: Annotated[Optional[Path], typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
+    predictor: Annotated[Path | None, typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
                                                            "the 'predictor' scorer")] = None,
 ) -> None:
     """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune
@@ -108,12 +108,12 @@ def run(
 def resume(
     name: NameArg,
     db: DbOpt = DEFAULT_DB,
-    budget: Annotated[Optional[int], typer.Option(min=1, help="a new budget (to train more); default: the "
+    budget: Annotated[int | None, typer.Option(min=1, help="a new budget (to train more); default: the "
                                                               "search's")] = None,
-    address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster; default: a local Ray")] = None,
-    cpus_per_trial: Annotated[Optional[float], typer.Option(help="CPUs per trial (overrides the stored "
+    address: Annotated[str | None, typer.Option(help="an existing Ray cluster; default: a local Ray")] = None,
+    cpus_per_trial: Annotated[float | None, typer.Option(help="CPUs per trial (overrides the stored "
                                                                  "setting)")] = None,
-    gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (overrides the stored "
+    gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial (overrides the stored "
                                                                  "setting)")] = None,
 ) -> None:
     """Continue a search: repair it after a crash (even kill -9), re-run unfinished trials, go on to the budget.
@@ -291,7 +291,7 @@ def _is_table_search(name: str, db: str) -> bool:
         return False
 
 
-def _acc(value: Optional[float]) -> str:
+def _acc(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
@@ -325,14 +325,14 @@ class _ProgressBar:
         self.table_mode = table_mode
         self.rate = _EvalRate()
 
-    def __enter__(self) -> "_ProgressBar":
+    def __enter__(self) -> _ProgressBar:
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self.started:
             self.progress.stop()
 
-    def update(self, event: "SearchProgress") -> None:
+    def update(self, event: SearchProgress) -> None:
         if not self.started:  # on the first event: errors before the search starts print without a bar
             self.progress.start()
             self.started = True
@@ -364,7 +364,7 @@ class _EvalRate:
         return done / seconds if seconds > 0 and done > 0 else None
 
 
-def _counts_text(event: "SearchProgress", rate: Optional[float]) -> str:
+def _counts_text(event: SearchProgress, rate: float | None) -> str:
     """``2 running · 6 queued · 1 failed`` (and ``12.3 evals/s`` when given), for the progress bar."""
     parts = [f"{event.running} running", f"{event.queued} queued",
              f"[red]{event.failed} failed[/red]" if event.failed else "0 failed"]
@@ -373,7 +373,7 @@ def _counts_text(event: "SearchProgress", rate: Optional[float]) -> str:
     return " · ".join(parts)
 
 
-def _print_summary(summary: "SearchSummary", db: str) -> None:
+def _print_summary(summary: SearchSummary, db: str) -> None:
     minutes, seconds = divmod(round(summary.seconds), 60)
     typer.echo(f"search {summary.name!r} {summary.status}: {summary.finished}/{summary.budget} trials "
                f"({summary.ok} ok, {summary.stopped} stopped by ASHA, {summary.failed} failed) in "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,13 +20,13 @@ import typer
 def show(
     arch: Annotated[str, typer.Argument(help="a derivation string, an architecture string (with --space), a hash "
                                              "(with --db) or an ONNX file")],
-    space: Annotated[Optional[str], typer.Option(help="the space of a derivation/architecture string (default "
+    space: Annotated[str | None, typer.Option(help="the space of a derivation/architecture string (default "
                                                       "einspace)")] = None,
-    db: Annotated[Optional[str], typer.Option(help="a store's URL, to look ARCH up as a hash (or prefix)")] = None,
-    input_shape: Annotated[Optional[str], typer.Option(help="input shape without batch, C,H,W or C,L (default: the "
+    db: Annotated[str | None, typer.Option(help="a store's URL, to look ARCH up as a hash (or prefix)")] = None,
+    input_shape: Annotated[str | None, typer.Option(help="input shape without batch, C,H,W or C,L (default: the "
                                                             "space's example input)")] = None,
     num_classes: Annotated[int, typer.Option(min=1, help="classes of the classifier head")] = 10,
-    out: Annotated[Optional[Path], typer.Option(help="write the picture here: .svg or .png by the "
+    out: Annotated[Path | None, typer.Option(help="write the picture here: .svg or .png by the "
                                                      "extension")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:

@@ -13,7 +13,8 @@ comes first, so each is shifted by one here.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -284,12 +285,12 @@ _FORWARD: dict[str, Callable[[Any, tuple, Inputs], Outputs]] = {
 
 def _build_plan(graph: ArchGraph) -> tuple[list[Step], ValueRef]:
     """The steps in topological order and the value returned, with each value released after its last use."""
-    output_value: ValueRef = tuple(graph.g.nodes[graph.output_node]["inputs"][0])  # type: ignore[assignment]
+    output_value: ValueRef = tuple(graph.g.nodes[graph.output_node]["inputs"][0])
     nodes = list(graph.op_nodes())
     last_use: dict[ValueRef, int] = {}
     for index, (_, data) in enumerate(nodes):
         for ref in data["inputs"]:
-            last_use[tuple(ref)] = index  # type: ignore[index]
+            last_use[tuple(ref)] = index
     plan = []
     for index, (node, data) in enumerate(nodes):
         op = data["op"]
@@ -297,8 +298,8 @@ def _build_plan(graph: ArchGraph) -> tuple[list[Step], ValueRef]:
             raise NotImplementedError(f"node {node}: op {op!r} has no torch implementation")
         inputs = tuple(tuple(ref) for ref in data["inputs"])
         release = tuple(ref for ref in dict.fromkeys(inputs) if last_use[ref] == index and ref != output_value)
-        plan.append(Step(node, op, _static_args(op, data["attrs"]), inputs,  # type: ignore[arg-type]
-                         len(data["out_shapes"]), release))  # type: ignore[arg-type]
+        plan.append(Step(node, op, _static_args(op, data["attrs"]), inputs,
+                         len(data["out_shapes"]), release))
     return plan, output_value
 
 

@@ -13,9 +13,10 @@ dim. :func:`export_onnx_dynamo` wraps torch's own exporter, for speed comparison
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from nas.ir.graph import ArchGraph, Value, add_classifier_head
 from search_spaces.derivation import Derivation, DNode
+from search_spaces.planning import Combinator
 from search_spaces.spaces import Space
 from search_spaces.terminals.base import Leaf
 
@@ -53,7 +55,9 @@ def build_graph(space: Space, derivation: Derivation, num_classes: int, *,
         term = sampler.grammar.terminal(node.alt, category)
         if isinstance(term, Leaf):
             return term.lower(node.alt.param_dict, builder, value, node.in_type)
-        return term.lower(sampler, node, builder, value, lower)  # type: ignore[attr-defined]
+        if not isinstance(term, Combinator):
+            raise TypeError(f"{term!r} derives a module but is neither a leaf nor a combinator")
+        return term.lower(sampler, node, builder, value, lower)
 
     out = lower(derivation.root, graph.input)
     out_type = derivation.output_type

@@ -10,9 +10,10 @@ proxy (4 scored per trained one), 24 trained candidates in 3 rounds of 8, 20 epo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from nas.errors import NasError
 
@@ -234,7 +235,8 @@ class SearchConfig:
 
     @property
     def evaluator_parts(self) -> tuple[str, str | None, str | None]:
-        """``(kind, table path, accuracy key)`` of :attr:`evaluator` (see :func:`nas.search.evaluators.parse_evaluator`)."""
+        """``(kind, table path, accuracy key)`` of :attr:`evaluator` (see
+        :func:`nas.search.evaluators.parse_evaluator`)."""
         from nas.search.evaluators.base import parse_evaluator
 
         return parse_evaluator(self.evaluator)
@@ -293,7 +295,7 @@ class SearchConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "SearchConfig":
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchConfig:
         """Build from a mapping of fields; sections (``train``, ``tune``, ``limits``) merge over the defaults.
 
         Raises:
@@ -327,7 +329,7 @@ class SearchConfig:
             raise ConfigError(f"bad search config: {err}") from None
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "SearchConfig":
+    def from_yaml(cls, path: str | Path) -> SearchConfig:
         """Load a YAML mapping of fields (an empty file gives the defaults); bounded in size, aliases included
         (:func:`nas.util.yaml_file.load_yaml_mapping`)."""
         from nas.errors import InputFileError

@@ -54,8 +54,8 @@ rebuilds its strategy by :meth:`~nas.search.strategies.Strategy.replay` of the f
 (:meth:`~nas.store.Store.told_trials`), each with the proposal stored in its lineage, then runs its queued trials
 first. A round search replays in id order; its queued trials are trained first (the finished trials of their
 generation are told together with them, in id order, as in the live run); then rounds continue until the budget.
-A finished trial is never trained again, and a hash with a finished trial is never queued again. ``resume_search(..., budget=N)`` raises the
-budget (kept in the search's ``budget`` column, so a later resume keeps it).
+A finished trial is never trained again, and a hash with a finished trial is never queued again.
+``resume_search(..., budget=N)`` raises the budget (kept in the search's ``budget`` column, so a later resume keeps it).
 
 The driver prints nothing; it reports through ``progress(SearchProgress)``. Ray is started on the first search of
 the process (:func:`nas.search.tune_runner.ensure_ray`) and left running for the next one; a process that exits
@@ -66,7 +66,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -74,13 +73,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from nas.search.config import ConfigError, SearchConfig
-from nas.search.validate import check_search_name
-from nas.util.atomic import check_output_dir
-from nas.util.secrets import shell_command
 from nas.search.evaluators import EvalJob, Evaluator, TrialOutcome
 from nas.search.selection import MAX_ASKS, MAX_STALLED_ROUNDS, plan_round, within_limits
 from nas.search.strategies import Observation, Proposal
+from nas.search.validate import check_search_name
 from nas.statuses import TrialStatus
+from nas.util.atomic import check_output_dir
+from nas.util.secrets import shell_command
 
 if TYPE_CHECKING:
     from nas.search.tune_runner import TuneSettings
@@ -424,12 +423,6 @@ class _Search:
         """Start the evaluator (a local or remote Ray for training; nothing for a table)."""
         if self.config.table_mode:
             return
-        os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")  # Ctrl-C must interrupt, not "finish" trials
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        if self.settings.address is None:
-            # A local Ray kills idle workers beyond one per CPU after 1 s: the scorer's task workers (torch imported)
-            # would die during every Tune run and cost a cold start (~8 s on 2 cores) each round. Keep them 10 min.
-            os.environ.setdefault("RAY_idle_worker_killing_time_threshold_ms", "600000")
         self.evaluator.start()
 
     # --- the loop -----------------------------------------------------------------------------------------------

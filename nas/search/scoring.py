@@ -31,12 +31,14 @@ costs nothing, and the same string always gets the same raw scores (the scorer i
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.search.config import ConfigError
 
@@ -119,7 +121,7 @@ class Scorer:
         ScorerError: an unknown name, or ``predictor_path`` that cannot be loaded.
     """
 
-    def __init__(self, names: Sequence[str], *, space: "Space", dataset: "Dataset | None", proxy_batch: int = 64,
+    def __init__(self, names: Sequence[str], *, space: Space, dataset: Dataset | None, proxy_batch: int = 64,
                  seed: int = 0, predictor_path: str | None = None, use_ray: bool | None = None,
                  input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> None:
         from predictors import PROXY_NAMES
@@ -183,7 +185,7 @@ class Scorer:
 
     # --- scoring ------------------------------------------------------------------------------------------------
 
-    def preload(self, raw: "Mapping[str, Mapping[str, tuple[float, float]]]") -> None:
+    def preload(self, raw: Mapping[str, Mapping[str, tuple[float, float]]]) -> None:
         """Take raw scores computed elsewhere (``{derivation: {scorer: (value, seconds)}}``, e.g. a benchmark's
         per-table cache) as if this scorer had computed them; each must have every one of :attr:`names`."""
         for d, scores in raw.items():
@@ -263,7 +265,12 @@ def _chunks(items: list[str], n: int) -> list[list[str]]:
     return [c for c in out if c]
 
 
-_SPACES: dict[tuple[str, tuple[int, ...]], Any] = {}
+@functools.lru_cache(maxsize=4)
+def _worker_space(space: str, input_shape: tuple[int, ...]) -> Any:
+    """The space, built once per task worker process (bounded: a worker keeps at most four samplers alive)."""
+    from search_spaces.spaces import get_space
+
+    return get_space(space, input_shape)
 
 
 def _proxy_chunk(derivations: list[str], x: Any, y: Any, *, space: str, input_shape: tuple[int, ...],
@@ -277,12 +284,7 @@ def _proxy_chunk(derivations: list[str], x: Any, y: Any, *, space: str, input_sh
     from predictors import compute_proxies
 
     if space_obj is None:
-        key = (space, tuple(input_shape))
-        if key not in _SPACES:
-            from search_spaces.spaces import get_space
-
-            _SPACES[key] = get_space(space, input_shape)
-        space_obj = _SPACES[key]
+        space_obj = _worker_space(space, tuple(input_shape))
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -306,7 +308,7 @@ def _proxy_chunk(derivations: list[str], x: Any, y: Any, *, space: str, input_sh
         torch.set_num_threads(threads)
 
 
-def scorer_from_config(config: Any, space: "Space", dataset: "Dataset | None", *,
+def scorer_from_config(config: Any, space: Space, dataset: Dataset | None, *,
                        input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> Scorer | None:
     """The :class:`Scorer` of a :class:`~nas.search.config.SearchConfig` (``None`` when it has no scorers);
     ``input_shape`` and ``num_classes`` are needed without a ``dataset`` (table mode)."""

@@ -7,7 +7,7 @@ same :class:`~nas.search.evaluators.TableEvaluator`, the strategy told each roun
 trials in a list instead of the SQL store and the Optuna study, and builds candidates through a
 :class:`CandidateCache` (hash, architecture string, size: no torch module, no ONNX), so one process can run
 thousands of seeded searches on a table. For the same config it evaluates the same architectures in the same
-order as the stored search (``tests/test_table_search.py`` checks this).
+order as the stored search (``tests/nas/search/test_table_search.py`` checks this).
 
 .. code-block:: python
 
@@ -77,7 +77,7 @@ class CandidateCache:
     def __len__(self) -> int:
         return len(self._items)
 
-    def get(self, space: "Space", derivation: str, num_classes: int) -> LightCandidate:
+    def get(self, space: Space, derivation: str, num_classes: int) -> LightCandidate:
         """The candidate of ``derivation`` in ``space`` (built on first use)."""
         item = self._items.get(derivation)
         if item is None:
@@ -95,14 +95,14 @@ class CandidateCache:
         self._items[derivation] = candidate
 
 
-def _within(candidate: LightCandidate, space: "Space") -> bool:
+def _within(candidate: LightCandidate, space: Space) -> bool:
     limits = space.limits
     return (candidate.body_params <= limits.max_params and candidate.body_flops <= limits.max_flops
             and candidate.nodes <= limits.max_nodes)
 
 
-def simulate_table_search(config: "SearchConfig", *, table: "ArchTable | None" = None, space: "Space | None" = None,
-                          scorer: "Scorer | None" = None, cache: CandidateCache | None = None,
+def simulate_table_search(config: SearchConfig, *, table: ArchTable | None = None, space: Space | None = None,
+                          scorer: Scorer | None = None, cache: CandidateCache | None = None,
                           num_classes: int = 10) -> list[SimulatedTrial]:
     """Run ``config`` (a table search) in memory; its trials in evaluation order (see the module docstring).
 

@@ -44,18 +44,22 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray import tune
+from ray.tune.search import Searcher
 
 from nas.errors import NasError
 from nas.search.cluster import LOCAL, bootstrap_address, keep_sigterm_handler
 from nas.search.evaluators.base import TrialOutcome
-from ray.tune.search import Searcher
-
 from nas.search.trainable import EPOCH_KEYS, PLACEMENT_KEYS, TrialSpec, _describe, train_trial
 
 __all__ = ["RayConnectionError", "SpecSearcher", "SpecSource", "TrialOutcome", "TuneSettings", "ensure_ray",
            "run_stream", "run_trials", "slot_count"]
 
 _SCHEDULERS = ("asha", "fifo")
+LOCAL_SYSTEM_CONFIG: dict[str, Any] = {
+    # A local Ray kills idle workers beyond one per CPU after 1 s: the scorer's task workers (torch imported) would
+    # die during every Tune run and cost a cold start (~8 s on 2 cores) each round. Keep them 10 min.
+    "idle_worker_killing_time_threshold_ms": 600_000,
+}
 _STATUSES = ("ok", "stopped", "failed")
 
 
@@ -144,11 +148,10 @@ def ensure_ray(settings: TuneSettings | None = None) -> None:
     settings = settings if settings is not None else TuneSettings()
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
     if settings.address is None:  # a new local Ray, never a cluster that RAY_ADDRESS or `ray start` left behind
         with keep_sigterm_handler():
-            ray.init(address=LOCAL, num_cpus=settings.num_cpus, **options)
+            ray.init(address=LOCAL, num_cpus=settings.num_cpus, _system_config=LOCAL_SYSTEM_CONFIG, **options)
         return
     _check_reachable(bootstrap_address(settings.address))
     try:
@@ -171,8 +174,9 @@ def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None,
 
     Specs without ``memory_limit_mb`` take ``settings.memory_limit_mb``. With ASHA, ``max_t`` is the largest
     ``epochs`` of the specs and rungs count epochs (``time_attr="epoch"``), so the trainable's final report never
-    counts as a training step. ``RAY_AIR_NEW_OUTPUT`` defaults to ``0``: Tune's new output engine prints a table
-    to stdout even at ``verbose=0``, the legacy one prints nothing (Tune's log messages still go to stderr).
+    counts as a training step. Set ``RAY_AIR_NEW_OUTPUT=0`` (the command line does, :mod:`nas.cli.environment`):
+    Tune's new output engine prints a table to stdout even at ``verbose=0``, the legacy one prints nothing (Tune's
+    log messages still go to stderr).
 
     Raises:
         ValueError: two specs share a ``trial_id``.
@@ -325,7 +329,6 @@ def _fit(settings: TuneSettings, stream: _Stream, max_t: int, *, param_space: di
     driver-side error is re-raised after Tune stopped, specs left without an outcome are handed over as failed."""
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     if settings.scheduler == "asha":
         scheduler: Any = ASHAScheduler(time_attr="epoch", max_t=max_t, grace_period=min(settings.grace_period, max_t),
                                        reduction_factor=settings.reduction_factor)

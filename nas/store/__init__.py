@@ -18,8 +18,19 @@ search, so ``optuna-dashboard URL --artifact-dir DIR`` shows it (:meth:`Store.da
 """
 
 from nas.statuses import SearchStatus, TrialStatus
-from nas.store.store import (ArchitectureRecord, LeaseError, LeaseRecord, LineageRecord, ReconcileReport, ScoreRecord,
-                             SearchRecord, Store, StoreError, TrialRecord, default_db_url)
+from nas.store.store import (
+    ArchitectureRecord,
+    LeaseError,
+    LeaseRecord,
+    LineageRecord,
+    ReconcileReport,
+    ScoreRecord,
+    SearchRecord,
+    Store,
+    StoreError,
+    TrialRecord,
+    default_db_url,
+)
 
 __all__ = ["ArchitectureRecord", "LeaseError", "LeaseRecord", "LineageRecord", "ReconcileReport", "ScoreRecord",
            "SearchRecord", "SearchStatus", "Store", "StoreError", "TrialRecord", "TrialStatus", "default_db_url"]

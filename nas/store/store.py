@@ -39,9 +39,24 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from nas.errors import NasError
 from nas.store.guard import refuse_foreign_sqlite
-from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LeaseModel,
-                              LineageModel, MetaModel, ScoreModel, SearchModel, TrialModel, TrialStatus, decode_float,
-                              encode_float, upgrade_statements, utcnow)
+from nas.store.schema import (
+    SCHEMA_VERSION,
+    SEARCH_STATUSES,
+    TRIAL_STATUSES,
+    ArchitectureModel,
+    Base,
+    LeaseModel,
+    LineageModel,
+    MetaModel,
+    ScoreModel,
+    SearchModel,
+    TrialModel,
+    TrialStatus,
+    decode_float,
+    encode_float,
+    upgrade_statements,
+    utcnow,
+)
 from nas.util.secrets import scrub
 from nas.viz.dashboard import attach_picture
 
@@ -81,7 +96,7 @@ class LeaseError(StoreError):
 
 
 def _aware(value: datetime.datetime) -> datetime.datetime:
-    return value.replace(tzinfo=datetime.timezone.utc)
+    return value.replace(tzinfo=datetime.UTC)
 
 
 def _aware_or_none(value: datetime.datetime | None) -> datetime.datetime | None:

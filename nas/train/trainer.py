@@ -28,8 +28,10 @@ import dataclasses
 import functools
 import math
 import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -245,7 +247,7 @@ def _tensors(split: Split, device: torch.device) -> tuple[Tensor, Tensor]:
     return torch.tensor(split.x, device=device), torch.tensor(split.y, device=device)
 
 
-def _autocast(device: torch.device, config: TrainConfig) -> tuple[Callable[[], ContextManager[Any]], bool]:
+def _autocast(device: torch.device, config: TrainConfig) -> tuple[Callable[[], AbstractContextManager[Any]], bool]:
     """A factory of autocast contexts and whether fp16 (needing a GradScaler) is used."""
     if device.type != "cuda" or not config.amp:
         return contextlib.nullcontext, False
@@ -271,7 +273,7 @@ def _nonfinite(value: float) -> str:
 
 @torch.no_grad()
 def _evaluate(module: nn.Module, x: Tensor, y: Tensor, batch_size: int, num_classes: int,
-              autocast: Callable[[], ContextManager[Any]]) -> tuple[float, float]:
+              autocast: Callable[[], AbstractContextManager[Any]]) -> tuple[float, float]:
     """Mean unsmoothed cross-entropy and accuracy of ``module`` (eval mode) on ``x``/``y``."""
     module.eval()
     loss_sum = torch.zeros((), device=x.device, dtype=torch.float64)

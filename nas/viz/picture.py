@@ -17,13 +17,14 @@ executable of Debian's ``graphviz`` package); nothing here places coordinates by
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
+from nas.errors import NasError
 from nas.ir.graph import ArchGraph
 from nas.ir.ops import Shape
-from nas.errors import NasError
 
 __all__ = ["PICTURE_FORMATS", "Block", "Picture", "PictureError", "collapse_chains", "op_label", "picture_of",
            "render_picture", "write_picture"]

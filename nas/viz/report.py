@@ -24,9 +24,10 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 __all__ = ["ScoreCorrelation", "SearchReport", "collect_report", "pareto_mask", "render_report", "write_report"]
 

@@ -9,9 +9,10 @@ them exactly; an ONNX file without them is refused with a one-line reason.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from nas.ir.graph import ArchGraph
 from nas.viz.picture import PictureError, shape_text
@@ -57,7 +58,8 @@ class ArchitectureView:
         if s["arch"]:
             lines.append(f"  arch:        {s['arch']}")
         lines += [f"  derivation:  {s['derivation']}",
-                  f"  input:       {shape_text(tuple(s['input_shape']))}   output: {shape_text(tuple(s['output_shape']))}",
+                  f"  input:       {shape_text(tuple(s['input_shape']))}   "
+                  f"output: {shape_text(tuple(s['output_shape']))}",
                   f"  params:      {s['params']:,}",
                   f"  FLOPs:       {s['flops']:,}",
                   f"  depth:       {s['depth']} (ops on the longest input->output path)",

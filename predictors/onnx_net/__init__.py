@@ -1,10 +1,22 @@
 """The ONNX-Net-style text predictor: ONNX graph -> text -> embedding -> MLP head (see :mod:`.predictor`)."""
 
-from predictors.onnx_net.encoders import (ENCODERS, HashedNgramEncoder, MiniLMEncoder, TextEncoder,
-                                          TransformerLineEncoder, make_encoder)
+from predictors.onnx_net.encoders import (
+    ENCODERS,
+    HashedNgramEncoder,
+    MiniLMEncoder,
+    TextEncoder,
+    TransformerLineEncoder,
+    make_encoder,
+)
 from predictors.onnx_net.features import GlobalFeatures, global_features, graph_features
-from predictors.onnx_net.predictor import (EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError,
-                                           TrainingSummary, encode_graph)
+from predictors.onnx_net.predictor import (
+    EncodedGraph,
+    OnnxNetPredictor,
+    PredictorConfig,
+    PredictorError,
+    TrainingSummary,
+    encode_graph,
+)
 
 __all__ = ["ENCODERS", "EncodedGraph", "GlobalFeatures", "HashedNgramEncoder", "MiniLMEncoder", "OnnxNetPredictor",
            "PredictorConfig", "PredictorError", "TextEncoder", "TrainingSummary", "TransformerLineEncoder",

@@ -61,7 +61,7 @@ def _atomic_write(path: Path, write: Any) -> None:
             tmp.unlink()
 
 
-def save_predictor(predictor: "OnnxNetPredictor", path: str | os.PathLike[str]) -> tuple[Path, Path]:
+def save_predictor(predictor: OnnxNetPredictor, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``predictor`` (see :meth:`OnnxNetPredictor.save`)."""
     import torch
     from safetensors.torch import save_file
@@ -152,7 +152,7 @@ def _mlp_shapes(width: int, hidden: int, layers: int) -> dict[str, tuple[int, ..
     return shapes
 
 
-def load_predictor(cls: type["OnnxNetPredictor"], path: str | os.PathLike[str]) -> "OnnxNetPredictor":
+def load_predictor(cls: type[OnnxNetPredictor], path: str | os.PathLike[str]) -> OnnxNetPredictor:
     """Read a predictor written by :func:`save_predictor` (see the module docstring for what is checked)."""
     from safetensors import SafetensorError, safe_open
 

@@ -31,9 +31,10 @@ import math
 import os
 import time
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import onnx
@@ -66,7 +67,7 @@ class EncodedGraph:
         return {"lines": list(self.lines), "counts": list(self.counts), "global_features": list(self.global_features)}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> "EncodedGraph":
+    def from_json(cls, data: Mapping[str, Any]) -> EncodedGraph:
         return cls(tuple(data["lines"]), tuple(int(c) for c in data["counts"]),
                    tuple(float(v) for v in data["global_features"]))
 
@@ -115,7 +116,7 @@ def encode_graph(model: Any, *, variant: str = "relative", encoder: OnnxTextEnco
     return EncodedGraph(tuple(distinct), tuple(lines[line] for line in distinct), tuple(float(v) for v in feats))
 
 
-def _encode_chunk(models: list[bytes], variant: str) -> list["EncodedGraph | str"]:
+def _encode_chunk(models: list[bytes], variant: str) -> list[EncodedGraph | str]:
     """Worker-process side of :meth:`OnnxNetPredictor.encode`: one text encoder for a chunk of models; the
     encoding of each, or its error text."""
     encoder = OnnxTextEncoder()
@@ -436,7 +437,7 @@ class OnnxNetPredictor:
     # ---------------------------------------------------------------- training
     def fit(self, models: Sequence[Any], accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
             extra: np.ndarray | None = None, extra_names: Sequence[str] | None = None,
-            verbose: bool = False) -> "OnnxNetPredictor":
+            verbose: bool = False) -> OnnxNetPredictor:
         """Train on ``models`` labelled with ``accuracies`` (fine-tune when already trained).
 
         Args:
@@ -586,7 +587,7 @@ class OnnxNetPredictor:
         return best_epoch, best_tau
 
     def _fit_transformer(self, graphs: list[EncodedGraph], y: np.ndarray, group_labels: np.ndarray,
-                         extra: np.ndarray | None, fine_tune: bool, start: float, verbose: bool) -> "OnnxNetPredictor":
+                         extra: np.ndarray | None, fine_tune: bool, start: float, verbose: bool) -> OnnxNetPredictor:
         """End-to-end training of the transformer line encoder with one head (its own ensemble of 1..k heads
         shares the encoder, and the encoder is trained with the first head only)."""
         import torch
@@ -700,7 +701,7 @@ class OnnxNetPredictor:
         return save_predictor(self, path)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> "OnnxNetPredictor":
+    def load(cls, path: str | os.PathLike[str]) -> OnnxNetPredictor:
         """Read a predictor written by :meth:`save` (``path`` with or without suffix).
 
         Raises:
@@ -710,7 +711,7 @@ class OnnxNetPredictor:
         return load_predictor(cls, path)
 
     @classmethod
-    def default(cls) -> "OnnxNetPredictor":
+    def default(cls) -> OnnxNetPredictor:
         """The pretrained predictor shipped in the package (see ``benchmarks/train_default_predictor.py``)."""
         base = DEFAULT_DIR / "default"
         if not base.with_suffix(".json").is_file():

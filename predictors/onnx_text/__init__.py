@@ -57,7 +57,7 @@ Encoding rules ("chain" variant)
    not encoded). Ops outside the default domain are written ``domain.Op``.
 7. **Outputs.** One last line per graph output, in graph order: ``Output(V9) --> ?x10``.
 
-Worked example (the network of ``tests/test_onnx_text.py``: a Conv-BN-Relu stem, a Conv-BN branch added back
+Worked example (the network of ``tests/predictors/test_onnx_text.py``: a Conv-BN-Relu stem, a Conv-BN branch added back
 to the stem, global average pooling and a classifier)::
 
     Conv(Input:?x3x8x8, Param[8,3,3,3], Param[8]){dilations=[1,1],group=1,kernel_shape=[3,3],pads=[1,1,1,1],strides=[1,1]} --> BatchNormalization(Param[8], Param[8], Param[8], Param[8]){epsilon=1e-05,momentum=0.9} --> Relu --> V1:?x8x8x8

@@ -10,7 +10,14 @@ from onnx import TensorProto
 
 from predictors.onnx_text.errors import OnnxTextError
 from predictors.onnx_text.memo import Memo
-from predictors.onnx_text.values import attrs_text, constant_node_text, dims_text, numel, serialize_attribute, tensor_info
+from predictors.onnx_text.values import (
+    attrs_text,
+    constant_node_text,
+    dims_text,
+    numel,
+    serialize_attribute,
+    tensor_info,
+)
 
 DEFAULT_DOMAINS = ("", "ai.onnx")
 

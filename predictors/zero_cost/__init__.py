@@ -16,17 +16,24 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor, nn
 
 from predictors.zero_cost import activations, baselines, gradients, ntk  # noqa: F401 - register the proxies
-from predictors.zero_cost._base import (INVALID, PROXY_NAMES, REGISTRY, ProxyContext, ProxyNotApplicable,
-                                        ProxyResult)
+from predictors.zero_cost._base import INVALID, PROXY_NAMES, REGISTRY, ProxyContext, ProxyNotApplicable, ProxyResult
 from predictors.zero_cost.activations import eigen_score
-from predictors.zero_cost.ntk import (METHODS, LgaTraining, condition_number, empirical_ntk,
-                                      kernel_regression_accuracy, label_gradient_alignment, mok_sgd, ntk_jacobian)
+from predictors.zero_cost.ntk import (
+    METHODS,
+    LgaTraining,
+    condition_number,
+    empirical_ntk,
+    kernel_regression_accuracy,
+    label_gradient_alignment,
+    mok_sgd,
+    ntk_jacobian,
+)
 
 __all__ = ["INVALID", "PROXY_NAMES", "LgaTraining", "ProxyNotApplicable", "ProxyResult", "available_proxies",
            "compute_proxies", "condition_number", "eigen_score", "empirical_ntk", "kernel_regression_accuracy",

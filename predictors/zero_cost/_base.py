@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -201,7 +202,7 @@ class RectifierCapture(TorchFunctionMode):
         self.callback = callback
         self.count = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         inp = args[0] if args else kwargs.get("input")
         hit = func in _RECTIFIERS
@@ -240,7 +241,7 @@ class GlobalPoolCapture(TorchFunctionMode):
         self.last: Tensor | None = None
         self.count = 0
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[override]
+    def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         inp = args[0] if args else kwargs.get("input")
         if isinstance(inp, Tensor) and inp.dim() >= 3 and self._is_global_pool(func, inp, args, kwargs):

@@ -11,8 +11,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-from predictors.zero_cost._base import (GlobalPoolCapture, ProxyContext, ProxyNotApplicable, RectifierCapture,
-                                        as_logits, finite, register)
+from predictors.zero_cost._base import (
+    GlobalPoolCapture,
+    ProxyContext,
+    ProxyNotApplicable,
+    RectifierCapture,
+    as_logits,
+    finite,
+    register,
+)
 
 __all__ = ["eigen_score", "jacov", "nwot", "zen"]
 

@@ -13,8 +13,15 @@ import math
 import torch
 from torch import Tensor, nn
 
-from predictors.zero_cost._base import (ProxyContext, ProxyNotApplicable, as_logits, cross_entropy, finite,
-                                        register, weight_layers)
+from predictors.zero_cost._base import (
+    ProxyContext,
+    ProxyNotApplicable,
+    as_logits,
+    cross_entropy,
+    finite,
+    register,
+    weight_layers,
+)
 
 __all__ = ["fisher", "grad_norm", "grasp", "snip", "synflow"]
 

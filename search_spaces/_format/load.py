@@ -19,10 +19,11 @@ from typing import Any
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from search_spaces.combinators import Combinator
+from search_spaces.builtin import default_registry
 from search_spaces.exceptions import GrammarSyntaxError
 from search_spaces.grammar import Alternative, Grammar, Rule
-from search_spaces.terminals import TerminalRegistry, default_registry
+from search_spaces.planning import Combinator
+from search_spaces.terminals import TerminalRegistry
 
 _TOKEN_NAMES = {"NAME": "a name", "SEMICOLON": "';'", "VBAR": "'|'", "LPAR": "'('", "RPAR": "')'", "COMMA": "','",
                 "__ANON_0": "'->'", "AT": "'@'", "EQUAL": "'='", "IN": "'in'", "LBRACE": "'{'", "RBRACE": "'}'",
@@ -175,7 +176,8 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
         first = next(iter(raw))
         start = (first, raw[first][1], raw[first][2])
     if start[0] not in raw:
-        raise src.error(f"start symbol {start[0]!r} has no rule{_did_you_mean(start[0], list(raw))}", start[1], start[2])
+        raise src.error(f"start symbol {start[0]!r} has no rule{_did_you_mean(start[0], list(raw))}", start[1],
+                        start[2])
 
     categories = _infer_categories(raw, start[0], registry, src)
     for symbol, line, column in shared:
@@ -191,7 +193,7 @@ def parse_grammar(text: str, *, name: str = "grammar", file: str = "<grammar>",
     return grammar
 
 
-def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry, src: _Source,
+def _imported_rules(stmt: Tree[Token], file: str, registry: TerminalRegistry, src: _Source,
                     chain: tuple[str, ...]) -> dict[str, tuple[list[_RawAlt], int, int]]:
     """The rules of an imported grammar, every non-terminal prefixed with ``alias.``, positioned at the import.
 
@@ -249,7 +251,7 @@ def _imported_rules(stmt: Tree, file: str, registry: TerminalRegistry, src: _Sou
     return out
 
 
-def _raw_alternative(tree: Tree) -> _RawAlt:
+def _raw_alternative(tree: Tree[Token]) -> _RawAlt:
     name_tok: Token = tree.children[0]
     slots, fixed, domains, weight = [], [], [], None
     for child in tree.children[1:]:
@@ -276,7 +278,7 @@ def _infer_categories(raw: dict[str, tuple[list[_RawAlt], int, int]], start: str
     """Each rule derives one category (module, fork, merge, pre, post): from its terminals and its uses."""
     candidates: dict[str, set[str]] = {}
     all_categories = {"module", "fork", "merge", "pre", "post"}
-    for symbol, (alts, line, column) in raw.items():
+    for symbol, (alts, _line, _column) in raw.items():
         cats = set(all_categories)
         for alt in alts:
             if alt.name in raw and not (alt.slots or alt.fixed or alt.domains):
@@ -380,7 +382,7 @@ def _expand_params(alt: _RawAlt, term: Any, src: _Source) -> list[tuple[tuple[st
     declared = {p.name: p for p in term.params}
     seen: dict[str, tuple[int, int]] = {}
     values: dict[str, list[Any]] = {}
-    for name, value, line, column in [(n, [v], l, c) for n, v, l, c in alt.fixed] + alt.domains:
+    for name, value, line, column in [(n, [v], ln, c) for n, v, ln, c in alt.fixed] + alt.domains:
         if name not in declared:
             hint = _did_you_mean(name, list(declared))
             params = f"; it takes {', '.join(declared)}" if declared else "; it takes no parameters"
@@ -417,7 +419,7 @@ def _weights(symbol: str, expanded: list[tuple[_RawAlt, Alternative]], src: _Sou
     for raw_alt, alt in expanded:
         groups.setdefault(id(raw_alt), []).append(alt)
         raws[id(raw_alt)] = raw_alt
-    explicit = sum(raws[g].weight for g in groups if raws[g].weight is not None)  # type: ignore[misc]
+    explicit = sum(raws[g].weight for g in groups if raws[g].weight is not None)
     free_count = sum(len(alts) for g, alts in groups.items() if raws[g].weight is None)
     first = expanded[0][0]
     if explicit > 1 + 1e-6:

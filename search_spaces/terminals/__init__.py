@@ -1,4 +1,5 @@
-"""Terminals of the grammar, looked up by name and category."""
+"""Terminals of the grammar, looked up by name and category (every built-in one:
+:func:`search_spaces.builtin.default_registry`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ class UnknownTerminalError(SearchSpaceError, KeyError):
 class TerminalRegistry:
     """Name -> category -> terminal. The same name may exist in several categories (``identity``)."""
 
-    def __init__(self, terminals: "tuple[Terminal, ...] | list[Terminal]" = ()):
+    def __init__(self, terminals: tuple[Terminal, ...] | list[Terminal] = ()):
         self._by_name: dict[str, dict[str, Terminal]] = {}
         for t in terminals:
             self.register(t)
@@ -41,17 +42,5 @@ class TerminalRegistry:
         raise UnknownTerminalError(f"unknown terminal {name!r}{hint}")
 
 
-def default_registry() -> TerminalRegistry:
-    """Every built-in terminal: einspace's operations, combinators, topology operators and conv blocks."""
-    from search_spaces.combinators import COMBINATORS
-    from search_spaces.terminals.convolutional import CONVOLUTIONAL_TERMINALS
-    from search_spaces.terminals.fundamental import FUNDAMENTAL_TERMINALS
-    from search_spaces.terminals.sequence import SEQUENCE_TERMINALS
-    from search_spaces.topology import TOPOLOGY_OPERATORS
-
-    return TerminalRegistry(FUNDAMENTAL_TERMINALS + COMBINATORS + TOPOLOGY_OPERATORS + CONVOLUTIONAL_TERMINALS
-                            + SEQUENCE_TERMINALS)
-
-
 __all__ = ["Fork", "Leaf", "Merge", "Param", "PostRoute", "PreRoute", "Terminal", "TerminalRegistry",
-           "UnknownTerminalError", "default_registry"]
+           "UnknownTerminalError"]

@@ -7,9 +7,10 @@ shape rule statically; the sampler prunes choices whose rule returns ``None`` be
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import NotImplementedType
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar
 
 from search_spaces.types import TensorType
 

@@ -7,7 +7,7 @@ to a small DAG of IR ops. Convolutions have no bias (a BatchNorm follows), as in
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from search_spaces.terminals.base import IrChain, Leaf, Param, Params
 from search_spaces.types import TensorType
@@ -61,7 +61,7 @@ class SkipConnect(_ImageLeaf):
 class NorConv(_ImageLeaf):
     """NAS-Bench-201's ``nor_conv_kxk``: ReLU -> Conv(C, C, k, padding k//2, no bias) -> BatchNorm."""
 
-    params = (Param("kernel", int, (1, 3)),)
+    params: ClassVar[tuple[Param, ...]] = (Param("kernel", int, (1, 3)),)
     name = "nor_conv"
 
     def ir_chain(self, p: Params, t: TensorType) -> IrChain:
@@ -71,7 +71,7 @@ class NorConv(_ImageLeaf):
 
 class NorConv1x1(NorConv):
     name = "nor_conv_1x1"
-    params = ()
+    params: ClassVar[tuple[Param, ...]] = ()
 
     def ir_chain(self, p: Params, t: TensorType) -> IrChain:
         return super().ir_chain({"kernel": 1}, t)
@@ -79,7 +79,7 @@ class NorConv1x1(NorConv):
 
 class NorConv3x3(NorConv):
     name = "nor_conv_3x3"
-    params = ()
+    params: ClassVar[tuple[Param, ...]] = ()
 
     def ir_chain(self, p: Params, t: TensorType) -> IrChain:
         return super().ir_chain({"kernel": 3}, t)

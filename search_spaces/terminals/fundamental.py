@@ -11,9 +11,10 @@ Dimension parameters of ``split`` and ``concat`` count the batch dim as 0, as to
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from nas.ir.ops import im2col_grid
+from search_spaces.ops import im2col_grid
 from search_spaces.terminals.base import Fork, IrChain, Leaf, Merge, Param, Params, PostRoute, PreRoute
 from search_spaces.types import TensorType
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["ArchTable", "EvalJob", "Evaluator", "TableEntry", "TableError", "TableEvaluator", "TrialOutcome",
            "load_table", "parse_evaluator"]
 
-def load_table(path: str, key: str | None = None, space: "Space | None" = None) -> ArchTable:
+def load_table(path: str, key: str | None = None, space: Space | None = None) -> ArchTable:
     """Read the table at ``path`` (:meth:`ArchTable.load`) and, given ``space``, check its keys against it."""
     table = ArchTable.load(path, key)
     if space is not None:

@@ -121,7 +121,7 @@ class ArchTable:
         return arch in self.entries
 
     @classmethod
-    def load(cls, path: str | Path, key: str | None = None) -> "ArchTable":
+    def load(cls, path: str | Path, key: str | None = None) -> ArchTable:
         """Read a table file; ``key`` names the accuracy field (default: the first of :data:`VALUE_KEYS`).
 
         Raises:
@@ -139,7 +139,7 @@ class ArchTable:
         return cls.from_mapping(data, path=str(path), key=key)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, path: str = "<table>", key: str | None = None) -> "ArchTable":
+    def from_mapping(cls, data: Mapping[str, Any], *, path: str = "<table>", key: str | None = None) -> ArchTable:
         """Build from the parsed JSON (see :meth:`load`)."""
         raw: dict[str, tuple[list[float], list[float] | None, dict[str, Any]]] = {}
         for arch, record in data.items():
@@ -171,7 +171,7 @@ class ArchTable:
                 next((float(record[k]) for k in COST_KEYS if isinstance(record.get(k), (int, float))), None))
         return cls(entries, path=path, key=key)
 
-    def check_keys(self, space: "Space") -> None:
+    def check_keys(self, space: Space) -> None:
         """Every key must be an architecture string of ``space`` (a derivation string where it has none).
 
         Raises:

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.search.strategies.base import Observation, Proposal, StrategyError, fitness_value
 from nas.search.strategies.evolution import Member, RegularizedEvolution
@@ -32,7 +33,7 @@ __all__ = ["CROSSOVER", "AdaptiveMutation", "mutable_symbols"]
 CROSSOVER = "crossover"
 
 
-def mutable_symbols(space: "Space") -> list[str]:
+def mutable_symbols(space: Space) -> list[str]:
     """The non-terminals a mutation can usefully be restricted to: module symbols that appear as nodes of a
     derivation (the start symbol or a non-unit argument) and have more than one alternative."""
     grammar = space.grammar
@@ -57,7 +58,7 @@ class AdaptiveMutation(RegularizedEvolution):
 
     name = "adaptive"
 
-    def __init__(self, space: "Space", *, seed: int, epsilon: float = 0.2, alpha: float = 0.3,
+    def __init__(self, space: Space, *, seed: int, epsilon: float = 0.2, alpha: float = 0.3,
                  reward_clip: float = 0.2, actions: Sequence[str] | None = None, population_size: int = 20,
                  tournament_size: int = 5, seeds: Sequence[str] = (), dedupe: bool = True,
                  max_tries: int = 20) -> None:

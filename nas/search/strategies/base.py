@@ -31,8 +31,9 @@ from __future__ import annotations
 import abc
 import math
 import random
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from nas.errors import NasError
 
@@ -102,7 +103,7 @@ def fitness_value(fitness: float | None) -> float:
     return float(fitness)
 
 
-def resolve_seed(space: "Space", text: str) -> "Derivation":
+def resolve_seed(space: Space, text: str) -> Derivation:
     """A seed as a derivation: a derivation string, else the space's standard architecture string.
 
     Raises:
@@ -139,7 +140,7 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str] = ""
 
-    def __init__(self, space: "Space", *, seed: int, seeds: Sequence[str] = (), dedupe: bool = True,
+    def __init__(self, space: Space, *, seed: int, seeds: Sequence[str] = (), dedupe: bool = True,
                  max_tries: int = 20) -> None:
         if isinstance(seeds, str):
             raise StrategyError("seeds must be a list of strings, not one string")
@@ -194,7 +195,7 @@ class Strategy(abc.ABC):
             self._asks_since_tell = 0
             self._proposed_since_tell = set()
 
-    def replay(self, observations: Sequence[Observation]) -> "Strategy":
+    def replay(self, observations: Sequence[Observation]) -> Strategy:
         """Rebuild the state from a history: the same as :meth:`tell` on it; returns ``self`` for chaining."""
         self.tell(observations)
         return self

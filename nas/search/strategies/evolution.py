@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.search.strategies.base import Observation, Proposal, Strategy, StrategyError, fitness_value
 
@@ -32,7 +33,7 @@ class Member:
     """One population member: its key (the derivation string as told), parsed derivation and fitness."""
 
     key: str
-    derivation: "Derivation"
+    derivation: Derivation
     fitness: float | None
     text: str = ""  # str(derivation), the normalised key
 
@@ -50,7 +51,7 @@ class RegularizedEvolution(Strategy):
 
     name = "evolution"
 
-    def __init__(self, space: "Space", *, seed: int, population_size: int = 20, tournament_size: int = 5,
+    def __init__(self, space: Space, *, seed: int, population_size: int = 20, tournament_size: int = 5,
                  crossover_prob: float = 0.2, seeds: Sequence[str] = (), dedupe: bool = True,
                  max_tries: int = 20) -> None:
         super().__init__(space, seed=seed, seeds=seeds, dedupe=dedupe, max_tries=max_tries)

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.search.strategies.base import Proposal, StrategyError
 from nas.search.strategies.evolution import RegularizedEvolution
@@ -45,7 +46,7 @@ class GuidedEvolution(RegularizedEvolution):
 
     name = "guided"
 
-    def __init__(self, space: "Space", *, seed: int, scorer: Scorer | None = None, candidates_per_slot: int = 16,
+    def __init__(self, space: Space, *, seed: int, scorer: Scorer | None = None, candidates_per_slot: int = 16,
                  population_size: int = 20, tournament_size: int = 5, crossover_prob: float = 0.2,
                  seeds: Sequence[str] = (), dedupe: bool = True, max_tries: int = 20) -> None:
         if scorer is None or not callable(scorer):

@@ -25,7 +25,8 @@ from __future__ import annotations
 import contextlib
 import random
 import warnings
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.search.strategies.base import (
     Observation,
@@ -49,14 +50,14 @@ class ChoiceEncoding:
 
     kind = ""
 
-    def __init__(self, space: "Space") -> None:
+    def __init__(self, space: Space) -> None:
         self.space = space
         self.choices: dict[str, list[Any]] = {}
 
-    def decode(self, params: dict[str, Any], rng: random.Random) -> "Derivation":
+    def decode(self, params: dict[str, Any], rng: random.Random) -> Derivation:
         raise NotImplementedError
 
-    def encode(self, derivation: "Derivation") -> dict[str, Any]:
+    def encode(self, derivation: Derivation) -> dict[str, Any]:
         raise NotImplementedError
 
 
@@ -65,11 +66,11 @@ class _TemplateEncoding(ChoiceEncoding):
 
     kind = "template"
 
-    def __init__(self, space: "Space") -> None:
+    def __init__(self, space: Space) -> None:
         super().__init__(space)
         self.choices = {symbol: list(labels) for symbol, labels in space.template_choices().items()}
 
-    def decode(self, params: dict[str, Any], rng: random.Random) -> "Derivation":
+    def decode(self, params: dict[str, Any], rng: random.Random) -> Derivation:
         wanted = {s: self.choices[s].index(v) for s, v in params.items()}
         for _ in range(2000):  # rejection sampling: each template has probability >= 1 / 2^bits in practice
             d = self.space.sample(rng)
@@ -77,7 +78,7 @@ class _TemplateEncoding(ChoiceEncoding):
                 return d
         raise StrategyError(f"could not sample a derivation of space {self.space.name!r} with template {params}")
 
-    def encode(self, derivation: "Derivation") -> dict[str, Any]:
+    def encode(self, derivation: Derivation) -> dict[str, Any]:
         found = self.space.template_of(derivation)
         return {s: self.choices[s][found[s]] for s in self.choices if s in found}
 
@@ -87,17 +88,17 @@ class _DigitEncoding(ChoiceEncoding):
 
     kind = "digits"
 
-    def __init__(self, space: "Space") -> None:
+    def __init__(self, space: Space) -> None:
         super().__init__(space)
         grammar = space.grammar
         (alt,) = grammar.rule(grammar.start).alternatives
         slots = [s for s in alt.args if len(grammar.rule(s).alternatives) > 1]
         self.choices = {f"{i}_{s}": list(range(len(grammar.rule(s).alternatives))) for i, s in enumerate(slots)}
 
-    def decode(self, params: dict[str, Any], rng: random.Random) -> "Derivation":
+    def decode(self, params: dict[str, Any], rng: random.Random) -> Derivation:
         return self.space.from_arch("".join(str(params[name]) for name in self.choices))
 
-    def encode(self, derivation: "Derivation") -> dict[str, Any]:
+    def encode(self, derivation: Derivation) -> dict[str, Any]:
         arch = self.space.arch_string(derivation) or ""
         return {name: int(digit) for name, digit in zip(self.choices, arch, strict=True)}
 
@@ -108,16 +109,16 @@ class _NB201Encoding(ChoiceEncoding):
     kind = "nb201"
     EDGES = ("1<-0", "2<-0", "2<-1", "3<-0", "3<-1", "3<-2")
 
-    def __init__(self, space: "Space") -> None:
+    def __init__(self, space: Space) -> None:
         super().__init__(space)
         self.codec = space.spec.arch_codec
         self.choices = {edge: list(self.codec.OPS) for edge in self.EDGES}
 
-    def decode(self, params: dict[str, Any], rng: random.Random) -> "Derivation":
+    def decode(self, params: dict[str, Any], rng: random.Random) -> Derivation:
         e = [params[edge] for edge in self.EDGES]
         return self.space.from_arch(f"|{e[0]}~0|+|{e[1]}~0|{e[2]}~1|+|{e[3]}~0|{e[4]}~1|{e[5]}~2|")
 
-    def encode(self, derivation: "Derivation") -> dict[str, Any]:
+    def encode(self, derivation: Derivation) -> dict[str, Any]:
         return dict(zip(self.EDGES, self.codec.parse_arch(self.space.arch_string(derivation) or ""), strict=True))
 
 
@@ -126,21 +127,21 @@ class _WidthEncoding(ChoiceEncoding):
 
     kind = "widths"
 
-    def __init__(self, space: "Space") -> None:
+    def __init__(self, space: Space) -> None:
         super().__init__(space)
         self.codec = space.spec.arch_codec
         self.choices = {f"{i}_{symbol}": sorted(values) for i, (symbol, values) in
                         enumerate(self.codec.choices(space))}
 
-    def decode(self, params: dict[str, Any], rng: random.Random) -> "Derivation":
+    def decode(self, params: dict[str, Any], rng: random.Random) -> Derivation:
         return self.space.from_arch(self.codec.sep.join(str(params[name]) for name in self.choices))
 
-    def encode(self, derivation: "Derivation") -> dict[str, Any]:
+    def encode(self, derivation: Derivation) -> dict[str, Any]:
         values = self.codec.values(self.space, self.space.arch_string(derivation) or "")
         return dict(zip(self.choices, values, strict=True))
 
 
-def _encoding_class(spec: "SpaceSpec") -> type[ChoiceEncoding] | None:
+def _encoding_class(spec: SpaceSpec) -> type[ChoiceEncoding] | None:
     from search_spaces.codecs import ChoiceCodec, NB201Codec, WidthCodec
 
     if spec.template_symbols:
@@ -161,7 +162,7 @@ def optuna_spaces() -> list[str]:
     return [spec.name for spec in list_spaces() if _encoding_class(spec) is not None]
 
 
-def choice_encoding(space: "Space") -> ChoiceEncoding:
+def choice_encoding(space: Space) -> ChoiceEncoding:
     """The categorical parametrisation of ``space`` (raises UnsupportedSpaceError naming the spaces that have one)."""
     cls = _encoding_class(space.spec)
     if cls is None:
@@ -176,14 +177,11 @@ def choice_encoding(space: "Space") -> ChoiceEncoding:
 def _quiet_optuna() -> Iterator[Any]:
     import optuna
 
-    verbosity = optuna.logging.get_verbosity()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            yield optuna
-    finally:
-        optuna.logging.set_verbosity(verbosity)
+    # Optuna's log level is the caller's to choose (the command line sets WARNING); only its experimental-API
+    # warnings are silenced here, within the block.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield optuna
 
 
 class OptunaTPE(Strategy):
@@ -203,7 +201,7 @@ class OptunaTPE(Strategy):
 
     name = "optuna"
 
-    def __init__(self, space: "Space", *, seed: int, n_startup_trials: int = 10, multivariate: bool = True,
+    def __init__(self, space: Space, *, seed: int, n_startup_trials: int = 10, multivariate: bool = True,
                  seeds: Sequence[str] = (), dedupe: bool = True, max_tries: int = 20) -> None:
         self.encoding = choice_encoding(space)
         super().__init__(space, seed=seed, seeds=seeds, dedupe=dedupe, max_tries=max_tries)

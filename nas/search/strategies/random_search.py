@@ -8,7 +8,8 @@ Fundamental Operations").
 from __future__ import annotations
 
 import random
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from nas.search.strategies.base import Proposal, Strategy
 
@@ -24,7 +25,7 @@ class RandomSearch(Strategy):
 
     name = "random"
 
-    def __init__(self, space: "Space", *, seed: int, seeds: Sequence[str] = (), dedupe: bool = True,
+    def __init__(self, space: Space, *, seed: int, seeds: Sequence[str] = (), dedupe: bool = True,
                  max_tries: int = 20) -> None:
         super().__init__(space, seed=seed, seeds=seeds, dedupe=dedupe, max_tries=max_tries)
 

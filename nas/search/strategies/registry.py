@@ -38,7 +38,7 @@ def strategy_options(name: str) -> dict[str, Any]:
     return {p.name: p.default for p in params.values() if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name != "seed"}
 
 
-def make_strategy(name: str, space: "Space", *, seed: int, **options: Any) -> Strategy:
+def make_strategy(name: str, space: Space, *, seed: int, **options: Any) -> Strategy:
     """The strategy registered as ``name`` on ``space``.
 
     Raises:

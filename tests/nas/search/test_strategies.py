@@ -10,7 +10,8 @@ import random
 import statistics
 import subprocess
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 

@@ -1,4 +1,5 @@
-"""``nas predictor fit --onnx-dir DIR --labels FILE.csv`` and ``nas predictor info [PATH]``, run as users run them."""
+"""``nas predictor fit`` (corpora, or ``--onnx-dir DIR --labels FILE.csv``), ``info [PATH]`` and ``eval``, run as
+users run them."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def nas(*args: str, cwd=None) -> subprocess.CompletedProcess:  # noqa: ANN001
@@ -93,3 +94,34 @@ def test_info_of_a_tampered_file_is_one_error_line(tmp_path) -> None:
     (tmp_path / "p.json").write_text(json.dumps({"format": "onnx-net-predictor", "version": 2, "config": {}}))
     out = nas("predictor", "info", str(tmp_path / "p"))
     assert out.returncode == 2 and out.stderr.strip() == f"error: {tmp_path / 'p.json'}: key 'input_width' is missing"
+
+
+@pytest.mark.slow
+def test_fit_on_corpora_then_eval_writes_json_and_markdown(small_corpora: dict[str, Path], tmp_path: Path) -> None:
+    macro, nats = str(small_corpora["nb-macro"]), str(small_corpora["nats-sss-cifar10"])
+    out = nas("predictor", "fit", "-c", macro, "-c", nats, "--out", str(tmp_path / "p"), "--seed", "1")
+    assert out.returncode == 0, out.stderr
+    assert "trained on 80 architectures" in out.stdout
+    meta = json.loads((tmp_path / "p.json").read_text())
+    assert meta["trained_on"] == {"nb-macro/cifar10/nas-bench-macro": 40,
+                                  "nats-sss/cifar10/nats-bench-sss": 40}
+    scores, md = tmp_path / "scores.json", tmp_path / "scores.md"
+    out = nas("predictor", "eval", "-c", macro, "-c", nats, "--protocol", "random,zero-shot", "--seeds", "1",
+              "--json", str(scores), "--md", str(md))
+    assert out.returncode == 0, out.stderr
+    report = json.loads(scores.read_text())
+    assert report["corpora"] == meta["trained_on"]
+    assert {s["protocol"] for s in report["scores"]} == {"random", "zero-shot"}
+    text = md.read_text()
+    assert "## random" in text and "## zero-shot" in text and "## few-shot" not in text
+
+
+@pytest.mark.parametrize("args, message", [
+    (["fit", "--out", "p"], "nothing to learn from"),
+    (["fit", "--onnx-dir", "."], "--onnx-dir and --labels go together"),
+    (["eval", "-c", "missing.jsonl.gz"], "missing.jsonl.gz"),
+])
+def test_bad_predictor_commands_fail_with_one_line(args: list[str], message: str, tmp_path: Path) -> None:
+    out = nas("predictor", *args, cwd=tmp_path)
+    assert out.returncode == 2
+    assert out.stderr.startswith("error: ") and message in out.stderr.splitlines()[0]

@@ -27,7 +27,7 @@ from search_spaces.exceptions import DerivationSyntaxError
 from search_spaces.spaces import Space, get_space, space_spec
 from search_spaces.terminals.base import Leaf
 
-TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nats-sss" / "nats-sss.json"
+TABLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "nats-sss" / "nats-sss.json"
 WIDTHS = (8, 16, 24, 32, 40, 48, 56, 64)
 CLASSES = 10
 

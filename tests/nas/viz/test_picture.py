@@ -1,6 +1,6 @@
 """Architecture pictures and ``nas show``: real graphs, real Graphviz, the real CLI (no mocks).
 
-The search-level parts (report in Chromium, pictures in optuna-dashboard) are in ``test_viz_search.py``.
+The search-level parts (report in Chromium, pictures in optuna-dashboard) are in ``tests/nas/viz/test_report.py``.
 """
 
 from __future__ import annotations

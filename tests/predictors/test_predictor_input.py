@@ -18,7 +18,7 @@ import pytest
 
 from predictors.onnx_net.predictor import encode_graph
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT / "benchmarks" / "results" / "predictor"
 FILES = {"nb-macro": CORPORA / "nb-macro-cifar10.jsonl.gz", "nb201": CORPORA / "structure" / "nb201.jsonl.gz"}
 

@@ -17,17 +17,18 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import predictors.onnx_text as ot
-from predictors.onnx_text import analysis, wire
-from predictors.onnx_text import order as ordering
-from predictors.onnx_text.memo import Memo
 from predictors.onnx_text import (
     GraphStats,
     OnnxTextError,
+    analysis,
     encode_lines,
     encode_onnx,
     graph_stats,
     load_model,
+    wire,
 )
+from predictors.onnx_text import order as ordering
+from predictors.onnx_text.memo import Memo
 
 OPSET = [helper.make_opsetid("", 17)]
 CONV = "{dilations=[1,1],group=1,kernel_shape=[3,3],pads=[1,1,1,1],strides=[1,1]}"

@@ -16,7 +16,8 @@ from search_spaces.exceptions import DerivationSyntaxError, DerivationTypeError
 from search_spaces.spaces import get_space
 
 ALL_3x3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-MACRO_TABLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
+MACRO_TABLE = (Path(__file__).resolve().parents[3] / "shared" / "data" / "nas-bench-macro"
+               / "nas-bench-macro_cifar10.json")
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,15 @@ from hypothesis import strategies as st
 from torch import nn
 
 from predictors import PROXY_NAMES, ProxyResult, available_proxies, compute_proxies
-from predictors.zero_cost import (LgaTraining, condition_number, eigen_score, empirical_ntk,
-                                  kernel_regression_accuracy, label_gradient_alignment, ntk_jacobian)
+from predictors.zero_cost import (
+    LgaTraining,
+    condition_number,
+    eigen_score,
+    empirical_ntk,
+    kernel_regression_accuracy,
+    label_gradient_alignment,
+    ntk_jacobian,
+)
 from predictors.zero_cost._base import GlobalPoolCapture
 from predictors.zero_cost.activations import _gaussian_init
 from predictors.zero_cost.ntk import _freeze_batch_stats

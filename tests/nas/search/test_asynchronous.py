@@ -25,7 +25,7 @@ from nas.search.config import EINSPACE_DIGITS_SEEDS
 from nas.search.lease import STALE_AFTER_S
 from nas.store import LeaseError, Store
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 MACRO = DATA / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
 
 
@@ -88,7 +88,7 @@ def _table_config(table: Path, budget: int) -> SearchConfig:
 def _age_lease(db: str, name: str, *, host: str, seconds: float) -> None:
     """Make the search's lease look held by a driver on ``host`` whose last heartbeat was ``seconds`` ago."""
     engine = sa.create_engine(db)
-    old = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None) - datetime.timedelta(seconds=seconds)
+    old = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) - datetime.timedelta(seconds=seconds)
     with engine.begin() as connection:
         connection.execute(sa.text("UPDATE nas_leases SET host = :host, heartbeat = :old, pid = 1 WHERE search_id = "
                                    "(SELECT id FROM nas_searches WHERE name = :name)"),

@@ -230,7 +230,7 @@ def test_resume_of_a_finished_search_trains_nothing_more(searched: tuple[str, Se
 def test_scorer_ranks_with_the_predictor_and_proxies_in_ray_tasks(searched: tuple[str, SearchSummary, list]) -> None:
     """The predictor (or, while its shipped file is missing, the proxies with a warning) and a proxy, computed
     in Ray tasks (Ray is up: the module's search started it); the guided strategy uses the scorer as is.
-    (The search of tests/test_search_resume.py ranks with the predictor end to end.)"""
+    (The search of tests/nas/search/test_resume.py ranks with the predictor end to end.)"""
     import warnings
 
     import ray
@@ -281,7 +281,7 @@ def test_shipped_einspace_seeds_parse_within_the_default_limits() -> None:
 def test_config_round_trip_and_errors(tmp_path: Path) -> None:
     assert SearchConfig.from_dict(CONFIG.to_dict()) == CONFIG
     assert SearchConfig.from_dict(json.loads(json.dumps(CONFIG.to_dict()))).faults == FAULTS
-    example = Path(__file__).parents[1] / "configs" / "search_default.yaml"
+    example = Path(__file__).parents[3] / "configs" / "search_default.yaml"
     assert SearchConfig.from_yaml(example) == SearchConfig()  # the example holds every field, at its default
     for bad, match in (({"budgett": 3}, "unknown search config field"), ({"objectives": ["params"]}, "val_acc"),
                        ({"train": {"epoch": 3}}, "train: unknown training option 'epoch'"),

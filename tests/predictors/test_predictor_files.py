@@ -7,8 +7,8 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import onnx
@@ -22,7 +22,7 @@ from predictors.onnx_net.features import global_feature_names
 from predictors.onnx_net.predictor import Z_CLIP, fit_standardisation, standardise
 from predictors.onnx_text import OnnxTextEncoder, encode_lines
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "benchmarks" / "results"
 
 

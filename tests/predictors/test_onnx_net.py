@@ -14,7 +14,7 @@ from scipy.stats import kendalltau
 from predictors import OnnxNetPredictor, OnnxTextError, PredictorError
 from predictors.onnx_net import HashedNgramEncoder, encode_graph, make_encoder
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks" / "results" / "bench_einspace_digits.jsonl.gz"
 
 

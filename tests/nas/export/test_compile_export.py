@@ -7,7 +7,7 @@ graph's; the emitted ONNX passes the full checker; ONNX Runtime matches torch at
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import onnx

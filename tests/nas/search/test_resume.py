@@ -30,7 +30,8 @@ from nas.store import Store
 
 NAME = "killed"
 BUDGET = 8
-# ranked by the shipped predictor (on the driver: no proxy tasks to start; tests/test_search.py covers the proxies);
+# ranked by the shipped predictor (on the driver: no proxy tasks to start; tests/nas/search/test_driver.py covers
+# the proxies);
 # batch 2 so that the search plans several batches and evolution breeds (population 2) before the later kills
 CONFIG = {"space": "einspace", "dataset": "digits", "strategy": "evolution", "seeds": [],
           "budget": BUDGET, "batch": 2, "oversample": 2, "scorers": ["predictor"], "seed": 3,
@@ -227,7 +228,7 @@ def _check_batches_replay_exactly(store: Store, trials: list) -> None:
             strategy.replay([observation(t) for t in told[:k]])
         previous = (driver, k, strategy)
         assert min(asks[t.id]["index"] for t in batch) >= strategy._asks_since_tell
-        _, chosen = plan_round(PendingStrategy(strategy, lambda: set(pending)), scorer, build,
+        _, chosen = plan_round(PendingStrategy(strategy, lambda pending=pending: set(pending)), scorer, build,
                                {t.arch_hash for t in earlier}, need, config.oversample)
         assert [p.proposal.derivation for p in chosen] == [proposals[t.id].derivation for t in batch], \
             f"batch {generation} (told {k}) differs from the replayed strategy's"
