@@ -104,6 +104,7 @@ class Arm:
     scorers: tuple[str, ...] = ()
     greedy: str | None = None
     tier: int = 1
+    options: tuple[tuple[str, Any], ...] = ()  # strategy options (the surrogate's ablations)
 
 
 STRATEGY_ARMS = (
@@ -114,6 +115,10 @@ STRATEGY_ARMS = (
     Arm("guided+predictor", "guided", ("predictor",), tier=3), Arm("guided+synflow", "guided", ("synflow",), tier=3),
     Arm("adaptive", "adaptive"), Arm("adaptive+predictor", "adaptive", ("predictor",), tier=2),
     Arm("optuna", "optuna", tier=3), Arm("optuna+predictor", "optuna", ("predictor",), tier=3),
+    Arm("surrogate", "surrogate"),
+    Arm("surrogate-norefit", "surrogate", tier=2, options=(("refit", False),)),
+    Arm("surrogate-mean", "surrogate", tier=2, options=(("acquisition", "mean"),)),
+    Arm("surrogate-noproxy", "surrogate", tier=2, options=(("proxies", ("params", "flops")),)),
 )
 GREEDY_ARMS = tuple(Arm(f"greedy:{g}", greedy=g) for g in GREEDY)
 
@@ -370,10 +375,33 @@ def _run(job: tuple[str, Arm, int]) -> tuple[str, str, int, list[float], list[fl
                               strategy=arm.strategy, scorers=arm.scorers, seed=seed, limits=_W["tasks"][task]["limits"],
                               proxy_batch=2, oversample=1 if arm.strategy == "guided" else 4)
         scorer = _scorer(arm.scorers, task) if arm.scorers else None
-        trials = simulate_table_search(config, table=_W["table"], space=space, scorer=scorer, cache=_W["cache"])
+        extra = _surrogate_options(arm, task) if arm.strategy == "surrogate" else None
+        trials = simulate_table_search(config, table=_W["table"], space=space, scorer=scorer, cache=_W["cache"],
+                                       strategy_options=extra)
         archs = [t.arch for t in trials]
         costs = [t.sim_cost_s for t in trials]
     return task, arm.name, seed, [_W["acc"][a] for a in archs], costs, time.perf_counter() - started
+
+
+def _surrogate_options(arm: Arm, task: str) -> dict[str, Any]:
+    """The surrogate's prior (the table's zero-shot prior, loaded once per worker), its proxy inputs (the table's
+    data-free proxies, unless the arm drops them) and a featurizer that reads the catalogue's feature rows instead
+    of encoding ONNX (the same rows: ``catalogue-<table>.features.npz``)."""
+    options = dict(arm.options)
+    proxies = tuple(options.pop("proxies", ("params", "flops", *_W["catalogue"].get("proxies", PROXIES))))
+    if "prior" not in _W:
+        from predictors import OnnxNetPredictor
+
+        _W["prior"] = OnnxNetPredictor.load(TABLES[_W["catalogue"]["table"]]["predictor"])
+    space, cache, rows = _space(task), _W["cache"], _W["rows"]
+    index, x = _W["catalogue"]["feature_index"], _W["catalogue"]["features"]
+
+    def featurizer(derivations: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        archs = [cache.get(space, d, 10).arch for d in derivations]
+        extra = np.array([[rows[a][p] for p in proxies] for a in archs], dtype=float) if proxies else None
+        return x[[index[a] for a in archs]], extra
+
+    return {**options, "featurizer": featurizer, "prior": _W["prior"], "proxies": proxies}
 
 
 def _scorer(names: tuple[str, ...], task: str) -> Any:
