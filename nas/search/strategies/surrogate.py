@@ -164,9 +164,9 @@ class SurrogateStrategy(Strategy):
     name = "surrogate"
 
     def __init__(self, space: "Space", *, seed: int, featurizer: Featurizer | None = None, prior: Any = None,
-                 acquisition: str = "ts", candidates_per_slot: int = 6, parents: int = 8,
+                 acquisition: str = "ts", candidates_per_slot: int = 5, parents: int = 8,
                  sample_fraction: float = 0.34, local_search: int = 2, local_mutants: int = 2, refit: bool = True,
-                 refit_every: int = 8, refit_growth: float = 1.5, refit_epochs: int = 15, refit_lr: float = 0.04,
+                 refit_every: int = 8, refit_growth: float = 1.5, refit_epochs: int = 12, refit_lr: float = 0.05,
                  proxies: Sequence[str] = SIZE_INPUTS, ucb_beta: float = 1.0, background: bool = False,
                  state_path: str | None = None, warn: Callable[[str], None] | None = None,
                  refit_min_seconds: float = 0.0, seeds: Sequence[str] = (), dedupe: bool = True,
