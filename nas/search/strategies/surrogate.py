@@ -214,6 +214,7 @@ class SurrogateStrategy(Strategy):
         self._rows: dict[str, tuple[Any, Any]] = {}  # derivation -> (raw row, raw proxies)
         self._parsed: dict[str, Derivation] = {}
         self._lock = threading.Lock()
+        self._feature_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._stored_checked = False
 
@@ -241,7 +242,11 @@ class SurrogateStrategy(Strategy):
         import numpy as np
         import torch
 
-        model = copy.deepcopy(prior)
+        model = copy.copy(prior)  # shares the (read-only here) text encoders; its own heads and standardisation
+        model.heads = copy.deepcopy(prior.heads)
+        model.mean, model.std = np.array(prior.mean, copy=True), np.array(prior.std, copy=True)
+        model.extra_names, model.history = list(prior.extra_names), list(prior.history)
+        model.provenance = dict(prior.provenance)
         if not self.proxies:
             return model
         k = len(self.proxies)
@@ -264,7 +269,8 @@ class SurrogateStrategy(Strategy):
 
         todo = [d for d in dict.fromkeys(derivations) if d not in self._rows]
         if todo:
-            x, extra = self.featurizer(todo)
+            with self._feature_lock:  # the refit thread and the asks share the featurizer
+                x, extra = self.featurizer(todo)
             x = np.asarray(x, dtype=np.float64)
             if self.proxies:
                 if extra is None:
@@ -337,11 +343,14 @@ class SurrogateStrategy(Strategy):
     def _refit_now(self, n: int) -> None:
         started = time.time()
         model, seconds = self._fit(n)
+        record = RefitRecord(n, started, time.time(), seconds)
         with self._lock:
             if n > self.model_told:
                 self.model, self.model_told = model, n
-                self.refits.append(RefitRecord(n, started, time.time(), seconds))
+                self.refits.append(record)
         if self.state_path is not None:
+            # this process's refits (wall-clock times) go with the file: what a reader checks a slow fit against
+            model.provenance["surrogate"]["refits"] = [r.__dict__ for r in self.refits if not r.loaded]
             model.save(self.state_path)
 
     def _background_refit(self, n: int) -> None:
@@ -597,7 +606,7 @@ def driver_options(search: Any, options: dict[str, Any]) -> dict[str, Any]:
     featurizer for the search's input and classes (zero-cost proxies on the search's proxy batch), background refits
     in the asynchronous loop, the state file in the store's artifact folder and the driver's warnings."""
     config = search.config
-    proxies = tuple(options.get("proxies", ()))
+    proxies = tuple(options.get("proxies", SIZE_INPUTS))
     prior = SurrogateStrategy._load_prior(config.predictor_path)
     proxy_scorer = None
     zero_cost = [p for p in proxies if p not in SIZE_INPUTS]
