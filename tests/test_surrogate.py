@@ -231,7 +231,7 @@ def test_slow_refits_never_block_trials_in_a_real_local_ray_search(tmp_path: Pat
                 "col2im)")
 
     started_ray = not ray.is_initialized()
-    config = SearchConfig(strategy="surrogate", seeds=tuple(mlp(w) for w in (8, 16, 24, 32)), budget=10, batch=2,
+    config = SearchConfig(strategy="surrogate", seeds=tuple(mlp(w) for w in (16, 32, 64, 128)), budget=10, batch=2,
                           scorers=(), seed=0, train={"epochs": 1}, tune={"num_cpus": 2, "scheduler": "fifo"},
                           strategy_options={**FAST, "refit_every": 2, "refit_min_seconds": 12.0})
     db = f"sqlite:///{tmp_path / 'nas.db'}"
