@@ -61,7 +61,7 @@ def run(
     config: Annotated[Optional[Path], typer.Option(help="search config YAML (see configs/search_default.yaml)")] = None,
     space: Annotated[Optional[str], typer.Option(help="search space (see `nas spaces`)")] = None,
     dataset: Annotated[Optional[str], typer.Option(help="digits, mnist1d, mnist5k, a .npz file or a folder")] = None,
-    strategy: Annotated[Optional[str], typer.Option(help="random, evolution, guided, adaptive or optuna")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="random, evolution, guided, adaptive, optuna or surrogate")] = None,
     seed: Annotated[Optional[int], typer.Option(help="seed of the strategy, splits, proxies and training")] = None,
     objectives: Annotated[Optional[str], typer.Option(help="val_acc first, then params, flops, latency; e.g. "
                                                            "val_acc,params")] = None,
