@@ -374,6 +374,10 @@ class _Search:
                 raise ConfigError("strategy 'guided' ranks its children with the search's scorers: give at least "
                                   "one in scorers (e.g. [zen])")
             options["scorer"] = self.scorer
+        if config.strategy == "surrogate":  # its prior, featurizer, state file and background refits
+            from nas.search.strategies.surrogate import driver_options
+
+            options.update(driver_options(self, options))
         self.strategy = make_strategy(config.strategy, self.space, seed=config.seed,
                                       seeds=config.seed_list(self.input_shape), **options)
         self.proposals: dict[str, Proposal] = {}  # hash -> the proposal it was trained/scored as
@@ -437,10 +441,13 @@ class _Search:
                              f"{self.config.strategy}, budget {self.budget}")
         for message in self.warnings:
             self.report("warning", message)
-        if self.config.asynchronous:
-            self._run_async(trials)
-        else:
-            self._run_rounds(trials)
+        try:
+            if self.config.asynchronous:
+                self._run_async(trials)
+            else:
+                self._run_rounds(trials)
+        finally:
+            getattr(self.strategy, "close", lambda: None)()  # a surrogate's refit in progress is finished and stored
 
     # --- the asynchronous loop (training) ----------------------------------------------------------------------
 
@@ -703,7 +710,9 @@ class _Search:
 
     def _observation(self, trial: TrialRecord) -> Observation:
         fitness = trial.val_acc if trial.status in _TRAINED else None
-        return Observation(self._key(trial.arch_hash), fitness, self.proposals.get(trial.arch_hash), trial.arch_hash)
+        fidelity = len(trial.epochs) if trial.status == TrialStatus.STOPPED else None
+        return Observation(self._key(trial.arch_hash), fitness, self.proposals.get(trial.arch_hash), trial.arch_hash,
+                           fidelity)
 
 
 # ------------------------------------------------------------------------------------------------ results

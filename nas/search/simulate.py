@@ -103,7 +103,7 @@ def _within(candidate: LightCandidate, space: Space) -> bool:
 
 def simulate_table_search(config: SearchConfig, *, table: ArchTable | None = None, space: Space | None = None,
                           scorer: Scorer | None = None, cache: CandidateCache | None = None,
-                          num_classes: int = 10) -> list[SimulatedTrial]:
+                          num_classes: int = 10, strategy_options: dict[str, Any] | None = None) -> list[SimulatedTrial]:
     """Run ``config`` (a table search) in memory; its trials in evaluation order (see the module docstring).
 
     Args:
@@ -112,6 +112,8 @@ def simulate_table_search(config: SearchConfig, *, table: ArchTable | None = Non
         scorer: the scorer (default: none; pass one built with :class:`~nas.search.scoring.Scorer`, e.g. with
             :meth:`~nas.search.scoring.Scorer.preload` ed scores). ``config.scorers`` is not read here.
         cache: candidates built before (shared between searches).
+        strategy_options: options added to ``config.strategy_kwargs()`` that are not JSON (a ``surrogate``'s
+            ``featurizer`` and ``prior``, e.g. a benchmark's feature rows instead of encoding ONNX).
 
     Raises:
         ConfigError: ``config`` is not a table search; TableError: a candidate is not in the table.
@@ -136,6 +138,7 @@ def simulate_table_search(config: SearchConfig, *, table: ArchTable | None = Non
         if scorer is None:
             raise ConfigError("strategy 'guided' needs a scorer")
         options["scorer"] = scorer
+    options.update(strategy_options or {})
     input_shape = tuple(space.input_type.shape)
     strategy = make_strategy(config.strategy, space, seed=config.seed, seeds=config.seed_list(input_shape),
                              **options)

@@ -474,7 +474,44 @@ class OnnxNetPredictor:
         fine_tune = self.is_trained
         if self.encoder.trainable:
             return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
-        x = self.features(graphs, extra)
+        return self.fit_features(self.features(graphs, extra), y, groups=group_labels, verbose=verbose, _start=start)
+
+    def fit_features(self, x: np.ndarray, accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
+                     epochs: int | None = None, lr: float | None = None, seed: int | None = None,
+                     verbose: bool = False, _start: float | None = None) -> "OnnxNetPredictor":
+        """Train (fine-tune when trained) on raw input rows as :meth:`features` makes them (extra columns
+        included), without encoding ONNX again: :meth:`fit` after encoding, and an online surrogate's refit.
+
+        Args:
+            x: ``(n, width)`` raw rows; a trained predictor needs its own width.
+            accuracies, groups: as in :meth:`fit`.
+            epochs: ``None``: :meth:`fit`'s procedure (validation split, early stopping, refit on all rows).
+                A number (a trained predictor only): a **warm fine-tune**: every head trains exactly ``epochs``
+                epochs on all rows from its current weights, no validation split (cheap enough to run every few
+                results of a search).
+            lr: the learning rate of this call (default: the configuration's).
+            seed: seeds the warm fine-tune's shuffling and dropout (default: the configuration's), so that the
+                same rows and seed give the same weights.
+        """
+        import torch
+
+        start = time.perf_counter() if _start is None else _start
+        y = np.asarray(accuracies, dtype=np.float64)
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or len(x) != len(y):
+            raise ValueError(f"got {len(x)} feature rows but {len(y)} accuracies")
+        if len(y) < 2:
+            raise ValueError("fit needs at least 2 labelled models")
+        if not np.all(np.isfinite(y)):
+            raise ValueError(f"accuracies contain {int((~np.isfinite(y)).sum())} non-finite values; drop failed runs")
+        group_labels = np.asarray(["all"] * len(y) if groups is None else [str(g) for g in groups])
+        if len(group_labels) != len(y):
+            raise ValueError(f"got {len(group_labels)} groups for {len(y)} models")
+        fine_tune = self.is_trained
+        if epochs is not None and not fine_tune:
+            raise PredictorError("a warm fine-tune (epochs=...) needs a trained predictor")
+        if self.encoder.trainable:
+            raise PredictorError("a predictor with a trainable text encoder is trained on models, not feature rows")
         if not fine_tune:  # fine-tuning keeps the standardisation the heads learned on
             self.mean, self.std = fit_standardisation(x)
         elif x.shape[1] != len(self.mean):
@@ -494,15 +531,25 @@ class OnnxNetPredictor:
             raise PredictorError(f"input width changed from {self.heads[0][0].in_features} to {xs.shape[1]}")
         zs = torch.tensor(size_inputs(x, self.size_columns(), group_labels), dtype=torch.float32) \
             if self.config.size_prior else None
-        epochs, taus = [], []
+        trained_epochs, taus = [], []
+        everything = np.arange(len(y))
         for k, head in enumerate(self.heads):
             raw = self.size_raw[k] if zs is not None else None
             size_term = (lambda idx, raw=raw: zs[idx] @ torch.nn.functional.softplus(raw)) if raw is not None else None
-            e, tau = self._train_head(head, lambda idx: xs[idx], targets, g_index, group_labels, k, verbose,
-                                      [raw] if raw is not None else (), size_term)
-            epochs.append(e)
+            extra_params = [raw] if raw is not None else []
+            if epochs is None:
+                e, tau = self._train_head(head, lambda idx: xs[idx], targets, g_index, group_labels, k, verbose,
+                                          extra_params, size_term)
+            else:
+                with torch.random.fork_rng(devices=[]):  # dropout draws seeded here, the caller's RNG untouched
+                    torch.manual_seed((self.config.seed if seed is None else seed) * 1000 + k)
+                    e, tau = self._train_epochs(head, list(head.parameters()) + extra_params, lambda idx: xs[idx],
+                                                targets, g_index, group_labels, everything, np.asarray([], int),
+                                                int(epochs), k, size_term, lr=lr, seed=seed)
+                head.eval()
+            trained_epochs.append(e)
             taus.append(tau)
-        self.summary = TrainingSummary(len(y), dict(Counter(group_labels.tolist())), epochs, taus,
+        self.summary = TrainingSummary(len(y), dict(Counter(group_labels.tolist())), trained_epochs, taus,
                                        time.perf_counter() - start, fine_tune)
         self.history.append(asdict(self.summary))
         return self
@@ -543,7 +590,8 @@ class OnnxNetPredictor:
 
     def _train_epochs(self, head: Any, params: list[Any], inputs: Any, targets: Any, g_index: Any,
                       group_labels: np.ndarray, train: np.ndarray, val: np.ndarray, max_epochs: int,
-                      k: int, size_term: Any = None) -> tuple[int, float]:
+                      k: int, size_term: Any = None, lr: float | None = None,
+                      seed: int | None = None) -> tuple[int, float]:
         """Train up to ``max_epochs``; with a validation split, stop after ``patience`` epochs without a better
         validation Kendall tau and restore the best epoch's weights. ``size_term(idx)``, if given, is added to
         the head's scores (the transductive size term, see :func:`size_inputs`)."""
@@ -554,9 +602,9 @@ class OnnxNetPredictor:
             return out + size_term(idx) if size_term is not None else out
 
         cfg = self.config
-        optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=cfg.lr if lr is None else lr, weight_decay=cfg.weight_decay)
         loss_of = loss_fn(cfg.loss, cfg.margin)
-        rng = np.random.default_rng(cfg.seed * 31 + k)
+        rng = np.random.default_rng((cfg.seed if seed is None else seed) * 31 + k)
         best_tau, best_epoch, best_state = -math.inf, 0, None
         y_np = targets.numpy()
         for epoch in range(1, max_epochs + 1):

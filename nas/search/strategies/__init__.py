@@ -15,6 +15,7 @@ name           what                                                             
 ``guided``     evolution whose children are pre-selected by a proxy/predictor   all (needs ``scorer=``)
 ``adaptive``   evolution with Q-learned mutation operators (HHNAS-AM, 2025)     all
 ``optuna``     Optuna TPE over categorical choices                              nb201, nb-macro, seq-templates
+``surrogate``  an online-refitted predictor's acquisition (BANANAS-style)        all
 =============  ===============================================================  ===============================
 
 Every strategy takes ``seeds`` (known networks proposed first; einspace, Ericsson et al., NeurIPS 2024) and is
@@ -35,7 +36,8 @@ from nas.search.strategies.guided import GuidedEvolution
 from nas.search.strategies.optuna_sampler import OptunaTPE, optuna_spaces
 from nas.search.strategies.random_search import RandomSearch
 from nas.search.strategies.registry import STRATEGIES, make_strategy, strategy_options
+from nas.search.strategies.surrogate import SurrogateStrategy
 
 __all__ = ["STRATEGIES", "AdaptiveMutation", "GuidedEvolution", "Observation", "OptunaTPE", "Proposal",
            "RandomSearch", "RegularizedEvolution", "Strategy", "StrategyError", "UnknownStrategyError",
-           "UnsupportedSpaceError", "make_strategy", "optuna_spaces", "strategy_options"]
+           "SurrogateStrategy", "UnsupportedSpaceError", "make_strategy", "optuna_spaces", "strategy_options"]

@@ -88,12 +88,15 @@ class Observation:
         proposal: the proposal it came from, if a strategy proposed it (strategies that learn from operators
             need it; it is ``None`` for candidates from elsewhere).
         hash: the driver's canonical hash of the candidate, if known (informational).
+        fidelity: the epochs it trained when a scheduler stopped it early (ASHA), ``None`` when it ran its full
+            protocol (or was looked up in a table); the online surrogate ranks such results apart.
     """
 
     derivation: str
     fitness: float | None
     proposal: Proposal | None = None
     hash: str | None = None
+    fidelity: int | None = None
 
 
 def fitness_value(fitness: float | None) -> float:

@@ -12,6 +12,7 @@ from nas.search.strategies.evolution import RegularizedEvolution
 from nas.search.strategies.guided import GuidedEvolution
 from nas.search.strategies.optuna_sampler import OptunaTPE
 from nas.search.strategies.random_search import RandomSearch
+from nas.search.strategies.surrogate import SurrogateStrategy
 
 if TYPE_CHECKING:
     from search_spaces.spaces import Space
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["STRATEGIES", "make_strategy", "strategy_options"]
 
 STRATEGIES: dict[str, type[Strategy]] = {cls.name: cls for cls in (
-    RandomSearch, RegularizedEvolution, GuidedEvolution, AdaptiveMutation, OptunaTPE)}
+    RandomSearch, RegularizedEvolution, GuidedEvolution, AdaptiveMutation, OptunaTPE, SurrogateStrategy)}
 """Every strategy class by its :attr:`~nas.search.strategies.base.Strategy.name`."""
 
 

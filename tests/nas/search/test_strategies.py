@@ -70,6 +70,8 @@ def options_for(name: str, space: Space, fitness: Callable[[str], Any]) -> dict[
         return {**POP, "scorer": lambda ds: [len(d) for d in ds], "candidates_per_slot": 4}
     if name in ("evolution", "adaptive"):
         return dict(POP)
+    if name == "surrogate":  # few candidates, tiny refits: the contract, not the model, is checked here
+        return {"candidates_per_slot": 2, "local_search": 1, "local_mutants": 1, "refit_every": 4, "refit_epochs": 2}
     return {}
 
 
@@ -302,7 +304,7 @@ def test_optuna_rejects_spaces_without_choices(ein: Space) -> None:
 # --- the registry --------------------------------------------------------------------------------------------------
 
 def test_registry_errors_list_the_choices(macro: Space) -> None:
-    assert set(STRATEGIES) == {"random", "evolution", "guided", "adaptive", "optuna"}
+    assert set(STRATEGIES) == {"random", "evolution", "guided", "adaptive", "optuna", "surrogate"}
     with pytest.raises(UnknownStrategyError, match=r"'evolutoin' \(did you mean 'evolution'\?\); known: random, "):
         make_strategy("evolutoin", macro, seed=0)
     with pytest.raises(StrategyError, match=r"no option\(s\) 'populaton_size'; valid options: population_size, "):
