@@ -16,7 +16,7 @@ Files written to ``out_dir``:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from nas.store import Store
@@ -95,7 +95,8 @@ def plot_search(store: Store, name: str, out_dir: str | Path) -> list[Path]:
     _save(fig, paths[0])
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for status, style in (("ok", {"color": "C0"}), ("stopped", {"facecolors": "none", "edgecolors": "C0"})):
+    styles: dict[str, dict[str, Any]] = {"ok": {"color": "C0"}, "stopped": {"facecolors": "none", "edgecolors": "C0"}}
+    for status, style in styles.items():
         pts = [(p, v) for p, v, s, _ in data.points if s == status]
         if pts:
             ax.scatter([max(p, 1) for p, _ in pts], [v for _, v in pts], s=16, label=status, **style)

@@ -61,7 +61,8 @@ def run(
     config: Annotated[Path | None, typer.Option(help="search config YAML (see configs/search_default.yaml)")] = None,
     space: Annotated[str | None, typer.Option(help="search space (see `nas spaces`)")] = None,
     dataset: Annotated[str | None, typer.Option(help="digits, mnist1d, mnist5k, a .npz file or a folder")] = None,
-    strategy: Annotated[str | None, typer.Option(help="random, evolution, guided, adaptive, optuna or surrogate")] = None,
+    strategy: Annotated[str | None, typer.Option(help="random, evolution, guided, adaptive, optuna or "
+                                                     "surrogate")] = None,
     seed: Annotated[int | None, typer.Option(help="seed of the strategy, splits, proxies and training")] = None,
     objectives: Annotated[str | None, typer.Option(help="val_acc first, then params, flops, latency; e.g. "
                                                            "val_acc,params")] = None,

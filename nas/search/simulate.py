@@ -103,7 +103,8 @@ def _within(candidate: LightCandidate, space: Space) -> bool:
 
 def simulate_table_search(config: SearchConfig, *, table: ArchTable | None = None, space: Space | None = None,
                           scorer: Scorer | None = None, cache: CandidateCache | None = None,
-                          num_classes: int = 10, strategy_options: dict[str, Any] | None = None) -> list[SimulatedTrial]:
+                          num_classes: int = 10,
+                          strategy_options: dict[str, Any] | None = None) -> list[SimulatedTrial]:
     """Run ``config`` (a table search) in memory; its trials in evaluation order (see the module docstring).
 
     Args:

@@ -448,7 +448,6 @@ class OnnxNetPredictor:
                 same columns must then be given to :meth:`predict`.
             extra_names: names of the extra columns (saved with the predictor).
         """
-        import torch
 
         start = time.perf_counter()
         y = np.asarray(accuracies, dtype=np.float64)
@@ -478,7 +477,7 @@ class OnnxNetPredictor:
 
     def fit_features(self, x: np.ndarray, accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
                      epochs: int | None = None, lr: float | None = None, seed: int | None = None,
-                     verbose: bool = False, _start: float | None = None) -> "OnnxNetPredictor":
+                     verbose: bool = False, _start: float | None = None) -> OnnxNetPredictor:
         """Train (fine-tune when trained) on raw input rows as :meth:`features` makes them (extra columns
         included), without encoding ONNX again: :meth:`fit` after encoding, and an online surrogate's refit.
 

@@ -21,7 +21,8 @@ waits on a fit. Without it (table mode, tests) the refit runs inline in the ask:
 **Candidates** (``candidates_per_slot`` per proposal): mutants of the best ``parents`` results told and fresh
 samples (``sample_fraction`` of them), then ``local_search`` rounds of local search (``local_mutants`` mutants of
 each of the best-scoring candidates, BANANAS' "mutate the best" step applied to the acquisition). A candidate
-whose input row equals a result's (or another candidate's) is the same network and is dropped. They are ranked by ``acquisition`` over the ensemble's head scores
+whose input row equals a result's (or another candidate's) is the same network and is dropped. They are ranked
+by ``acquisition`` over the ensemble's head scores
 (mean ``mu`` and spread ``sigma`` per candidate):
 
 * ``ts``: Thompson sampling of one head per pick (cycled from a seeded start), its best remaining candidate (the
@@ -52,9 +53,10 @@ import math
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from nas.search.strategies.base import Observation, Proposal, Strategy, StrategyError, fitness_value
 
@@ -94,7 +96,7 @@ class RefitRecord:
     loaded: bool = False
 
 
-def _softlog(values: "np.ndarray") -> "np.ndarray":
+def _softlog(values: np.ndarray) -> np.ndarray:
     import numpy as np
 
     v = np.asarray(values, dtype=np.float64)
@@ -102,8 +104,8 @@ def _softlog(values: "np.ndarray") -> "np.ndarray":
         return np.where(np.isfinite(v), np.sign(v) * np.log1p(np.abs(v)), np.nan)
 
 
-def acquisition_scores(name: str, heads: "np.ndarray", rng: random.Random, *, best: float | None = None,
-                       beta: float = 1.0) -> "np.ndarray":
+def acquisition_scores(name: str, heads: np.ndarray, rng: random.Random, *, best: float | None = None,
+                       beta: float = 1.0) -> np.ndarray:
     """Acquisition values of candidates from their head scores ``(heads, n)`` (higher = pick first); ``ts`` returns
     a rank order score built from one head per pick. See the module docstring for the formulas."""
     import numpy as np
@@ -166,7 +168,7 @@ class SurrogateStrategy(Strategy):
 
     name = "surrogate"
 
-    def __init__(self, space: "Space", *, seed: int, featurizer: Featurizer | None = None, prior: Any = None,
+    def __init__(self, space: Space, *, seed: int, featurizer: Featurizer | None = None, prior: Any = None,
                  acquisition: str = "ts", candidates_per_slot: int = 5, parents: int = 8,
                  sample_fraction: float = 0.34, local_search: int = 2, local_mutants: int = 2, refit: bool = True,
                  refit_every: int = 8, refit_growth: float = 1.5, refit_epochs: int = 12, refit_lr: float = 0.05,
@@ -266,7 +268,7 @@ class SurrogateStrategy(Strategy):
         model.extra_names = list(model.extra_names) + [f"proxy:{p}" for p in self.proxies]
         return model
 
-    def _features(self, derivations: list[str]) -> "np.ndarray":
+    def _features(self, derivations: list[str]) -> np.ndarray:
         """The surrogate's raw input rows (the prior's rows, then the soft-logged proxies) of ``derivations``."""
         import numpy as np
 
@@ -288,7 +290,7 @@ class SurrogateStrategy(Strategy):
             x = np.concatenate([x, np.stack([r[1] for r in rows])], axis=1)
         return x
 
-    def _fill(self, x: "np.ndarray", model: Any) -> "np.ndarray":
+    def _fill(self, x: np.ndarray, model: Any) -> np.ndarray:
         """Non-finite proxy values -> the model's mean of that column (a standardised 0)."""
         import numpy as np
 
@@ -400,7 +402,8 @@ class SurrogateStrategy(Strategy):
             return
         widths = len(self.model.mean)
         if model.mean is None or len(model.mean) != widths:
-            self._note(f"the stored surrogate {base.with_suffix('.json')} has {0 if model.mean is None else len(model.mean)} "
+            stored = 0 if model.mean is None else len(model.mean)
+            self._note(f"the stored surrogate {base.with_suffix('.json')} has {stored} "
                        f"inputs, this search's has {widths}; refitting from the prior")
             return
         self.model, self.model_told = model, told
@@ -428,7 +431,7 @@ class SurrogateStrategy(Strategy):
             self.results.append((obs.derivation, value, group))
             self._told_at.append(self.n_told)
 
-    def _parse(self, text: str) -> "Derivation":
+    def _parse(self, text: str) -> Derivation:
         d = self._parsed.get(text)
         if d is None:
             d = self.space.parse(text)
@@ -479,7 +482,7 @@ class SurrogateStrategy(Strategy):
             return self._distinct(n, rng, avoid, self._sample)
         seen = self._seen_rows(avoid)
 
-        def fresh(keys: list[str]) -> tuple[list[str], "np.ndarray"]:
+        def fresh(keys: list[str]) -> tuple[list[str], np.ndarray]:
             """The keys whose input rows are new (equal rows are the same network: identity layers in nb-macro
             give many derivations of one graph), with their rows."""
             x = self._features(keys) if keys else np.zeros((0, 0))
@@ -569,7 +572,7 @@ class OnnxFeaturizer:
     (:meth:`~predictors.OnnxNetPredictor.features`), plus zero-cost proxies from a
     :class:`~nas.search.scoring.Scorer` when ``proxy_scorer`` is given (what the driver passes)."""
 
-    def __init__(self, space: "Space", predictor: Any, proxies: Sequence[str] = (), *, num_classes: int = 10,
+    def __init__(self, space: Space, predictor: Any, proxies: Sequence[str] = (), *, num_classes: int = 10,
                  proxy_scorer: Any = None) -> None:
         self.space = space
         self.predictor = predictor
@@ -579,7 +582,7 @@ class OnnxFeaturizer:
         if any(p not in SIZE_INPUTS for p in self.proxies) and proxy_scorer is None:
             raise StrategyError("surrogate proxies need a proxy scorer (the search driver makes one)")
 
-    def __call__(self, derivations: list[str]) -> "tuple[np.ndarray, np.ndarray | None]":
+    def __call__(self, derivations: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         import numpy as np
 
         from nas.candidate import build_candidate
