@@ -473,8 +473,11 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     with Store(url) as store:
         ids = _populate(store)
     engine = sqlalchemy.create_engine(url)
-    with engine.begin() as connection:  # what a store written by schema 1 looks like
-        for table, column in (("nas_searches", "budget"), ("nas_searches", "error"), ("nas_trials", "tell_seq")):
+    with engine.begin() as connection:  # what a store written by schema 1 (before migrations existed) looks like
+        connection.execute(sqlalchemy.text("DROP TABLE nas_alembic_version"))
+        for table, column in (("nas_searches", "budget"), ("nas_searches", "error"), ("nas_trials", "tell_seq"),
+                              ("nas_searches", "job_id"), ("nas_searches", "job_address"),
+                              ("nas_trials", "gpu_fallback")):
             connection.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         connection.execute(sqlalchemy.text("DROP TABLE nas_leases"))
         connection.execute(sqlalchemy.text("UPDATE nas_meta SET value = '1' WHERE key = 'schema_version'"))
@@ -487,5 +490,5 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as connection:
         version = connection.execute(sqlalchemy.text("SELECT value FROM nas_meta WHERE key = 'schema_version'"))
-        assert version.scalar() == "2"
+        assert version.scalar() == "3"
     engine.dispose()
