@@ -37,6 +37,9 @@ app = typer.Typer(no_args_is_help=True, help="Search architectures: propose, ran
 DEFAULT_DB = "sqlite:///nas.db"
 DbOpt = Annotated[str, typer.Option("--db", help="the store's SQLAlchemy URL (SQLite file or PostgreSQL)")]
 NameArg = Annotated[str, typer.Argument(help="the search's name (see `nas search ls`)")]
+DbRetryOpt = Annotated[float, typer.Option("--db-retry-s", min=0, help="seconds a lost database connection is "
+                                           "retried during the search before it stops interrupted (resumable)")]
+DB_RETRY_S = 120.0
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -78,6 +81,7 @@ def run(
                                                           "look candidates up in a table file, no training)")] = None,
     predictor: Annotated[Optional[Path], typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
                                                            "the 'predictor' scorer")] = None,
+    db_retry_s: DbRetryOpt = DB_RETRY_S,
 ) -> None:
     """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune
     (or, with --evaluator table:PATH, look them up in a tabular benchmark)."""
@@ -100,7 +104,8 @@ def run(
     search_config = SearchConfig.from_dict(data)
     _quiet_libraries()
     with _ProgressBar(name, search_config.budget, table_mode=search_config.table_mode) as bar:
-        summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update)
+        summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update,
+                             db_retry_s=db_retry_s)
     _print_summary(summary, db)
 
 
@@ -115,6 +120,7 @@ def resume(
                                                                  "setting)")] = None,
     gpus_per_trial: Annotated[Optional[float], typer.Option(help="GPUs per trial (overrides the stored "
                                                                  "setting)")] = None,
+    db_retry_s: DbRetryOpt = DB_RETRY_S,
 ) -> None:
     """Continue a search: repair it after a crash (even kill -9), re-run unfinished trials, go on to the budget.
     --cpus-per-trial/--gpus-per-trial repair a stored resource request that the cluster can never meet."""
@@ -124,7 +130,8 @@ def resume(
             if v is not None}
     _quiet_libraries()
     with _ProgressBar(name, budget or 0, table_mode=_is_table_search(name, db)) as bar:
-        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update, tune=tune)
+        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update, tune=tune,
+                                db_retry_s=db_retry_s)
     _print_summary(summary, db)
 
 

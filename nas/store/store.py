@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import io
 import json
 import logging
@@ -39,6 +40,7 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from nas.errors import NasError
 from nas.store.guard import refuse_foreign_sqlite
+from nas.store.retry import Retrier
 from nas.store.migrate import VERSION_TABLE, current_revision, head_revision, known_revisions, upgrade
 from nas.store.schema import (SCHEMA_VERSION, SEARCH_STATUSES, TRIAL_STATUSES, ArchitectureModel, Base, LeaseModel,
                               LineageModel, MetaModel, ScoreModel, SearchModel, TrialModel, TrialStatus, decode_float,
@@ -72,6 +74,11 @@ class StoreError(NasError, RuntimeError):
 
     The message is one line that names the database (password masked) and the cause; nothing stored is changed.
     """
+
+
+class StoreUnavailableError(StoreError):
+    """The database stayed unreachable for the store's whole ``retry_s`` (:mod:`nas.store.retry`); a search that
+    meets it stops ``interrupted`` and can be resumed once the database is back."""
 
 
 class LeaseError(StoreError):
@@ -387,6 +394,12 @@ class Store:
             ``./nas_artifacts``. Created when the store opens. Pass the same folder to
             ``optuna-dashboard URL --artifact-dir DIR`` (see :meth:`dashboard_command`).
 
+        retry_s: once open, how long an operation that lost the database connection is retried with backoff
+            before :class:`StoreUnavailableError` (:mod:`nas.store.retry`; 0, the default: not retried). Opening
+            itself is never retried: an unreachable or corrupt database at start is an error at once.
+        sqlite_busy_s: how long a SQLite statement waits for another process's lock before failing (30 s; a
+            lock held longer is then retried for ``retry_s``).
+
     Raises:
         StoreError: bad URL, missing driver, unreachable server, a file that is not SQLite, or a store written
             by a newer version. The message names the URL (password masked) and the cause; nothing is written.
@@ -401,8 +414,10 @@ class Store:
     driver thread uses a store.
     """
 
-    def __init__(self, url: str, *, artifact_dir: str | Path | None = None) -> None:
+    def __init__(self, url: str, *, artifact_dir: str | Path | None = None, retry_s: float = 0.0,
+                 sqlite_busy_s: float = _SQLITE_BUSY_MS / 1000) -> None:
         self.url = url
+        self._busy_ms = int(sqlite_busy_s * 1000)
         try:
             parsed = sa.make_url(url)
         except ArgumentError as exc:
@@ -425,7 +440,7 @@ class Store:
             # absolute, so that a later chdir (Ray changes folders) cannot point either engine elsewhere
             parsed = parsed.set(database=str(self._sqlite_path))
             self.url = parsed.render_as_string(hide_password=False)
-            optuna_kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_MS / 1000}
+            optuna_kwargs["connect_args"] = {"timeout": self._busy_ms / 1000}
         elif backend == "postgresql":
             if "connect_timeout" not in parsed.query:
                 engine_kwargs["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
@@ -442,8 +457,10 @@ class Store:
         except (ArgumentError, SQLAlchemyError, TypeError, ValueError) as exc:
             raise StoreError(f"bad store URL {self.display_url}: {_cause(exc, parsed.password)}") from None
         if backend == "sqlite":
-            event.listen(self._engine, "connect", _sqlite_on_connect)
+            event.listen(self._engine, "connect", functools.partial(_sqlite_on_connect, busy_ms=self._busy_ms))
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._retrier = Retrier(retry_s, self.display_url, StoreUnavailableError,
+                                lambda exc: _cause(exc, self._url.password))
         self._studies: dict[str, optuna.Study] = {}
         try:
             self._probe()
@@ -1205,6 +1222,26 @@ class Store:
         return curve
 
 
+_RETRIED = ("create_search", "get_search", "list_searches", "set_search_status", "set_search_budget",
+            "set_search_job", "acquire_lease", "get_lease", "heartbeat", "release_lease", "add_architecture",
+            "get_architecture", "known_hashes", "add_scores", "scores_of", "add_lineage", "lineage_of", "queue_trial",
+            "start_trial", "mark_running", "get_trial", "finish_trial", "reconcile", "mark_told", "told_trials",
+            "unfinished_trials", "trials_of", "best", "pareto_front", "curve")
+"""The store's operations that retry a lost connection (every public method that reads or writes)."""
+
+
+def _with_retries(method: Any) -> Any:
+    @functools.wraps(method)
+    def retried(self: Store, *args: Any, **kwargs: Any) -> Any:
+        return self._retrier.call(lambda: method(self, *args, **kwargs), method.__name__)
+
+    return retried
+
+
+for _name in _RETRIED:
+    setattr(Store, _name, _with_retries(getattr(Store, _name)))
+
+
 def _gpu_fallback(resources: Mapping[str, Any]) -> bool:
     """Whether a trial's ``resources`` say it asked for a GPU but trained on another device (the CPU)."""
     try:
@@ -1215,11 +1252,11 @@ def _gpu_fallback(resources: Mapping[str, Any]) -> bool:
     return asked and device is not None and not str(device).startswith("cuda")
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, busy_ms: int = _SQLITE_BUSY_MS) -> None:
     """Every SQLite connection: wait on locks, enforce foreign keys, WAL journal (fails on a non-SQLite file)."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
     finally:
