@@ -82,6 +82,9 @@ def run(
     predictor: Annotated[Optional[Path], typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
                                                            "the 'predictor' scorer")] = None,
     db_retry_s: DbRetryOpt = DB_RETRY_S,
+    job_id: Annotated[Optional[str], typer.Option(hidden=True, help="the Ray job running this search "
+                                                                    "(set by `nas search submit`)")] = None,
+    job_address: Annotated[Optional[str], typer.Option(hidden=True, help="its job server")] = None,
 ) -> None:
     """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune
     (or, with --evaluator table:PATH, look them up in a tabular benchmark)."""
@@ -105,7 +108,7 @@ def run(
     _quiet_libraries()
     with _ProgressBar(name, search_config.budget, table_mode=search_config.table_mode) as bar:
         summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update,
-                             db_retry_s=db_retry_s)
+                             db_retry_s=db_retry_s, job=(job_id, job_address or "") if job_id else None)
     _print_summary(summary, db)
 
 
@@ -401,3 +404,6 @@ def _print_summary(summary: "SearchSummary", db: str) -> None:
     typer.echo(f"  {shell_command([mask_url(w) if '://' in w else w for w in summary.dashboard_command])}")
     typer.echo(f"more: {shell_command('nas', 'search', 'show', summary.name, db_flag)}; "
                f"{shell_command('nas', 'search', 'export', summary.name, db_flag, '--top', '5')} --out DIR")
+
+
+from nas.cli import search_jobs  # noqa: E402,F401 - registers `submit`, `logs` and `stop` on this app

@@ -199,7 +199,7 @@ def decode_proposal(text: str, derivation: str) -> Proposal:
 
 def run_search(config: SearchConfig, *, name: str, db: str, address: str | None = None,
                progress: Callable[[SearchProgress], None] | None = None,
-               db_retry_s: float = DB_RETRY_S) -> SearchSummary:
+               db_retry_s: float = DB_RETRY_S, job: tuple[str, str] | None = None) -> SearchSummary:
     """Run a new search named ``name`` in the store ``db`` until ``config.budget`` trials have finished.
 
     Args:
@@ -210,6 +210,8 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
         progress: called with each :class:`SearchProgress`.
         db_retry_s: how long a lost database connection is retried during the search (``Store(retry_s=...)``);
             past it the search stops ``interrupted`` (:class:`~nas.store.StoreUnavailableError`), resumable.
+        job: ``(job id, job server address)`` of the Ray job running this search (:mod:`nas.search.jobs`),
+            recorded with the search.
 
     Raises:
         StoreError: the store cannot be opened, or a search named ``name`` exists (the message says how to resume).
@@ -237,6 +239,8 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
         store.create_search(name, space=config.space, dataset=search.dataset_name, config=config.to_dict(),
                             seed=config.seed, objectives=list(config.objectives), directions=config.directions,
                             budget=config.budget)
+        if job is not None:
+            store.set_search_job(name, *job)
         with DriverLease(store, name) as lease:
             store.set_search_budget(name, config.budget)
             search.lease = lease

@@ -349,8 +349,7 @@ def _fit(settings: TuneSettings, stream: _Stream, max_t: int, *, param_space: di
                                         reuse_actors=settings.reuse_actors),
             run_config=tune.RunConfig(name=name, storage_path=os.path.abspath(storage), verbose=0,
                                       callbacks=[stream], stop=_StopOnDriverError(stream),
-                                      failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+                                      failure_config=tune.FailureConfig(max_failures=settings.max_failures)))
         tuner.fit()
     except Exception as err:
         if stream.user_error is not None:
