@@ -191,16 +191,24 @@ def show(
         best = store.best(name, top)
         archs = {t.arch_hash: store.get_architecture(t.arch_hash) for t in best + list(summary.pareto)}
         curve = store.curve(name)
+        fallback = [t.id for t in store.trials_of(name) if t.gpu_fallback]
     console.print(f"search [bold]{name}[/bold]: {record.space} on {record.dataset}, "
                   f"{record.config.get('strategy', '?')}, status {summary.status}; {summary.finished}/{summary.budget} "
                   f"trials finished ({summary.ok} ok, {summary.stopped} stopped, {summary.failed} failed); "
                   f"objectives {', '.join(record.objectives)}")
-    table = Table("rank", "trial", "hash", "status", "val acc", "test acc", "params", "FLOPs", "epochs", "derivation",
-                  title="best by validation accuracy")
+    if record.job_id:
+        console.print(f"ray job {record.job_id} at {record.job_address}")
+    if fallback:
+        shown = ", ".join(map(str, fallback[:20])) + (", ..." if len(fallback) > 20 else "")
+        console.print(f"[bold yellow]warning[/bold yellow]: {len(fallback)} trial(s) asked for a GPU but trained on "
+                      f"the CPU (no CUDA on their node): {shown}")
+    table = Table("rank", "trial", "hash", "status", "val acc", "test acc", "params", "FLOPs", "epochs", "device",
+                  "derivation", title="best by validation accuracy")
     for rank, t in enumerate(best, start=1):
         a = archs[t.arch_hash]
+        device = str((t.resources or {}).get("device") or "?") + (" (GPU asked)" if t.gpu_fallback else "")
         table.add_row(str(rank), str(t.id), a.hash[:12], t.status, _acc(t.val_acc), _acc(t.test_acc),
-                      f"{a.params:,}", f"{a.flops:,}", str(len(t.epochs)), _short(a.derivation, 70))
+                      f"{a.params:,}", f"{a.flops:,}", str(len(t.epochs)), device, _short(a.derivation, 60))
     console.print(table)
     if curve:
         console.print(f"best so far over {len(curve)} trained candidates: {_sparkline(curve)}  "

@@ -50,15 +50,16 @@ FAULTS: tuple[str, ...] = ("raise", "crash", "nan", "oom")
 
 EPOCH_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
                                "seconds", "lr", "trial_id", "hash", "status", "params", "device", "threads",
-                               "pid")
+                               "amp", "pid")
 """The keys of each per-epoch report (``status`` is ``"running"``; ``device`` and ``threads`` are what the trial
-trained with, ``pid`` the worker process that trained the epoch)."""
+trained with, ``amp`` its mixed-precision dtype (``None`` without AMP), ``pid`` the worker process that trained
+the epoch)."""
 
 STATE_FILE = "training_state.pt"
 """The file of a trial's checkpoint directory: the training state, written by ``torch.save``."""
 
 FINAL_KEYS: tuple[str, ...] = ("finished", "status", "error", "epoch", "val_acc", "trial_id", "hash", "params",
-                               "device", "threads", "total_seconds")
+                               "device", "threads", "amp", "total_seconds")
 """The keys of the final report: ``finished`` is True, ``epoch`` is the number of finished epochs, ``val_acc`` the
 last epoch's (NaN when none finished), ``total_seconds`` the wall time of the whole trial."""
 
@@ -223,10 +224,13 @@ def run_spec(spec: TrialSpec, report: Callable[[dict[str, Any]], None], *, cpus:
     finished: list[dict[str, Any]] = []
     base: dict[str, Any] = {"trial_id": spec.trial_id, "hash": spec.hash, "started_at": time.time(),
                             "node_id": _node_id(), "pid": os.getpid()}
-    info: dict[str, Any] = {"params": 0, "device": None, "threads": None}
+    info: dict[str, Any] = {"params": 0, "device": None, "threads": None, "amp": None}
     try:
+        from nas.train import amp_dtype
+
         config = _train_config(spec, cpus, gpus)
         info["device"], info["threads"] = config.device, config.threads
+        info["amp"] = amp_dtype(config.device, config)
         # the space and the dataset belong to the worker (cached), not to the candidate: loaded before the cap
         space = _get_space(spec.space, spec.input_shape)
         dataset = _load_dataset(spec.dataset, spec.data_seed)
@@ -241,7 +245,7 @@ def run_spec(spec: TrialSpec, report: Callable[[dict[str, Any]], None], *, cpus:
     last_val = finished[-1]["val_acc"] if finished else math.nan
     final = {"finished": True, "status": status, "error": error, "epoch": len(finished), "val_acc": last_val,
              **base, "params": info["params"], "device": info["device"], "threads": info["threads"],
-             "total_seconds": time.perf_counter() - start}
+             "amp": info["amp"], "total_seconds": time.perf_counter() - start}
     report(final)
     return final
 
@@ -336,7 +340,7 @@ def _build_and_train(spec: TrialSpec, space: Space, dataset: Dataset, config: An
 
     def on_epoch(metrics: EpochMetrics) -> None:
         row = {**metrics.to_dict(), **base, "status": "running", "params": info["params"],
-               "device": info["device"], "threads": info["threads"]}
+               "device": info["device"], "threads": info["threads"], "amp": info["amp"]}
         finished.append(row)
         if checkpoint_report is not None and states:
             checkpoint_report(row, states.pop())

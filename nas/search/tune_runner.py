@@ -490,7 +490,7 @@ class _Stream(tune.Callback):
         worker = final or (epochs[-1] if epochs else {})
         placement = self.placement.get(spec_id, {})
         resources = {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial,
-                     "device": worker.get("device"), "threads": worker.get("threads"),
+                     "device": worker.get("device"), "threads": worker.get("threads"), "amp": worker.get("amp"),
                      "memory_limit_mb": spec.memory_limit_mb, "node_ip": last.get("node_ip"),
                      "node_id": placement.get("node_id"), "started_at": placement.get("started_at"),
                      "ended_at": time.time(), "retries": self.retries.get(spec_id, 0)}

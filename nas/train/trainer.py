@@ -45,7 +45,8 @@ from torch import Tensor, nn
 from nas.data.datasets import Dataset, Split
 from nas.train.config import TrainConfig
 
-__all__ = ["STATE_KEYS", "EpochMetrics", "StopTraining", "TrainResult", "resolve_device", "train_candidate"]
+__all__ = ["STATE_KEYS", "EpochMetrics", "StopTraining", "TrainResult", "amp_dtype", "resolve_device",
+           "train_candidate"]
 
 _OOM_MARKERS = ("out of memory", "not enough memory", "failed to allocate memory")
 
@@ -267,6 +268,15 @@ def _steps_per_epoch(n: int, config: TrainConfig) -> int:
 
 def _tensors(split: Split, device: torch.device) -> tuple[Tensor, Tensor]:
     return torch.tensor(split.x, device=device), torch.tensor(split.y, device=device)
+
+
+def amp_dtype(device: str | torch.device, config: TrainConfig) -> str | None:
+    """The mixed-precision dtype training on ``device`` under ``config`` uses: ``"bfloat16"`` (CUDA with bf16),
+    ``"float16"`` (older CUDA, with a GradScaler), ``None`` (no AMP: the CPU, or ``amp=False``)."""
+    device = torch.device(device) if isinstance(device, str) else device
+    if device.type != "cuda" or not config.amp or not torch.cuda.is_available():
+        return None
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
 
 
 def _autocast(device: torch.device, config: TrainConfig) -> tuple[Callable[[], ContextManager[Any]], bool]:
