@@ -12,11 +12,13 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from nas.store import Store
 from tests._ray_cluster import loopback_cluster
 
+pytest.importorskip("aiohttp", reason="the Ray job server and Jobs SDK need ray[default]: pip install -e '.[cluster]'")
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET = 6
 CONFIG = {"space": "einspace", "dataset": "digits", "strategy": "random", "seeds": [], "budget": BUDGET,
