@@ -76,3 +76,34 @@ def test_a_killed_worker_is_retried_from_its_last_checkpoint(tmp_path: Any) -> N
     retried = [e for e, p in zip(epochs, pids) if p != dead_pid]
     # the retry's first epoch follows the last checkpoint the dead worker saved (at or after the kill's epoch)
     assert retried[0] > epoch_at_kill and retried == list(range(retried[0], EPOCHS + 1))
+
+
+def test_a_search_whose_trial_worker_dies_keeps_one_trial_resumed_from_its_checkpoint(tmp_path: Any) -> None:
+    """The whole search: trial 0's worker SIGKILLs itself after its first epoch's checkpoint (fault ``kill``);
+    Tune retries it from there; the store holds exactly one row (and one Optuna trial) per trial, epochs once."""
+    import subprocess
+    import sys
+
+    import optuna
+    import yaml
+
+    from nas.store import Store
+
+    config = {"space": "einspace", "dataset": "digits", "strategy": "random", "seeds": [], "budget": 3, "batch": 3,
+              "scorers": [], "seed": 2, "faults": {0: "kill"}, "train": {"epochs": 3, "max_batches_per_epoch": 10},
+              "tune": {"num_cpus": 2, "scheduler": "fifo"}}
+    (tmp_path / "search.yaml").write_text(yaml.safe_dump(config))
+    db = f"sqlite:///{tmp_path / 'kill.db'}"
+    done = subprocess.run([sys.executable, "-m", "nas.cli.app", "search", "run", "--name", "k", "--db", db,
+                           "--config", str(tmp_path / "search.yaml")], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with Store(db) as store:
+        trials = store.trials_of("k")
+        assert len(trials) == 3 and all(t.status == "ok" for t in trials)
+        killed = trials[0]
+        assert [e["epoch"] for e in killed.epochs] == [1, 2, 3]
+        assert killed.resources["retries"] == 1 and len({e["pid"] for e in killed.epochs}) == 2
+        assert all(t.resources["retries"] == 0 for t in trials[1:])
+        study = optuna.load_study(study_name="k", storage=store.optuna_storage)
+        assert sorted(t.user_attrs["nas_trial_id"] for t in study.trials) == [t.id for t in trials]

@@ -33,6 +33,7 @@ import difflib
 import functools
 import math
 import os
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EPOCH_KEYS", "FAULTS", "STATE_FILE", "FINAL_KEYS", "InjectedFault", "TrialSpec", "run_spec", "train_trial"]
 
-FAULTS: tuple[str, ...] = ("raise", "crash", "nan", "oom")
+FAULTS: tuple[str, ...] = ("raise", "crash", "nan", "oom", "kill")
 """The fault injections a :class:`TrialSpec` may ask for, to test the failure paths (see ``TrialSpec.fault``)."""
 
 EPOCH_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
@@ -101,7 +102,9 @@ class TrialSpec:
             ``"crash"`` raises out of the trainable, so Tune itself records a trial error;
             ``"nan"`` multiplies the module's output by NaN (a non-finite loss: ``failed``);
             ``"oom"`` allocates a huge tensor in the first forward pass (twice ``memory_limit_mb`` when set, else
-            1 TiB), which the memory cap turns into ``failed`` with ``"out of memory: ..."``.
+            1 TiB), which the memory cap turns into ``failed`` with ``"out of memory: ..."``;
+            ``"kill"`` (under Ray Tune only) SIGKILLs the trial's own worker process right after the checkpoint of
+            its first epoch, on its first attempt: Tune retries it from that checkpoint, which trains on.
     """
 
     trial_id: int
@@ -344,6 +347,8 @@ def _build_and_train(spec: TrialSpec, space: Space, dataset: Dataset, config: An
         finished.append(row)
         if checkpoint_report is not None and states:
             checkpoint_report(row, states.pop())
+            if spec.fault == "kill" and resume is None:
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-trial, its checkpoint saved
         else:
             report(row)
 
