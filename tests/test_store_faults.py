@@ -226,3 +226,25 @@ def test_a_database_gone_for_longer_interrupts_the_search_which_resumes(postgres
                             text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     _check_complete(url, before, "gone")
+
+
+def test_schema_and_integrity_errors_are_not_retried(tmp_path: Path) -> None:
+    from nas.store.retry import is_transient
+
+    engine = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text("CREATE TABLE t (k INTEGER PRIMARY KEY)"))
+        connection.execute(sqlalchemy.text("INSERT INTO t VALUES (1)"))
+    errors = []
+    for sql in ("SELECT * FROM no_such_table", "INSERT INTO t VALUES (1)"):
+        try:
+            with engine.begin() as connection:
+                connection.execute(sqlalchemy.text(sql))
+        except sqlalchemy.exc.SQLAlchemyError as err:
+            errors.append(err)
+    engine.dispose()
+    assert len(errors) == 2 and not any(is_transient(e) for e in errors)
+    with _small_store(f"sqlite:///{tmp_path / 'nas.db'}", retry_s=60) as store:
+        with pytest.raises(Exception, match="no search named"):  # an ordinary error: raised at once, no retries
+            store.get_search("nope")
+        assert store._retrier.outages == 0

@@ -22,7 +22,6 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
-import optuna
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 __all__ = ["MAX_DELAY_S", "Retrier", "is_transient"]
@@ -34,15 +33,24 @@ MAX_DELAY_S = 5.0
 """The longest wait between two attempts."""
 
 
+_SQLITE_TRANSIENT = ("locked", "busy", "unable to open", "disk i/o")
+"""SQLite reports schema errors (no such table) as ``OperationalError`` too: only these messages are transient."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Whether ``exc`` (or an exception it was raised from) is a connection-level database failure worth retrying:
-    SQLAlchemy's ``OperationalError``/``InterfaceError`` (server gone, connection refused or reset, SQLite locked
-    or its file unreadable) or an error that invalidated the connection. Integrity and programming errors are not."""
+    SQLAlchemy's ``OperationalError``/``InterfaceError`` (server gone, connection refused or reset; for SQLite only
+    a lock or an unreadable file: :data:`_SQLITE_TRANSIENT`) or an error that invalidated the connection.
+    Integrity, programming and schema errors are not."""
+    import sqlite3
+
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, (OperationalError, InterfaceError)):
+            if isinstance(current.orig, sqlite3.Error):
+                return any(marker in str(current.orig).lower() for marker in _SQLITE_TRANSIENT)
             return True
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
@@ -90,7 +98,7 @@ class Retrier:
         while True:
             try:
                 result = operation()
-            except (optuna.exceptions.StorageInternalError, Exception) as exc:
+            except Exception as exc:  # noqa: BLE001 - Optuna wraps SQLAlchemy's errors: judged by is_transient
                 if not is_transient(exc) or self.retry_s <= 0:
                     raise
                 now = time.monotonic()
