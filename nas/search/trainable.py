@@ -170,6 +170,9 @@ def train_trial(config: dict[str, Any]) -> None:
     if spec.fault == "crash":
         raise InjectedFault("injected fault: crash (an exception raised out of the trainable)")
     cpus, gpus = _trial_resources()
+    if not config.get("checkpoints", True):
+        run_spec(spec, tune.report, cpus=cpus, gpus=gpus)
+        return
     run_spec(spec, tune.report, cpus=cpus, gpus=gpus, resume=_restored_state(),
              checkpoint_report=_report_with_checkpoint)
 

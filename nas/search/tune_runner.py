@@ -88,6 +88,8 @@ class TuneSettings:
             last checkpoint (Tune's ``FailureConfig``); the trial still ends with one outcome. On a multi-node
             cluster ``storage_path`` must be a directory every node sees (or cloud storage) for a retry on another
             node to find the checkpoint.
+        checkpoints: report a checkpoint every epoch (:mod:`nas.search.trainable`); without them a retried trial
+            starts again from epoch 1 (its earlier epochs are not recorded twice).
     """
 
     address: str | None = None
@@ -102,6 +104,7 @@ class TuneSettings:
     memory_limit_mb: int | None = None
     reuse_actors: bool = True
     max_failures: int = 1
+    checkpoints: bool = True
 
     def __post_init__(self) -> None:
         if self.scheduler not in _SCHEDULERS:
@@ -199,7 +202,8 @@ def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None,
     ensure_ray(settings)
     stream = _Stream(specs, settings, on_epoch, on_finish)
     _fit(settings, stream, max(spec.epochs for spec in specs),
-         param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs])},
+         param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs]),
+                      "checkpoints": settings.checkpoints},
          max_concurrent=settings.max_concurrent)
     return [stream.outcomes[spec.trial_id] for spec in specs]
 
@@ -257,7 +261,7 @@ class SpecSearcher(Searcher):
         assert isinstance(spec, TrialSpec)
         spec = _with_memory_cap(spec, self.settings)
         self.stream.add(spec)
-        return {"spec": spec.to_dict()}
+        return {"spec": spec.to_dict(), "checkpoints": self.settings.checkpoints}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         pass
