@@ -37,6 +37,9 @@ app = typer.Typer(no_args_is_help=True, help="Search architectures: propose, ran
 DEFAULT_DB = "sqlite:///nas.db"
 DbOpt = Annotated[str, typer.Option("--db", help="the store's SQLAlchemy URL (SQLite file or PostgreSQL)")]
 NameArg = Annotated[str, typer.Argument(help="the search's name (see `nas search ls`)")]
+DbRetryOpt = Annotated[float, typer.Option("--db-retry-s", min=0, help="seconds a lost database connection is "
+                                           "retried during the search before it stops interrupted (resumable)")]
+DB_RETRY_S = 120.0
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -79,6 +82,10 @@ def run(
                                                           "look candidates up in a table file, no training)")] = None,
     predictor: Annotated[Path | None, typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
                                                            "the 'predictor' scorer")] = None,
+    db_retry_s: DbRetryOpt = DB_RETRY_S,
+    job_id: Annotated[str | None, typer.Option(hidden=True, help="the Ray job running this search "
+                                                                    "(set by `nas search submit`)")] = None,
+    job_address: Annotated[str | None, typer.Option(hidden=True, help="its job server")] = None,
 ) -> None:
     """Run a new search: propose candidates, rank them with the predictor/proxies, train the best on Ray Tune
     (or, with --evaluator table:PATH, look them up in a tabular benchmark)."""
@@ -101,7 +108,8 @@ def run(
     search_config = SearchConfig.from_dict(data)
     _quiet_libraries()
     with _ProgressBar(name, search_config.budget, table_mode=search_config.table_mode) as bar:
-        summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update)
+        summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update,
+                             db_retry_s=db_retry_s, job=(job_id, job_address or "") if job_id else None)
     _print_summary(summary, db)
 
 
@@ -116,6 +124,7 @@ def resume(
                                                                  "setting)")] = None,
     gpus_per_trial: Annotated[float | None, typer.Option(help="GPUs per trial (overrides the stored "
                                                                  "setting)")] = None,
+    db_retry_s: DbRetryOpt = DB_RETRY_S,
 ) -> None:
     """Continue a search: repair it after a crash (even kill -9), re-run unfinished trials, go on to the budget.
     --cpus-per-trial/--gpus-per-trial repair a stored resource request that the cluster can never meet."""
@@ -125,7 +134,8 @@ def resume(
             if v is not None}
     _quiet_libraries()
     with _ProgressBar(name, budget or 0, table_mode=_is_table_search(name, db)) as bar:
-        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update, tune=tune)
+        summary = resume_search(name, db=db, address=address, budget=budget, progress=bar.update, tune=tune,
+                                db_retry_s=db_retry_s)
     _print_summary(summary, db)
 
 
@@ -182,16 +192,24 @@ def show(
         best = store.best(name, top)
         archs = {t.arch_hash: store.get_architecture(t.arch_hash) for t in best + list(summary.pareto)}
         curve = store.curve(name)
+        fallback = [t.id for t in store.trials_of(name) if t.gpu_fallback]
     console.print(f"search [bold]{name}[/bold]: {record.space} on {record.dataset}, "
                   f"{record.config.get('strategy', '?')}, status {summary.status}; {summary.finished}/{summary.budget} "
                   f"trials finished ({summary.ok} ok, {summary.stopped} stopped, {summary.failed} failed); "
                   f"objectives {', '.join(record.objectives)}")
-    table = Table("rank", "trial", "hash", "status", "val acc", "test acc", "params", "FLOPs", "epochs", "derivation",
-                  title="best by validation accuracy")
+    if record.job_id:
+        console.print(f"ray job {record.job_id} at {record.job_address}")
+    if fallback:
+        shown = ", ".join(map(str, fallback[:20])) + (", ..." if len(fallback) > 20 else "")
+        console.print(f"[bold yellow]warning[/bold yellow]: {len(fallback)} trial(s) asked for a GPU but trained on "
+                      f"the CPU (no CUDA on their node): {shown}")
+    table = Table("rank", "trial", "hash", "status", "val acc", "test acc", "params", "FLOPs", "epochs", "device",
+                  "derivation", title="best by validation accuracy")
     for rank, t in enumerate(best, start=1):
         a = archs[t.arch_hash]
+        device = str((t.resources or {}).get("device") or "?") + (" (GPU asked)" if t.gpu_fallback else "")
         table.add_row(str(rank), str(t.id), a.hash[:12], t.status, _acc(t.val_acc), _acc(t.test_acc),
-                      f"{a.params:,}", f"{a.flops:,}", str(len(t.epochs)), _short(a.derivation, 70))
+                      f"{a.params:,}", f"{a.flops:,}", str(len(t.epochs)), device, _short(a.derivation, 60))
     console.print(table)
     if curve:
         console.print(f"best so far over {len(curve)} trained candidates: {_sparkline(curve)}  "
@@ -395,3 +413,6 @@ def _print_summary(summary: SearchSummary, db: str) -> None:
     typer.echo(f"  {shell_command([mask_url(w) if '://' in w else w for w in summary.dashboard_command])}")
     typer.echo(f"more: {shell_command('nas', 'search', 'show', summary.name, db_flag)}; "
                f"{shell_command('nas', 'search', 'export', summary.name, db_flag, '--top', '5')} --out DIR")
+
+
+from nas.cli import search_jobs  # noqa: E402,F401 - registers `submit`, `logs` and `stop` on this app

@@ -93,6 +93,8 @@ _UNFINISHED = TrialStatus.unfinished()
 _TRAINED = TrialStatus.trained()
 COMBINED = "combined"
 LATENCY = "latency_ms"
+DB_RETRY_S = 120.0
+"""Default seconds a search retries a lost database connection before it stops ``interrupted``."""
 TABLE_NUM_CLASSES = 10
 """Classes of the classifier head that table-mode candidates are built with (the tables' CIFAR-10 networks)."""
 
@@ -195,7 +197,8 @@ def decode_proposal(text: str, derivation: str) -> Proposal:
 
 
 def run_search(config: SearchConfig, *, name: str, db: str, address: str | None = None,
-               progress: Callable[[SearchProgress], None] | None = None) -> SearchSummary:
+               progress: Callable[[SearchProgress], None] | None = None,
+               db_retry_s: float = DB_RETRY_S, job: tuple[str, str] | None = None) -> SearchSummary:
     """Run a new search named ``name`` in the store ``db`` until ``config.budget`` trials have finished.
 
     Args:
@@ -204,6 +207,10 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
         db: the store's SQLAlchemy URL (``sqlite:///nas.db``, ``postgresql+psycopg://...``).
         address: an existing Ray cluster (``host:port``, ``ray://host:port``, ``auto``); ``None``: a local Ray.
         progress: called with each :class:`SearchProgress`.
+        db_retry_s: how long a lost database connection is retried during the search (``Store(retry_s=...)``);
+            past it the search stops ``interrupted`` (:class:`~nas.store.StoreUnavailableError`), resumable.
+        job: ``(job id, job server address)`` of the Ray job running this search (:mod:`nas.search.jobs`),
+            recorded with the search.
 
     Raises:
         StoreError: the store cannot be opened, or a search named ``name`` exists (the message says how to resume).
@@ -215,7 +222,7 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
 
     started = time.perf_counter()
     check_search_name(name)
-    with Store(db) as store:
+    with Store(db, retry_s=db_retry_s) as store:
         check_output_dir(store.artifact_dir, what="the store's artifact folder")  # before anything trains
         existing = {s.name: s for s in store.list_searches()}
         if name in existing:
@@ -231,6 +238,8 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
         store.create_search(name, space=config.space, dataset=search.dataset_name, config=config.to_dict(),
                             seed=config.seed, objectives=list(config.objectives), directions=config.directions,
                             budget=config.budget)
+        if job is not None:
+            store.set_search_job(name, *job)
         with DriverLease(store, name) as lease:
             store.set_search_budget(name, config.budget)
             search.lease = lease
@@ -239,13 +248,14 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
 
 def resume_search(name: str, *, db: str, address: str | None = None, budget: int | None = None,
                   progress: Callable[[SearchProgress], None] | None = None,
-                  tune: dict[str, Any] | None = None) -> SearchSummary:
+                  tune: dict[str, Any] | None = None, db_retry_s: float = DB_RETRY_S) -> SearchSummary:
     """Continue the search ``name``: repair it after a crash, re-run unfinished trials, go on to the budget.
 
     Args:
         budget: a new budget (e.g. to train more after the search finished); ``None`` keeps the search's.
         tune: ``tune`` settings that override the stored ones for this run (e.g. ``{"cpus_per_trial": 1}`` to
             repair a request the cluster can never meet).
+        db_retry_s: as for :func:`run_search`.
 
     Raises:
         StoreError: the store cannot be opened or has no search ``name`` (the message lists the known ones).
@@ -257,7 +267,7 @@ def resume_search(name: str, *, db: str, address: str | None = None, budget: int
     started = time.perf_counter()
     if budget is not None and budget < 1:
         raise ConfigError(f"budget must be >= 1, got {budget}")
-    with Store(db) as store:
+    with Store(db, retry_s=db_retry_s) as store:
         check_output_dir(store.artifact_dir, what="the store's artifact folder")  # before anything trains
         record = store.get_search(name)
         stored = dict(record.config)
@@ -305,6 +315,8 @@ def _study(store: Store, name: str) -> Any:
 
 def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     """Run the search, keeping its status: running -> finished / interrupted / failed (re-raised)."""
+    from nas.store import StoreUnavailableError
+
     name = search.name
     store.set_search_status(name, "running")
     try:
@@ -312,6 +324,11 @@ def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or SIGTERM (Ray's handler exits, the CLI's interrupts)
         _set_status(store, name, "interrupted", f"interrupted ({type(stop).__name__})")
         raise
+    except StoreUnavailableError as err:  # the database stayed away: every trial it recorded is kept, resumable
+        _set_status(store, name, "interrupted", str(err))
+        hint = shell_command("nas", "search", "resume", name, "--db", store.display_url)
+        raise StoreUnavailableError(f"{err}; search {name!r} is interrupted: every trial recorded before is kept, "
+                                    f"continue it with `{hint}` once the database is back") from None
     except BaseException as err:
         _set_status(store, name, "failed", f"{type(err).__name__}: {err}")
         raise

@@ -6,9 +6,11 @@
 
     ms = onnx_latency_ms(candidate.onnx_model, (1, 8, 8))   # median ms per sample, batch 1, one thread
 
-The model runs on ONNX Runtime's CPU provider with one intra-op thread (so that latencies measured while trials
-train beside it stay comparable), on a fixed random input of batch 1; ``warmup`` runs are discarded and the
-median of ``repeats`` timed runs is returned.
+The model runs on ONNX Runtime's CUDA execution provider when ``onnxruntime-gpu`` is installed and sees a GPU
+(:func:`latency_providers`), else on its CPU provider with one intra-op thread (so that latencies measured while
+trials train beside it stay comparable), on a fixed random input of batch 1; ``warmup`` runs are discarded and the
+median of ``repeats`` timed runs is returned. The latencies of one search are comparable only when they were all
+measured on the same provider (a search driver measures all of its own).
 """
 
 from __future__ import annotations
@@ -20,16 +22,33 @@ from typing import Any
 
 from nas.errors import NasError
 
-__all__ = ["LatencyError", "onnx_latency_ms"]
+__all__ = ["LatencyError", "latency_providers", "onnx_latency_ms"]
 
 
 class LatencyError(NasError, RuntimeError):
     """ONNX Runtime could not load or run the model (or is not installed)."""
 
 
+def latency_providers(device: str = "auto") -> list[str]:
+    """The ONNX Runtime execution providers latencies are measured with: ``["CUDAExecutionProvider",
+    "CPUExecutionProvider"]`` for ``device="auto"`` when onnxruntime-gpu offers CUDA (or ``device="cuda"``), else
+    ``["CPUExecutionProvider"]``."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return ["CPUExecutionProvider"]
+    if device not in ("auto", "cpu", "cuda"):
+        raise LatencyError(f"latency device must be auto, cpu or cuda, got {device!r}")
+    cuda = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "cuda" and not cuda:
+        raise LatencyError("latency on CUDA needs onnxruntime-gpu with a visible GPU (pip install -e '.[gpu]')")
+    return ["CUDAExecutionProvider", "CPUExecutionProvider"] if cuda and device != "cpu" else ["CPUExecutionProvider"]
+
+
 def onnx_latency_ms(model: Any, input_shape: Sequence[int], *, warmup: int = 3, repeats: int = 10,
-                    threads: int = 1, seed: int = 0) -> float:
-    """Median latency in milliseconds per sample (batch 1) of an ONNX model on ONNX Runtime's CPU provider.
+                    threads: int = 1, seed: int = 0, device: str = "auto") -> float:
+    """Median latency in milliseconds per sample (batch 1) of an ONNX model on ONNX Runtime
+    (:func:`latency_providers`: CUDA when onnxruntime-gpu has it, else the CPU).
 
     Args:
         model: an ``onnx.ModelProto`` or its serialised bytes.
@@ -38,6 +57,7 @@ def onnx_latency_ms(model: Any, input_shape: Sequence[int], *, warmup: int = 3, 
         repeats: timed runs; the median is returned.
         threads: ONNX Runtime intra-op threads.
         seed: seed of the random input.
+        device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
 
     Raises:
         LatencyError: onnxruntime is missing (``pip install -e '.[cpu]'``) or cannot load/run the model.
@@ -54,7 +74,7 @@ def onnx_latency_ms(model: Any, input_shape: Sequence[int], *, warmup: int = 3, 
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(bytes(data), sess_options=options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(bytes(data), sess_options=options, providers=latency_providers(device))
         name = session.get_inputs()[0].name
         x = np.random.default_rng(seed).standard_normal((1, *map(int, input_shape))).astype(np.float32)
         for _ in range(max(0, warmup)):

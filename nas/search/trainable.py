@@ -7,6 +7,11 @@ a Tune *function trainable* taking ``config["spec"]`` (a ``TrialSpec.to_dict()``
 trains it with :func:`nas.train.train_candidate` and reports through ``ray.tune.report``:
 
 - after each epoch, the epoch's metrics (:data:`EPOCH_KEYS`) with ``status="running"``;
+- with each epoch's report, a checkpoint (``ray.tune.Checkpoint``, one file :data:`STATE_FILE` written by
+  ``torch.save``: the training state of :func:`nas.train.train_candidate`, i.e. model, optimizer, LR schedule, RNGs
+  and the finished epochs). When the trial's worker dies, Tune (``FailureConfig(max_failures=...)``) starts the
+  trial again and :func:`train_trial` resumes it from ``ray.tune.get_checkpoint()``: the retry reports only the
+  epochs after the checkpoint's, so every epoch is reported once;
 - at the end, one final result marked ``finished=True`` (:data:`FINAL_KEYS`) with ``status`` ``"ok"``,
   ``"stopped"`` or ``"failed"`` and the ``error`` text.
 
@@ -15,7 +20,8 @@ memory) never crashes the worker: it is reported as a final result with ``status
 stops the trial (an early-stopping scheduler such as ASHA, or the last epoch reaching the scheduler's ``max_t``),
 the final result is not sent: the driver (:mod:`nas.search.tune_runner`) tells the status from the epochs it saw.
 
-Only APIs that survive Ray Train V2 are used: ``ray.tune.report`` and ``ray.tune.get_context``.
+Only APIs that survive Ray Train V2 are used: ``ray.tune.report``, ``ray.tune.get_checkpoint``,
+``ray.tune.Checkpoint`` and ``ray.tune.get_context``.
 :func:`run_spec` is the same trial without Ray, reporting to any callable.
 """
 
@@ -26,6 +32,9 @@ import dataclasses
 import difflib
 import functools
 import math
+import os
+import signal
+import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -35,24 +44,30 @@ if TYPE_CHECKING:
     from nas.data import Dataset
     from search_spaces.spaces import Space
 
-__all__ = ["EPOCH_KEYS", "FAULTS", "FINAL_KEYS", "InjectedFault", "TrialSpec", "run_spec", "train_trial"]
+__all__ = ["EPOCH_KEYS", "FAULTS", "STATE_FILE", "FINAL_KEYS", "InjectedFault", "TrialSpec", "run_spec", "train_trial"]
 
-FAULTS: tuple[str, ...] = ("raise", "crash", "nan", "oom")
+FAULTS: tuple[str, ...] = ("raise", "crash", "nan", "oom", "kill")
 """The fault injections a :class:`TrialSpec` may ask for, to test the failure paths (see ``TrialSpec.fault``)."""
 
 EPOCH_KEYS: tuple[str, ...] = ("epoch", "train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc",
-                               "seconds", "lr", "trial_id", "hash", "status", "params", "device", "threads")
+                               "seconds", "lr", "trial_id", "hash", "status", "params", "device", "threads",
+                               "amp", "pid")
 """The keys of each per-epoch report (``status`` is ``"running"``; ``device`` and ``threads`` are what the trial
-trained with)."""
+trained with, ``amp`` its mixed-precision dtype (``None`` without AMP), ``pid`` the worker process that trained
+the epoch)."""
+
+STATE_FILE = "training_state.pt"
+"""The file of a trial's checkpoint directory: the training state, written by ``torch.save``."""
 
 FINAL_KEYS: tuple[str, ...] = ("finished", "status", "error", "epoch", "val_acc", "trial_id", "hash", "params",
-                               "device", "threads", "total_seconds")
+                               "device", "threads", "amp", "total_seconds")
 """The keys of the final report: ``finished`` is True, ``epoch`` is the number of finished epochs, ``val_acc`` the
 last epoch's (NaN when none finished), ``total_seconds`` the wall time of the whole trial."""
 
-PLACEMENT_KEYS: tuple[str, ...] = ("started_at", "node_id")
+PLACEMENT_KEYS: tuple[str, ...] = ("started_at", "node_id", "pid")
 """Keys added to every report: ``started_at``, the Unix time at which the worker began the trial, and ``node_id``,
-the Ray node it runs on (``None`` outside Ray); the driver records them in the trial's ``resources``."""
+the Ray node it runs on (``None`` outside Ray), and ``pid``, the worker process; the driver records them in the
+trial's ``resources``."""
 
 _OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory", "not enough memory",
                 "failed to allocate memory")
@@ -87,7 +102,9 @@ class TrialSpec:
             ``"crash"`` raises out of the trainable, so Tune itself records a trial error;
             ``"nan"`` multiplies the module's output by NaN (a non-finite loss: ``failed``);
             ``"oom"`` allocates a huge tensor in the first forward pass (twice ``memory_limit_mb`` when set, else
-            1 TiB), which the memory cap turns into ``failed`` with ``"out of memory: ..."``.
+            1 TiB), which the memory cap turns into ``failed`` with ``"out of memory: ..."``;
+            ``"kill"`` (under Ray Tune only) SIGKILLs the trial's own worker process right after the checkpoint of
+            its first epoch, on its first attempt: Tune retries it from that checkpoint, which trains on.
     """
 
     trial_id: int
@@ -141,7 +158,8 @@ class TrialSpec:
 def train_trial(config: dict[str, Any]) -> None:
     """Ray Tune function trainable: train the candidate of ``config["spec"]`` (a ``TrialSpec.to_dict()``).
 
-    Reports each epoch's metrics and then a final result through ``ray.tune.report`` (see the module docstring).
+    Reports each epoch's metrics with a checkpoint and then a final result through ``ray.tune.report`` (see the
+    module docstring); a restarted trial resumes from ``ray.tune.get_checkpoint()``.
     Torch's threads are pinned to the trial's CPU count (from ``ray.tune.get_context().get_trial_resources()``,
     else the spec's ``threads``, else 1). Failures of the candidate are reported as ``status="failed"``; only the
     ``"crash"`` fault injection (and a malformed ``config``) raises.
@@ -152,11 +170,44 @@ def train_trial(config: dict[str, Any]) -> None:
     if spec.fault == "crash":
         raise InjectedFault("injected fault: crash (an exception raised out of the trainable)")
     cpus, gpus = _trial_resources()
-    run_spec(spec, tune.report, cpus=cpus, gpus=gpus)
+    if not config.get("checkpoints", True):
+        run_spec(spec, tune.report, cpus=cpus, gpus=gpus)
+        return
+    run_spec(spec, tune.report, cpus=cpus, gpus=gpus, resume=_restored_state(),
+             checkpoint_report=_report_with_checkpoint)
+
+
+def _report_with_checkpoint(row: dict[str, Any], state: dict[str, Any]) -> None:
+    """``ray.tune.report`` of ``row`` with ``state`` saved as the trial's checkpoint (Tune copies the directory
+    into the run's storage before this returns, so the temporary directory may go)."""
+    import torch
+    from ray import tune
+
+    with tempfile.TemporaryDirectory(prefix="nas-ckpt-") as directory:
+        torch.save(state, os.path.join(directory, STATE_FILE))
+        tune.report(row, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def _restored_state() -> dict[str, Any] | None:
+    """The training state of the trial's last checkpoint (``ray.tune.get_checkpoint()``), ``None`` for a fresh
+    trial."""
+    import torch
+    from ray import tune
+
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is None:
+        return None
+    with checkpoint.as_directory() as directory:
+        path = os.path.join(directory, STATE_FILE)
+        if not os.path.exists(path):
+            return None
+        # our own file, written by _report_with_checkpoint: it holds tensors, RNG states and plain lists/dicts
+        return torch.load(path, map_location="cpu", weights_only=False)
 
 
 def run_spec(spec: TrialSpec, report: Callable[[dict[str, Any]], None], *, cpus: float | None = None,
-             gpus: float = 0) -> dict[str, Any]:
+             gpus: float = 0, resume: dict[str, Any] | None = None,
+             checkpoint_report: Callable[[dict[str, Any], dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train ``spec``'s candidate in this process, calling ``report`` with each epoch's metrics and then with the
     final result, which is also returned. Never raises for failures of the candidate (they give
     ``status="failed"``); exceptions raised by ``report`` itself end the trial as failed too.
@@ -168,23 +219,31 @@ def run_spec(spec: TrialSpec, report: Callable[[dict[str, Any]], None], *, cpus:
             else 1).
         gpus: the trial's GPU share; with a positive share and CUDA available, ``device="auto"`` trains on CUDA,
             otherwise on the CPU.
+        resume: a training state (from ``checkpoint_report``) to continue from: only the later epochs are trained
+            and reported; the final result counts all of them.
+        checkpoint_report: when given, each epoch's row goes to ``checkpoint_report(row, state)`` with the training
+            state instead of to ``report`` (the state's tensors change with training: save them at once).
     """
     import torch
 
     start = time.perf_counter()
     finished: list[dict[str, Any]] = []
     base: dict[str, Any] = {"trial_id": spec.trial_id, "hash": spec.hash, "started_at": time.time(),
-                            "node_id": _node_id()}
-    info: dict[str, Any] = {"params": 0, "device": None, "threads": None}
+                            "node_id": _node_id(), "pid": os.getpid()}
+    info: dict[str, Any] = {"params": 0, "device": None, "threads": None, "amp": None}
     try:
+        from nas.train import amp_dtype
+
         config = _train_config(spec, cpus, gpus)
         info["device"], info["threads"] = config.device, config.threads
+        info["amp"] = amp_dtype(config.device, config)
         # the space and the dataset belong to the worker (cached), not to the candidate: loaded before the cap
         space = _get_space(spec.space, spec.input_shape)
         dataset = _load_dataset(spec.dataset, spec.data_seed)
         cap = _cuda_memory_cap if config.device.startswith("cuda") else _address_space_cap
         with cap(spec.memory_limit_mb):
-            status, error = _build_and_train(spec, space, dataset, config, report, base, info, finished)
+            status, error = _build_and_train(spec, space, dataset, config, report, base, info, finished, resume,
+                                             checkpoint_report)
     except (MemoryError, torch.OutOfMemoryError) as err:
         status, error = "failed", f"out of memory: {type(err).__name__}: {_one_line(err)}".rstrip(": ")
     except Exception as err:  # noqa: BLE001 - every failure of the candidate becomes a result
@@ -192,7 +251,7 @@ def run_spec(spec: TrialSpec, report: Callable[[dict[str, Any]], None], *, cpus:
     last_val = finished[-1]["val_acc"] if finished else math.nan
     final = {"finished": True, "status": status, "error": error, "epoch": len(finished), "val_acc": last_val,
              **base, "params": info["params"], "device": info["device"], "threads": info["threads"],
-             "total_seconds": time.perf_counter() - start}
+             "amp": info["amp"], "total_seconds": time.perf_counter() - start}
     report(final)
     return final
 
@@ -258,8 +317,11 @@ def _train_config(spec: TrialSpec, cpus: float | None, gpus: float) -> Any:
 
 def _build_and_train(spec: TrialSpec, space: Space, dataset: Dataset, config: Any,
                      report: Callable[[dict[str, Any]], None], base: dict[str, Any], info: dict[str, Any],
-                     finished: list[dict[str, Any]]) -> tuple[str, str]:
-    """Rebuild the candidate, train it and report each epoch; returns ``(status, error)``."""
+                     finished: list[dict[str, Any]], resume: dict[str, Any] | None = None,
+                     checkpoint_report: Callable[[dict[str, Any], dict[str, Any]], None] | None = None,
+                     ) -> tuple[str, str]:
+    """Rebuild the candidate, train it (from ``resume`` when given) and report each epoch; returns
+    ``(status, error)``."""
     import torch
 
     from nas.candidate import build_candidate
@@ -280,13 +342,23 @@ def _build_and_train(spec: TrialSpec, space: Space, dataset: Dataset, config: An
                          f"{dataset.num_classes} classes; the spec wants {spec.input_shape} and {spec.num_classes}")
     _inject(module, spec)
 
+    states: list[dict[str, Any]] = []
+
     def on_epoch(metrics: EpochMetrics) -> None:
         row = {**metrics.to_dict(), **base, "status": "running", "params": info["params"],
-               "device": info["device"], "threads": info["threads"]}
+               "device": info["device"], "threads": info["threads"], "amp": info["amp"]}
         finished.append(row)
-        report(row)
+        if checkpoint_report is not None and states:
+            checkpoint_report(row, states.pop())
+            if spec.fault == "kill" and resume is None:
+                os.kill(os.getpid(), signal.SIGKILL)  # the worker dies mid-trial, its checkpoint saved
+        else:
+            report(row)
 
-    result = train_candidate(module, dataset, config, callback=on_epoch)
+    if resume is not None:
+        finished.extend({**m, **base, "status": "running"} for m in resume["metrics"])
+    result = train_candidate(module, dataset, config, callback=on_epoch,
+                             checkpoint=states.append if checkpoint_report is not None else None, resume=resume)
     error = result.error
     if result.status == "failed" and not error.startswith("out of memory") \
             and any(marker in error.lower() for marker in _OOM_MARKERS):

@@ -88,6 +88,12 @@ class TuneSettings:
         memory_limit_mb: default ``TrialSpec.memory_limit_mb`` for specs that have none (``None``: no cap).
         reuse_actors: run consecutive trials in the same worker process (saves starting a process and importing
             torch per trial; the dataset is then loaded once per worker).
+        max_failures: how often a trial whose worker died (or whose trainable raised) is started again, from its
+            last checkpoint (Tune's ``FailureConfig``); the trial still ends with one outcome. On a multi-node
+            cluster ``storage_path`` must be a directory every node sees (or cloud storage) for a retry on another
+            node to find the checkpoint.
+        checkpoints: report a checkpoint every epoch (:mod:`nas.search.trainable`); without them a retried trial
+            starts again from epoch 1 (its earlier epochs are not recorded twice).
     """
 
     address: str | None = None
@@ -101,6 +107,8 @@ class TuneSettings:
     storage_path: str | None = None
     memory_limit_mb: int | None = None
     reuse_actors: bool = True
+    max_failures: int = 1
+    checkpoints: bool = True
 
     def __post_init__(self) -> None:
         if self.scheduler not in _SCHEDULERS:
@@ -114,6 +122,8 @@ class TuneSettings:
         for key, value in positive.items():
             if value is not None and not value > 0:
                 raise ValueError(f"{key} must be positive, got {value!r}")
+        if self.max_failures < 0:
+            raise ValueError(f"max_failures must not be negative, got {self.max_failures!r}")
         if self.reduction_factor < 2:
             raise ValueError(f"reduction_factor must be at least 2, got {self.reduction_factor!r}")
 
@@ -196,7 +206,8 @@ def run_trials(specs: Sequence[TrialSpec], settings: TuneSettings | None = None,
     ensure_ray(settings)
     stream = _Stream(specs, settings, on_epoch, on_finish)
     _fit(settings, stream, max(spec.epochs for spec in specs),
-         param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs])},
+         param_space={"spec": tune.grid_search([spec.to_dict() for spec in specs]),
+                      "checkpoints": settings.checkpoints},
          max_concurrent=settings.max_concurrent)
     return [stream.outcomes[spec.trial_id] for spec in specs]
 
@@ -254,7 +265,7 @@ class SpecSearcher(Searcher):
         assert isinstance(spec, TrialSpec)
         spec = _with_memory_cap(spec, self.settings)
         self.stream.add(spec)
-        return {"spec": spec.to_dict()}
+        return {"spec": spec.to_dict(), "checkpoints": self.settings.checkpoints}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         pass
@@ -345,7 +356,7 @@ def _fit(settings: TuneSettings, stream: _Stream, max_t: int, *, param_space: di
                                         reuse_actors=settings.reuse_actors),
             run_config=tune.RunConfig(name=name, storage_path=os.path.abspath(storage), verbose=0,
                                       callbacks=[stream], stop=_StopOnDriverError(stream),
-                                      failure_config=tune.FailureConfig(max_failures=0)))
+                                      failure_config=tune.FailureConfig(max_failures=settings.max_failures)))
         tuner.fit()
     except Exception as err:
         if stream.user_error is not None:
@@ -397,6 +408,7 @@ class _Stream(tune.Callback):
         self.last: dict[int, dict[str, Any]] = {}
         self.outcomes: dict[int, TrialOutcome] = {}
         self.placement: dict[int, dict[str, Any]] = {}
+        self.retries: dict[int, int] = {}
         self.user_error: BaseException | None = None
 
     def add(self, spec: TrialSpec) -> None:
@@ -431,7 +443,10 @@ class _Stream(tune.Callback):
             return
         metrics = {key: result[key] for key in EPOCH_KEYS if key in result}
         metrics["trial_id"] = spec_id  # Tune overwrites "trial_id" in results with its own id
-        self.epochs[spec_id].append(metrics)
+        epochs = self.epochs[spec_id]
+        if epochs and metrics.get("epoch") is not None and metrics["epoch"] <= epochs[-1].get("epoch", 0):
+            return  # a retried trial repeating an epoch it had reported before its worker died: counted once
+        epochs.append(metrics)
         if self.on_epoch is not None:
             self._call(self.on_epoch, spec_id, metrics)
 
@@ -448,6 +463,12 @@ class _Stream(tune.Callback):
         if status == "ok" and len(epochs) < self.specs[spec_id].epochs:
             status = "stopped"  # the scheduler ended it early (no final report comes then)
         self._finish(spec_id, status, error)
+
+    def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
+        """The trial's worker died (or its trainable raised) and Tune starts it again from its last checkpoint."""
+        spec_id = _spec_id(trial)
+        if spec_id in self.specs:
+            self.retries[spec_id] = self.retries.get(spec_id, 0) + 1
 
     def on_trial_error(self, iteration: int, trials: list[Any], trial: Any, **info: Any) -> None:
         """The trainable raised (or its worker died): a failed outcome with Tune's error."""
@@ -476,10 +497,10 @@ class _Stream(tune.Callback):
         worker = final or (epochs[-1] if epochs else {})
         placement = self.placement.get(spec_id, {})
         resources = {"cpu": self.settings.cpus_per_trial, "gpu": self.settings.gpus_per_trial,
-                     "device": worker.get("device"), "threads": worker.get("threads"),
+                     "device": worker.get("device"), "threads": worker.get("threads"), "amp": worker.get("amp"),
                      "memory_limit_mb": spec.memory_limit_mb, "node_ip": last.get("node_ip"),
                      "node_id": placement.get("node_id"), "started_at": placement.get("started_at"),
-                     "ended_at": time.time()}
+                     "ended_at": time.time(), "retries": self.retries.get(spec_id, 0)}
         outcome = TrialOutcome(spec_id, spec.hash, status, error, list(epochs), dict(epochs[-1]) if epochs else None,
                                seconds, resources)
         self.outcomes[spec_id] = outcome

@@ -19,18 +19,20 @@ search, so ``optuna-dashboard URL --artifact-dir DIR`` shows it (:meth:`Store.da
 
 from nas.statuses import SearchStatus, TrialStatus
 from nas.store.store import (
-    ArchitectureRecord,
-    LeaseError,
-    LeaseRecord,
-    LineageRecord,
-    ReconcileReport,
-    ScoreRecord,
-    SearchRecord,
-    Store,
-    StoreError,
-    TrialRecord,
-    default_db_url,
+                             ArchitectureRecord,
+                             LeaseError,
+                             LeaseRecord,
+                             LineageRecord,
+                             ReconcileReport,
+                             ScoreRecord,
+                             SearchRecord,
+                             Store,
+                             StoreError,
+                             StoreUnavailableError,
+                             TrialRecord,
+                             default_db_url,
 )
 
 __all__ = ["ArchitectureRecord", "LeaseError", "LeaseRecord", "LineageRecord", "ReconcileReport", "ScoreRecord",
-           "SearchRecord", "SearchStatus", "Store", "StoreError", "TrialRecord", "TrialStatus", "default_db_url"]
+           "SearchRecord", "SearchStatus", "Store", "StoreError", "StoreUnavailableError", "TrialRecord", "TrialStatus",
+           "default_db_url"]

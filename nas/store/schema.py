@@ -13,8 +13,11 @@ table                     one row per
 ========================  ====================================================================================
 
 Schema versions: 1 (the first); 2 adds ``nas_searches.budget`` and ``nas_searches.error`` (formerly Optuna study
-attributes), ``nas_trials.tell_seq`` (the order in which the strategy was told the results) and ``nas_leases``.
-A version-1 store is upgraded in place when it is opened (:func:`upgrade_statements`).
+attributes), ``nas_trials.tell_seq`` (the order in which the strategy was told the results) and ``nas_leases``;
+3 adds ``nas_searches.job_id``/``job_address`` (the Ray job running the search) and ``nas_trials.gpu_fallback``.
+Changes are Alembic revisions (:mod:`nas.store.migrate`, scripts in ``nas/store/migrations/versions``; schema 2 is
+the baseline revision); every older store is upgraded in place when it is opened. A change to a model here needs
+a new revision there.
 
 Encodings chosen so that SQLite and PostgreSQL round-trip the same values:
 
@@ -51,6 +54,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -59,10 +63,10 @@ from nas.statuses import SearchStatus, TrialStatus
 
 __all__ = ["ArchitectureModel", "Base", "JSONText", "LeaseModel", "LineageModel", "MetaModel", "SCHEMA_VERSION",
            "SEARCH_STATUSES", "ScoreModel", "SearchModel", "SearchStatus", "TRIAL_STATUSES", "TrialModel",
-           "TrialStatus", "decode_float", "encode_float", "upgrade_statements", "utcnow"]
+           "TrialStatus", "decode_float", "encode_float", "utcnow"]
 
 #: Bumped whenever a table changes; a store whose ``nas_meta.schema_version`` is newer is refused.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 #: The states of a search, as strings.
@@ -149,6 +153,8 @@ class SearchModel(Base):
     updated: Mapped[datetime.datetime] = mapped_column(DateTime)
     budget: Mapped[int | None] = mapped_column(Integer, nullable=True)
     error: Mapped[str] = mapped_column(Text, default="")
+    job_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    job_address: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class ArchitectureModel(Base):
@@ -207,6 +213,7 @@ class TrialModel(Base):
     created: Mapped[datetime.datetime] = mapped_column(DateTime)
     finished: Mapped[datetime.datetime | None] = mapped_column(DateTime, nullable=True)
     tell_seq: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gpu_fallback: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class LineageModel(Base):
@@ -240,17 +247,3 @@ class LeaseModel(Base):
     pid_started: Mapped[float] = mapped_column(Double)
     acquired: Mapped[datetime.datetime] = mapped_column(DateTime)
     heartbeat: Mapped[datetime.datetime] = mapped_column(DateTime)
-
-
-def upgrade_statements(version: int, columns: dict[str, set[str]]) -> list[str]:
-    """The ``ALTER TABLE`` statements that bring a store of schema ``version`` to :data:`SCHEMA_VERSION`, given the
-    column names each existing ``nas_*`` table has (new tables such as ``nas_leases`` are created separately).
-    Plain ``ADD COLUMN`` of nullable columns: valid in SQLite and PostgreSQL alike."""
-    wanted = {"nas_searches": [("budget", "INTEGER"), ("error", "TEXT")], "nas_trials": [("tell_seq", "INTEGER")]}
-    out = []
-    if version < 2:
-        for table, cols in wanted.items():
-            for name, kind in cols:
-                if name not in columns.get(table, set()):
-                    out.append(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-    return out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import functools
 import io
 import json
 import logging
@@ -39,12 +40,13 @@ from sqlalchemy.orm import Session, sessionmaker, undefer
 
 from nas.errors import NasError
 from nas.store.guard import refuse_foreign_sqlite
+from nas.store.migrate import VERSION_TABLE, current_revision, head_revision, known_revisions, upgrade
+from nas.store.retry import Retrier
 from nas.store.schema import (
     SCHEMA_VERSION,
     SEARCH_STATUSES,
     TRIAL_STATUSES,
     ArchitectureModel,
-    Base,
     LeaseModel,
     LineageModel,
     MetaModel,
@@ -54,7 +56,6 @@ from nas.store.schema import (
     TrialStatus,
     decode_float,
     encode_float,
-    upgrade_statements,
     utcnow,
 )
 from nas.util.secrets import scrub
@@ -86,6 +87,11 @@ class StoreError(NasError, RuntimeError):
 
     The message is one line that names the database (password masked) and the cause; nothing stored is changed.
     """
+
+
+class StoreUnavailableError(StoreError):
+    """The database stayed unreachable for the store's whole ``retry_s`` (:mod:`nas.store.retry`); a search that
+    meets it stops ``interrupted`` and can be resumed once the database is back."""
 
 
 class LeaseError(StoreError):
@@ -120,6 +126,8 @@ class SearchRecord:
         created, updated: aware UTC timestamps.
         budget: the trials to finish (``None`` in stores written before schema 2: then the config's).
         error: why the search last failed or was interrupted (empty otherwise).
+        job_id, job_address: the Ray job running the search and its job server (``nas search submit``), ``None``
+            for a search run directly.
     """
 
     id: int
@@ -136,12 +144,14 @@ class SearchRecord:
     updated: datetime.datetime
     budget: int | None = None
     error: str = ""
+    job_id: str | None = None
+    job_address: str | None = None
 
     @classmethod
     def _of(cls, row: SearchModel) -> SearchRecord:
         return cls(row.id, row.name, row.space, row.dataset, row.config, row.seed, row.status, tuple(row.objectives),
                    tuple(row.directions), row.optuna_study_name, _aware(row.created), _aware(row.updated),
-                   row.budget, row.error or "")
+                   row.budget, row.error or "", row.job_id, row.job_address)
 
 
 @dataclass(frozen=True)
@@ -233,6 +243,8 @@ class TrialRecord:
         created: aware UTC timestamp of the row; ``finished`` when it finished.
         tell_seq: the position (from 0) at which the search's strategy was told this result (:meth:`Store.mark_told`);
             ``None`` while untold. A resumed search replays its history in this order.
+        gpu_fallback: the trial asked for a GPU (``resources["gpu"] > 0``) but trained on the CPU
+            (``resources["device"]``), e.g. on a node without CUDA; set by :meth:`Store.finish_trial`.
     """
 
     id: int
@@ -251,13 +263,14 @@ class TrialRecord:
     created: datetime.datetime
     finished: datetime.datetime | None
     tell_seq: int | None = None
+    gpu_fallback: bool = False
 
     @classmethod
     def _of(cls, row: TrialModel, search: str) -> TrialRecord:
         return cls(row.id, search, row.arch_hash, row.generation, TrialStatus(row.status), row.error, row.resources,
                    tuple(row.epochs), row.final, row.val_acc, row.test_acc,
                    None if row.objective_values is None else tuple(row.objective_values), row.optuna_trial_number,
-                   _aware(row.created), _aware_or_none(row.finished), row.tell_seq)
+                   _aware(row.created), _aware_or_none(row.finished), row.tell_seq, bool(row.gpu_fallback))
 
     @property
     def node(self) -> str | None:
@@ -394,6 +407,12 @@ class Store:
             ``./nas_artifacts``. Created when the store opens. Pass the same folder to
             ``optuna-dashboard URL --artifact-dir DIR`` (see :meth:`dashboard_command`).
 
+        retry_s: once open, how long an operation that lost the database connection is retried with backoff
+            before :class:`StoreUnavailableError` (:mod:`nas.store.retry`; 0, the default: not retried). Opening
+            itself is never retried: an unreachable or corrupt database at start is an error at once.
+        sqlite_busy_s: how long a SQLite statement waits for another process's lock before failing (30 s; a
+            lock held longer is then retried for ``retry_s``).
+
     Raises:
         StoreError: bad URL, missing driver, unreachable server, a file that is not SQLite, or a store written
             by a newer version. The message names the URL (password masked) and the cause; nothing is written.
@@ -408,8 +427,10 @@ class Store:
     driver thread uses a store.
     """
 
-    def __init__(self, url: str, *, artifact_dir: str | Path | None = None) -> None:
+    def __init__(self, url: str, *, artifact_dir: str | Path | None = None, retry_s: float = 0.0,
+                 sqlite_busy_s: float = _SQLITE_BUSY_MS / 1000) -> None:
         self.url = url
+        self._busy_ms = int(sqlite_busy_s * 1000)
         try:
             parsed = sa.make_url(url)
         except ArgumentError as exc:
@@ -432,7 +453,7 @@ class Store:
             # absolute, so that a later chdir (Ray changes folders) cannot point either engine elsewhere
             parsed = parsed.set(database=str(self._sqlite_path))
             self.url = parsed.render_as_string(hide_password=False)
-            optuna_kwargs["connect_args"] = {"timeout": _SQLITE_BUSY_MS / 1000}
+            optuna_kwargs["connect_args"] = {"timeout": self._busy_ms / 1000}
         elif backend == "postgresql":
             if "connect_timeout" not in parsed.query:
                 engine_kwargs["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
@@ -449,15 +470,17 @@ class Store:
         except (ArgumentError, SQLAlchemyError, TypeError, ValueError) as exc:
             raise StoreError(f"bad store URL {self.display_url}: {_cause(exc, parsed.password)}") from None
         if backend == "sqlite":
-            event.listen(self._engine, "connect", _sqlite_on_connect)
+            event.listen(self._engine, "connect", functools.partial(_sqlite_on_connect, busy_ms=self._busy_ms))
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._retrier = Retrier(retry_s, self.display_url, StoreUnavailableError,
+                                lambda exc: _cause(exc, self._url.password))
         self._studies: dict[str, optuna.Study] = {}
         try:
             self._probe()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 self.optuna_storage = RDBStorage(self.url, engine_kwargs=optuna_kwargs)
-            self._create_tables()
+            self._migrate()
         except StoreError:
             self.close()
             raise
@@ -488,39 +511,32 @@ class Store:
         return StoreError(f"{what} {where}: {_cause(exc, self._url.password)}")
 
     def _probe(self) -> None:
-        """Before anything is written: connect (the database is reachable and readable) and check our schema."""
+        """Before anything is written: connect (the database is reachable and readable) and check our schema is
+        not newer than this nas-platform's (a revision it does not know, or a newer ``schema_version``)."""
         if self._sqlite_path is not None and not self._sqlite_path.parent.is_dir():
             raise StoreError(f"cannot open the store {self.display_url}: folder {self._sqlite_path.parent} "
                              "does not exist")
         with self._engine.connect() as connection:
             connection.execute(sa.text("SELECT 1"))
-            if not sa.inspect(connection).has_table(MetaModel.__tablename__):
-                return
-            version = connection.execute(select(MetaModel.value).where(MetaModel.key == "schema_version")).scalar()
+            inspector = sa.inspect(connection)
+            revision = current_revision(connection) if inspector.has_table(VERSION_TABLE) else None
+            if not inspector.has_table(MetaModel.__tablename__):
+                version = None
+            else:
+                version = connection.execute(select(MetaModel.value).where(MetaModel.key == "schema_version")).scalar()
+        if revision is not None and revision not in known_revisions():
+            raise StoreError(f"the store {self.display_url} has schema revision {revision}, unknown to this "
+                             f"nas-platform (newest {head_revision()}): upgrade nas-platform")
         if version is not None and int(version) > SCHEMA_VERSION:
             raise StoreError(f"the store {self.display_url} has schema version {version}, newer than this "
                              f"nas-platform's ({SCHEMA_VERSION}): upgrade nas-platform")
 
-    def _create_tables(self) -> None:
-        """Create whichever of our tables are missing and upgrade an older schema in place
-        (:func:`~nas.store.schema.upgrade_statements`)."""
-        with self._engine.connect() as connection:
-            inspector = sa.inspect(connection)
-            had_tables = inspector.has_table(MetaModel.__tablename__)
-            columns = {t.name: {c["name"] for c in inspector.get_columns(t.name)}
-                       for t in Base.metadata.sorted_tables if inspector.has_table(t.name)}
-        Base.metadata.create_all(self._engine)
+    def _migrate(self) -> None:
+        """Bring the schema to the newest Alembic revision (:mod:`nas.store.migrate`: a new store gets every
+        table, an older one is upgraded in place) and record :data:`~nas.store.schema.SCHEMA_VERSION`."""
+        upgrade(self._engine)
         with self._session() as session:
-            meta = session.get(MetaModel, "schema_version")
-            if meta is None:
-                session.add(MetaModel(key="schema_version", value=str(SCHEMA_VERSION)))
-                version = SCHEMA_VERSION if not had_tables or not columns.get("nas_trials") else 1
-            else:
-                version = int(meta.value)
-            if version < SCHEMA_VERSION:
-                for statement in upgrade_statements(version, columns):
-                    session.execute(sa.text(statement))
-                session.merge(MetaModel(key="schema_version", value=str(SCHEMA_VERSION)))
+            session.merge(MetaModel(key="schema_version", value=str(SCHEMA_VERSION)))
 
     def close(self) -> None:
         """Release the store's database connections (ours and Optuna's). The store is unusable afterwards."""
@@ -683,6 +699,13 @@ class Store:
         with self._optuna_errors():
             self._study(record).set_user_attr("budget", int(budget))
         return record
+
+    def set_search_job(self, name: str, job_id: str, address: str) -> SearchRecord:
+        """Record the Ray job that runs the search (``nas search submit``) and its job server's address."""
+        with self._session() as session:
+            row = self._search_row(session, name)
+            row.job_id, row.job_address, row.updated = str(job_id), str(address), utcnow()
+        return SearchRecord._of(row)
 
     # ------------------------------------------------------------------------------------------- leases
 
@@ -973,6 +996,7 @@ class Store:
             pending = row.optuna_pending
             if extra and not pending:
                 row.resources = {**(row.resources or {}), **extra}
+                row.gpu_fallback = _gpu_fallback(row.resources)
         n = len(search.directions)
         if result.objective_values is not None and len(result.objective_values) != n:
             raise ValueError(f"search {search.name!r} has {n} objectives ({', '.join(search.objectives)}), got "
@@ -1211,11 +1235,41 @@ class Store:
         return curve
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+_RETRIED = ("create_search", "get_search", "list_searches", "set_search_status", "set_search_budget",
+            "set_search_job", "acquire_lease", "get_lease", "heartbeat", "release_lease", "add_architecture",
+            "get_architecture", "known_hashes", "add_scores", "scores_of", "add_lineage", "lineage_of", "queue_trial",
+            "start_trial", "mark_running", "get_trial", "finish_trial", "reconcile", "mark_told", "told_trials",
+            "unfinished_trials", "trials_of", "best", "pareto_front", "curve")
+"""The store's operations that retry a lost connection (every public method that reads or writes)."""
+
+
+def _with_retries(method: Any) -> Any:
+    @functools.wraps(method)
+    def retried(self: Store, *args: Any, **kwargs: Any) -> Any:
+        return self._retrier.call(lambda: method(self, *args, **kwargs), method.__name__)
+
+    return retried
+
+
+for _name in _RETRIED:
+    setattr(Store, _name, _with_retries(getattr(Store, _name)))
+
+
+def _gpu_fallback(resources: Mapping[str, Any]) -> bool:
+    """Whether a trial's ``resources`` say it asked for a GPU but trained on another device (the CPU)."""
+    try:
+        asked = float(resources.get("gpu") or 0) > 0
+    except (TypeError, ValueError):
+        return False
+    device = resources.get("device")
+    return asked and device is not None and not str(device).startswith("cuda")
+
+
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, busy_ms: int = _SQLITE_BUSY_MS) -> None:
     """Every SQLite connection: wait on locks, enforce foreign keys, WAL journal (fails on a non-SQLite file)."""
     cursor = dbapi_connection.cursor()
     try:
-        cursor.execute(f"PRAGMA busy_timeout = {_SQLITE_BUSY_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA journal_mode = WAL")
     finally:

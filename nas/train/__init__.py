@@ -4,7 +4,16 @@ See :mod:`nas.train.trainer` for the protocol and :class:`TrainConfig` for its d
 """
 
 from nas.train.config import DEFAULT_LR, TrainConfig
-from nas.train.trainer import EpochMetrics, StopTraining, TrainResult, resolve_device, train_candidate
+from nas.train.trainer import (
+                               STATE_KEYS,
+                               EpochMetrics,
+                               StopTraining,
+                               TrainResult,
+                               amp_dtype,
+                               resolve_device,
+                               train_candidate,
+)
 
-__all__ = ["DEFAULT_LR", "EpochMetrics", "StopTraining", "TrainConfig", "TrainResult", "resolve_device",
+__all__ = ["DEFAULT_LR", "STATE_KEYS", "EpochMetrics", "StopTraining", "TrainConfig", "TrainResult", "amp_dtype",
+           "resolve_device",
            "train_candidate"]

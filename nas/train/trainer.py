@@ -14,6 +14,12 @@ Protocol of :func:`train_candidate`:
   smoothing. Accuracies lie in [0, 1]. Epochs count from 1, steps within an epoch from 1.
 - ``callback(EpochMetrics)`` is called after each epoch; raising :class:`StopTraining` there ends the run with
   status ``"stopped"``. Any other exception from the callback is the caller's bug and propagates.
+- Checkpoints: ``checkpoint(state)`` (when given) is called after each epoch, before ``callback``, with the
+  complete training state as a :func:`torch.save`-able dict (:data:`STATE_KEYS`: the finished epoch, the module's,
+  optimizer's, LR scheduler's and grad scaler's ``state_dict``, the shuffling generator's and torch's RNG states and
+  the finished epochs' metrics). ``resume=state`` continues a run from such a state: the module, optimizer and RNGs
+  are restored and training goes on at the next epoch, so a resumed run reports the epochs the interrupted one had
+  not finished (on the CPU with the same metrics as an uninterrupted run).
 - Failures of the candidate never propagate: a NaN/infinite loss, running out of memory
   (``torch.cuda.OutOfMemoryError``, ``MemoryError``, allocator errors) or any other exception while training or
   evaluating give status ``"failed"`` with a one-line ``error``; the finished epochs are kept.
@@ -41,9 +47,14 @@ from torch import Tensor, nn
 from nas.data.datasets import Dataset, Split
 from nas.train.config import TrainConfig
 
-__all__ = ["EpochMetrics", "StopTraining", "TrainResult", "resolve_device", "train_candidate"]
+__all__ = ["STATE_KEYS", "EpochMetrics", "StopTraining", "TrainResult", "amp_dtype", "resolve_device",
+           "train_candidate"]
 
 _OOM_MARKERS = ("out of memory", "not enough memory", "failed to allocate memory")
+
+STATE_KEYS: tuple[str, ...] = ("epoch", "module", "optimizer", "scheduler", "scaler", "generator", "torch_rng",
+                               "metrics")
+"""The keys of a training state (``checkpoint``/``resume`` of :func:`train_candidate`)."""
 
 
 class StopTraining(Exception):
@@ -159,7 +170,9 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def train_candidate(module: nn.Module, dataset: Dataset, config: TrainConfig | None = None, *,
-                    callback: Callable[[EpochMetrics], None] | None = None) -> TrainResult:
+                    callback: Callable[[EpochMetrics], None] | None = None,
+                    checkpoint: Callable[[dict[str, Any]], None] | None = None,
+                    resume: Mapping[str, Any] | None = None) -> TrainResult:
     """Train ``module`` in place on ``dataset`` under ``config`` (default: ``TrainConfig()``); never raises for
     failures of the candidate (see the module docstring for the protocol).
 
@@ -168,9 +181,21 @@ def train_candidate(module: nn.Module, dataset: Dataset, config: TrainConfig | N
         dataset: the splits to train on and evaluate.
         config: the protocol.
         callback: called with each epoch's :class:`EpochMetrics`; may raise :class:`StopTraining`.
+        checkpoint: called after each epoch (before ``callback``) with the training state (:data:`STATE_KEYS`).
+        resume: a state given to ``checkpoint`` by an earlier run of the same module, data and config: training
+            continues after its epoch, and the result's epochs include the earlier ones.
+
+    Raises:
+        ValueError: an unusable device, or a ``resume`` state that lacks keys or is past the config's epochs.
     """
     config = config if config is not None else TrainConfig()
     device = resolve_device(config.device)
+    if resume is not None:
+        missing = [key for key in STATE_KEYS if key not in resume]
+        if missing:
+            raise ValueError(f"the training state to resume lacks {', '.join(missing)}")
+        if not 0 <= int(resume["epoch"]) <= config.epochs:
+            raise ValueError(f"the training state is at epoch {resume['epoch']}, the protocol has {config.epochs}")
     start = time.perf_counter()
     params = sum(p.numel() for p in module.parameters())
     finished: list[EpochMetrics] = []
@@ -185,7 +210,7 @@ def train_candidate(module: nn.Module, dataset: Dataset, config: TrainConfig | N
         with torch.random.fork_rng(devices=cuda_devices):
             torch.manual_seed(config.seed)
             np.random.seed(config.seed)
-            _train(module, dataset, config, device, callback, finished)
+            _train(module, dataset, config, device, callback, finished, checkpoint, resume)
     except StopTraining:
         status = "stopped"
     except _CallbackError as err:
@@ -247,6 +272,15 @@ def _tensors(split: Split, device: torch.device) -> tuple[Tensor, Tensor]:
     return torch.tensor(split.x, device=device), torch.tensor(split.y, device=device)
 
 
+def amp_dtype(device: str | torch.device, config: TrainConfig) -> str | None:
+    """The mixed-precision dtype training on ``device`` under ``config`` uses: ``"bfloat16"`` (CUDA with bf16),
+    ``"float16"`` (older CUDA, with a GradScaler), ``None`` (no AMP: the CPU, or ``amp=False``)."""
+    device = torch.device(device) if isinstance(device, str) else device
+    if device.type != "cuda" or not config.amp or not torch.cuda.is_available():
+        return None
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+
+
 def _autocast(device: torch.device, config: TrainConfig) -> tuple[Callable[[], AbstractContextManager[Any]], bool]:
     """A factory of autocast contexts and whether fp16 (needing a GradScaler) is used."""
     if device.type != "cuda" or not config.amp:
@@ -291,7 +325,9 @@ def _evaluate(module: nn.Module, x: Tensor, y: Tensor, batch_size: int, num_clas
 
 
 def _train(module: nn.Module, dataset: Dataset, config: TrainConfig, device: torch.device,
-           callback: Callable[[EpochMetrics], None] | None, finished: list[EpochMetrics]) -> None:
+           callback: Callable[[EpochMetrics], None] | None, finished: list[EpochMetrics],
+           checkpoint: Callable[[dict[str, Any]], None] | None = None,
+           resume: Mapping[str, Any] | None = None) -> None:
     """The training loop; appends each finished epoch to ``finished`` and raises on failure."""
     module.to(device)
     x_train, y_train = _tensors(dataset.train, device)
@@ -306,7 +342,17 @@ def _train(module: nn.Module, dataset: Dataset, config: TrainConfig, device: tor
     criterion = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     generator = torch.Generator().manual_seed(config.seed)
     num_classes = dataset.num_classes
-    for epoch in range(1, config.epochs + 1):
+    first = 1
+    if resume is not None:
+        module.load_state_dict(resume["module"])
+        optimizer.load_state_dict(resume["optimizer"])
+        scheduler.load_state_dict(resume["scheduler"])
+        scaler.load_state_dict(resume["scaler"])
+        generator.set_state(resume["generator"])
+        torch.set_rng_state(resume["torch_rng"])
+        finished.extend(EpochMetrics.from_dict(m) for m in resume["metrics"])
+        first = int(resume["epoch"]) + 1
+    for epoch in range(first, config.epochs + 1):
         epoch_start = time.perf_counter()
         module.train()
         loss_sum, seen, lr = 0.0, 0, float(config.lr)
@@ -344,6 +390,11 @@ def _train(module: nn.Module, dataset: Dataset, config: TrainConfig, device: tor
         metrics = EpochMetrics(epoch, loss_sum / max(1, seen), correct.item() / max(1, seen), *results["val"],
                                *results["test"], time.perf_counter() - epoch_start, float(lr))
         finished.append(metrics)
+        if checkpoint is not None:
+            checkpoint({"epoch": epoch, "module": module.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                        "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                        "metrics": [m.to_dict() for m in finished]})
         if callback is not None:
             try:
                 callback(metrics)

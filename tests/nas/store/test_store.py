@@ -1,5 +1,8 @@
 """The search's SQL store (nas.store): real SQLite files, Optuna's view of them, optuna-dashboard over HTTP, and
-PostgreSQL when ``NAS_TEST_POSTGRES_URL`` names one (``.ci/start_postgres.sh`` starts a throwaway server)."""
+PostgreSQL when ``NAS_TEST_POSTGRES_URL`` names one (``.ci/start_postgres.sh`` starts a throwaway server).
+
+The tests taking the ``db`` fixture run against both databases: a SQLite file and a fresh database of a throwaway
+PostgreSQL server the session starts (``tests/_postgres.py``; skipped where none can start)."""
 
 from __future__ import annotations
 
@@ -145,11 +148,23 @@ def _check_populated(store: Store, url: str, ids: dict[str, int], name: str = NA
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
+def sqlite_db(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'nas.db'}"
 
 
-def test_round_trip_sqlite(db: str, tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A new store's URL: a SQLite file, or a fresh PostgreSQL database (its artifacts go to ``./nas_artifacts``:
+    the test runs in ``tmp_path``)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'nas.db'}"
+    server = request.getfixturevalue("postgres_server")
+    monkeypatch.chdir(tmp_path)
+    return server.new_database()
+
+
+def test_round_trip_sqlite(sqlite_db: str, tmp_path: Path) -> None:
+    db = sqlite_db
     with Store(db) as store:
         assert store.artifact_dir == tmp_path / "nas_artifacts" and store.artifact_dir.is_dir()
         ids = _populate(store)
@@ -201,7 +216,8 @@ def test_names(db: str) -> None:
         with pytest.raises(StoreError, match="a search named 'alpha' already exists"):
             store.create_search("alpha", space="x", dataset="y", config={}, seed=1, objectives=["val_acc"],
                                 directions=["maximize"])
-        with pytest.raises(StoreError, match=r"no search named 'gamma' in sqlite:///.*; known: alpha, beta"):
+        with pytest.raises(StoreError,
+                           match=r"no search named 'gamma' in (sqlite|postgresql\+psycopg)://.*; known: alpha, beta"):
             store.get_search("gamma")
         with pytest.raises(StoreError, match="known: alpha, beta"):
             store.trials_of("gamma")
@@ -325,7 +341,8 @@ def test_garbage_file_is_refused_and_untouched(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.db"]
 
 
-def test_newer_schema_is_refused(db: str, tmp_path: Path) -> None:
+def test_newer_schema_is_refused(sqlite_db: str, tmp_path: Path) -> None:
+    db = sqlite_db
     Store(db).close()
     import sqlite3
     with sqlite3.connect(tmp_path / "nas.db") as con:
@@ -431,8 +448,8 @@ def test_round_trip_postgres(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------ schema 2: tell order, leases
 
 
-def test_tell_order_is_recorded_and_read_back_in_that_order(tmp_path: Path) -> None:
-    with Store(f"sqlite:///{tmp_path / 'nas.db'}") as store:
+def test_tell_order_is_recorded_and_read_back_in_that_order(db: str) -> None:
+    with Store(db) as store:
         ids = _populate(store)
         assert all(t.tell_seq is None for t in store.trials_of(NAME))
         assert store.mark_told([ids["failed"], ids["ok"]]) == [0, 1]
@@ -443,10 +460,10 @@ def test_tell_order_is_recorded_and_read_back_in_that_order(tmp_path: Path) -> N
             store.mark_told([queued])
 
 
-def test_budget_error_and_lease_columns(tmp_path: Path) -> None:
+def test_budget_error_and_lease_columns(db: str) -> None:
     from nas.store import LeaseError
 
-    with Store(f"sqlite:///{tmp_path / 'nas.db'}") as store:
+    with Store(db) as store:
         _populate(store)
         store.set_search_budget(NAME, 12)
         store.set_search_status(NAME, "failed", error="ValueError:   boom\n  there")
@@ -473,8 +490,11 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     with Store(url) as store:
         ids = _populate(store)
     engine = sqlalchemy.create_engine(url)
-    with engine.begin() as connection:  # what a store written by schema 1 looks like
-        for table, column in (("nas_searches", "budget"), ("nas_searches", "error"), ("nas_trials", "tell_seq")):
+    with engine.begin() as connection:  # what a store written by schema 1 (before migrations existed) looks like
+        connection.execute(sqlalchemy.text("DROP TABLE nas_alembic_version"))
+        for table, column in (("nas_searches", "budget"), ("nas_searches", "error"), ("nas_trials", "tell_seq"),
+                              ("nas_searches", "job_id"), ("nas_searches", "job_address"),
+                              ("nas_trials", "gpu_fallback")):
             connection.execute(sqlalchemy.text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         connection.execute(sqlalchemy.text("DROP TABLE nas_leases"))
         connection.execute(sqlalchemy.text("UPDATE nas_meta SET value = '1' WHERE key = 'schema_version'"))
@@ -487,5 +507,5 @@ def test_a_schema_1_store_is_upgraded_in_place(tmp_path: Path) -> None:
     engine = sqlalchemy.create_engine(url)
     with engine.connect() as connection:
         version = connection.execute(sqlalchemy.text("SELECT value FROM nas_meta WHERE key = 'schema_version'"))
-        assert version.scalar() == "2"
+        assert version.scalar() == "3"
     engine.dispose()
