@@ -1,6 +1,6 @@
 """Schema migrations (Alembic, nas.store.migrate): a store made by the code of the last main before migrations
 existed (schema 2; ``tests/data/store_schema2_main.sql`` is its ``sqlite3 .dump``, made by that code's
-``tests/test_store.py::_populate`` plus ``set_search_budget('s1', 9)``, with its Optuna artifacts beside it) is
+``tests/nas/store/test_store.py::_populate`` plus ``set_search_budget('s1', 9)``, with its Optuna artifacts beside it) is
 upgraded in place when opened, keeps
 everything, and records its revision in our own version table beside Optuna's ``alembic_version``."""
 
@@ -15,7 +15,7 @@ import sqlalchemy
 
 from nas.store import Store, StoreError
 from nas.store.migrate import VERSION_TABLE, head_revision, known_revisions
-from tests.test_store import NAME, _check_populated
+from tests.nas.store.test_store import NAME, _check_populated
 
 FIXTURE = Path(__file__).with_name("data") / "store_schema2_main.sql"
 ARTIFACTS = Path(__file__).with_name("data") / "store_schema2_main_artifacts"
