@@ -1,8 +1,8 @@
 """Schema migrations (Alembic, nas.store.migrate): a store made by the code of the last main before migrations
-existed (schema 2; ``tests/data/store_schema2_main.sql`` is its ``sqlite3 .dump``, made by that code's
-``tests/nas/store/test_store.py::_populate`` plus ``set_search_budget('s1', 9)``, with its Optuna artifacts beside it) is
-upgraded in place when opened, keeps
-everything, and records its revision in our own version table beside Optuna's ``alembic_version``."""
+existed (schema 2; ``tests/nas/store/data/store_schema2_main.sql`` is its ``sqlite3 .dump``, made by that code's
+``tests/test_store.py::_populate`` plus ``set_search_budget('s1', 9)``, with its Optuna artifacts beside it) is
+upgraded in place when opened, keeps everything, and records its revision in our own version table beside
+Optuna's ``alembic_version``."""
 
 from __future__ import annotations
 
