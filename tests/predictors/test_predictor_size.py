@@ -15,7 +15,7 @@ from scipy.stats import kendalltau
 from predictors import OnnxNetPredictor
 from predictors.onnx_net.predictor import SIZE_FEATURES, PredictorConfig, size_inputs
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CORPORA = ROOT / "benchmarks" / "results" / "predictor"
 
 
