@@ -290,6 +290,19 @@ def _group_tau(scores: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> f
     return float(np.mean(taus)) if taus else float("nan")
 
 
+
+def _checked_labels(y: np.ndarray, groups: Sequence[str] | None) -> np.ndarray:
+    """The ranking group of each label (one group ``"all"`` by default), after checking the labels a fit needs:
+    at least two, all finite, one group per label (shared by :meth:`OnnxNetPredictor.fit` and ``fit_features``)."""
+    if len(y) < 2:
+        raise ValueError("fit needs at least 2 labelled models")
+    if not np.all(np.isfinite(y)):
+        raise ValueError(f"accuracies contain {int((~np.isfinite(y)).sum())} non-finite values; drop failed runs")
+    group_labels = np.asarray(["all"] * len(y) if groups is None else [str(g) for g in groups])
+    if len(group_labels) != len(y):
+        raise ValueError(f"got {len(group_labels)} groups for {len(y)} models")
+    return group_labels
+
 class OnnxNetPredictor:
     """Predicts how well architectures will train from their ONNX files (scores: higher = better).
 
@@ -453,13 +466,7 @@ class OnnxNetPredictor:
         y = np.asarray(accuracies, dtype=np.float64)
         if len(models) != len(y):
             raise ValueError(f"got {len(models)} models but {len(y)} accuracies")
-        if len(y) < 2:
-            raise ValueError("fit needs at least 2 labelled models")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"accuracies contain {int((~np.isfinite(y)).sum())} non-finite values; drop failed runs")
-        group_labels = np.asarray(["all"] * len(y) if groups is None else [str(g) for g in groups])
-        if len(group_labels) != len(y):
-            raise ValueError(f"got {len(group_labels)} groups for {len(y)} models")
+        group_labels = _checked_labels(y, groups)
         graphs = self.encode(models)
         if extra is not None:
             width = np.asarray(extra).reshape(len(y), -1).shape[1]
@@ -499,13 +506,7 @@ class OnnxNetPredictor:
         x = np.asarray(x, dtype=np.float64)
         if x.ndim != 2 or len(x) != len(y):
             raise ValueError(f"got {len(x)} feature rows but {len(y)} accuracies")
-        if len(y) < 2:
-            raise ValueError("fit needs at least 2 labelled models")
-        if not np.all(np.isfinite(y)):
-            raise ValueError(f"accuracies contain {int((~np.isfinite(y)).sum())} non-finite values; drop failed runs")
-        group_labels = np.asarray(["all"] * len(y) if groups is None else [str(g) for g in groups])
-        if len(group_labels) != len(y):
-            raise ValueError(f"got {len(group_labels)} groups for {len(y)} models")
+        group_labels = _checked_labels(y, groups)
         fine_tune = self.is_trained
         if epochs is not None and not fine_tune:
             raise PredictorError("a warm fine-tune (epochs=...) needs a trained predictor")
