@@ -393,7 +393,8 @@ class _Stream(tune.Callback):
     """A Tune callback (driver side): turns Tune's trial events into ``on_epoch`` / ``on_finish`` calls.
 
     Exactly one outcome per spec: later events of a trial that already has one are ignored. An exception raised by
-    the user's callbacks is kept in ``user_error`` (and re-raised, which stops the Tune run).
+    the user's callbacks is kept in ``user_error``; :class:`_StopOnDriverError` then stops the Tune run and
+    :func:`_fit` re-raises the error once Tune has stopped (never raised into Tune, which would log a traceback).
     """
 
     def __init__(self, specs: Sequence[TrialSpec], settings: TuneSettings,
@@ -512,9 +513,9 @@ class _Stream(tune.Callback):
             return
         try:
             function(*args)
-        except BaseException as err:
+        except BaseException as err:  # noqa: BLE001 - kept, not raised into Tune (which would log a traceback):
+            # :class:`_StopOnDriverError` ends the run at Tune's next step and :func:`_fit` re-raises it after
             self.user_error = err
-            raise
 
 
 class _NeverStop(tune.Stopper):

@@ -209,9 +209,6 @@ def test_a_search_survives_a_postgres_restart_with_no_trial_lost(postgres_server
     _check_complete(url, before, "restarted")
 
 
-@pytest.mark.xfail(reason="known defect on the merged tree: a Tune callback's StoreError (connection refused) "
-                   "escapes instead of StoreUnavailableError during a long PostgreSQL outage; under investigation",
-                   strict=False)
 def test_a_database_gone_for_longer_interrupts_the_search_which_resumes(postgres_server: PostgresServer,
                                                                         tmp_path: Path) -> None:
     url = postgres_server.new_database()
