@@ -2,10 +2,12 @@
 
 Every field has a default, so ``SearchConfig()`` is the README's default search: einspace on digits, seeded with
 small known networks, regularised evolution whose candidates are pre-selected by the predictor and the ``zen``
-proxy (4 scored per trained one), 24 trained candidates in 3 rounds of 8, 20 epochs with ASHA. Nested sections
-(``train``, ``tune``, ``limits``) are plain dicts of :class:`~nas.train.TrainConfig`,
-:class:`~nas.search.tune_runner.TuneSettings` and :class:`~search_spaces.sampler.Limits` fields; they merge over
-:data:`DEFAULT_TRAIN`, :data:`DEFAULT_TUNE` and :data:`DEFAULT_LIMITS` (give only what changes).
+proxy (4 scored per trained one), 24 trained candidates in 3 rounds of 8, 20 epochs with ASHA. The nested
+sections are typed and validated once, here: ``train`` is a :class:`~nas.train.TrainConfig`, ``tune`` a
+:class:`~nas.search.settings.TuneSettings`, ``limits`` a :class:`~search_spaces.sampler.Limits`. At the YAML/JSON
+edge (and in the constructor) each may be given as a mapping of its fields, which merges over :data:`DEFAULT_TRAIN`,
+:data:`DEFAULT_TUNE` and the space's :func:`default_limits` (give only what changes); :meth:`SearchConfig.to_dict`
+writes them back as plain dicts of every field.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nas.errors import NasError
+
+if TYPE_CHECKING:
+    from nas.search.settings import TuneSettings
+    from nas.train.config import TrainConfig
+    from search_spaces.sampler import Limits
 
 #: Small known networks for einspace on 8x8 digits, written as derivations (einspace found that seeding the
 #: search with known architectures gave its largest gains). A convolution is ``(routing im2col[...] linear
@@ -80,6 +87,17 @@ LOOPS = ("auto", "async", "rounds")
 OBJECTIVES = {"val_acc": "maximize", "params": "minimize", "flops": "minimize", "latency": "minimize"}
 
 
+def _default_section(name: str) -> Any:
+    """The default ``train`` (:data:`DEFAULT_TRAIN`) or ``tune`` (:data:`DEFAULT_TUNE`) section, typed."""
+    if name == "train":
+        from nas.train.config import TrainConfig
+
+        return TrainConfig.from_dict(DEFAULT_TRAIN)
+    from nas.search.settings import TuneSettings
+
+    return TuneSettings.from_dict(DEFAULT_TUNE)
+
+
 class ConfigError(NasError, ValueError):
     """A search configuration names an unknown field or an invalid value (one line, naming the field)."""
 
@@ -111,12 +129,15 @@ class SearchConfig:
         objectives: ``val_acc`` first, then any of ``params``, ``flops``, ``latency`` (ONNX Runtime ms/sample,
             batch 1, measured on the driver).
         seed: seed of the strategy, the data split, proxies and training.
-        limits: sampling limits of the space (:class:`search_spaces.sampler.Limits` fields).
-        train: the training protocol (:class:`nas.train.TrainConfig` fields); ``seed`` is the search's seed,
+        limits: sampling limits of the space (a :class:`search_spaces.sampler.Limits`; a mapping of its fields
+            merges over :func:`default_limits`).
+        train: the training protocol (a :class:`nas.train.TrainConfig`; a mapping of its fields merges over
+            :data:`DEFAULT_TRAIN`); each trial's ``seed`` is the search's seed (:meth:`train_config`), its
             ``threads`` the trial's CPUs.
-        tune: how trials run (:class:`nas.search.tune_runner.TuneSettings` fields: ``scheduler`` (asha/fifo),
-            ``grace_period``, ``reduction_factor``, ``cpus_per_trial``, ``gpus_per_trial``, ``num_cpus`` (of a
-            local Ray), ``max_concurrent``, ``memory_limit_mb``; ``address`` is given per run, not stored).
+        tune: how trials run (a :class:`nas.search.settings.TuneSettings`; a mapping of its fields merges over
+            :data:`DEFAULT_TUNE`: ``scheduler`` (asha/fifo), ``grace_period``, ``reduction_factor``,
+            ``cpus_per_trial``, ``gpus_per_trial``, ``num_cpus`` (of a local Ray), ``max_concurrent``,
+            ``memory_limit_mb``; ``address`` is given per run, not stored).
         proxy_batch: training examples in the zero-cost proxies' batch.
         faults: **fault injection, for tests only**: ``{trial ordinal: fault}`` where the ordinal counts the
             search's trials from 0 in the order they were queued and the fault is one of
@@ -147,9 +168,10 @@ class SearchConfig:
     predictor_path: str | None = None
     objectives: tuple[str, ...] = ("val_acc", "params")
     seed: int = 0
-    limits: dict[str, int] = field(default_factory=dict)
-    train: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TRAIN))
-    tune: dict[str, Any] = field(default_factory=lambda: dict(DEFAULT_TUNE))
+    # the space's default limits depend on ``space``: an empty mapping here, parsed in __post_init__
+    limits: Limits = field(default_factory=dict)
+    train: TrainConfig = field(default_factory=lambda: _default_section("train"))
+    tune: TuneSettings = field(default_factory=lambda: _default_section("tune"))
     proxy_batch: int = 64
     faults: dict[int, str] = field(default_factory=dict)
     evaluator: str = "train"
@@ -189,33 +211,37 @@ class SearchConfig:
         self._check_sections()
 
     def _check_sections(self) -> None:
+        from nas.search.settings import TuneSettings
         from nas.search.trainable import FAULTS
-        from nas.search.tune_runner import TuneSettings
-        from nas.train import TrainConfig
+        from nas.train.config import TrainConfig
         from predictors import PROXY_NAMES
         from search_spaces.sampler import Limits
 
+        typed = {"limits": Limits, "train": TrainConfig, "tune": TuneSettings}
         for key in ("strategy_options", "limits", "train", "tune", "faults"):
-            if not isinstance(getattr(self, key), Mapping):
-                raise ConfigError(f"{key} must be a mapping, got {type(getattr(self, key)).__name__}")
-        for key, default in (("limits", default_limits(self.space)), ("train", DEFAULT_TRAIN), ("tune", DEFAULT_TUNE)):
-            object.__setattr__(self, key, {**default, **getattr(self, key)})  # sections merge over the defaults
+            value = getattr(self, key)
+            if not isinstance(value, Mapping) and not (key in typed and isinstance(value, typed[key])):
+                raise ConfigError(f"{key} must be a mapping, got {type(value).__name__}")
         object.__setattr__(self, "strategy_options", dict(self.strategy_options))
-        try:
-            TrainConfig.from_dict(self.train)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"train: {err}") from None
-        try:
-            TuneSettings.from_dict(self.tune)
-        except (TypeError, ValueError) as err:
-            raise ConfigError(f"tune: {err}") from None
-        try:
-            Limits(**self.limits)
-        except TypeError as err:
-            names = [f.name for f in fields(Limits)]
-            raise ConfigError(f"limits: {err}; valid: {', '.join(names)}") from None
-        except ValueError as err:  # LimitsError: not a non-negative integer, or too deep
-            raise ConfigError(f"limits: {err}") from None
+        # each section is parsed once, here: a mapping merges over its defaults (give only what changes)
+        if isinstance(self.train, Mapping):
+            try:
+                object.__setattr__(self, "train", TrainConfig.from_dict({**DEFAULT_TRAIN, **self.train}))
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"train: {err}") from None
+        if isinstance(self.tune, Mapping):
+            try:
+                object.__setattr__(self, "tune", TuneSettings.from_dict({**DEFAULT_TUNE, **self.tune}))
+            except (TypeError, ValueError) as err:
+                raise ConfigError(f"tune: {err}") from None
+        if isinstance(self.limits, Mapping):
+            try:
+                object.__setattr__(self, "limits", Limits(**{**default_limits(self.space), **self.limits}))
+            except TypeError as err:
+                names = [f.name for f in fields(Limits)]
+                raise ConfigError(f"limits: {err}; valid: {', '.join(names)}") from None
+            except ValueError as err:  # LimitsError: not a non-negative integer, or too deep
+                raise ConfigError(f"limits: {err}") from None
         bad = [s for s in self.scorers if s != "predictor" and s not in PROXY_NAMES]
         if bad:
             raise ConfigError(f"unknown scorer(s) {bad}; choose 'predictor' and/or zero-cost proxies: "
@@ -229,7 +255,7 @@ class SearchConfig:
             if value not in FAULTS:
                 raise ConfigError(f"faults: unknown fault {value!r}; choose from {', '.join(FAULTS)}")
             faults[ordinal] = value
-        if "oom" in faults.values() and not self.tune.get("memory_limit_mb"):
+        if "oom" in faults.values() and not self.tune.memory_limit_mb:
             raise ConfigError("faults: the 'oom' fault needs tune.memory_limit_mb")
         object.__setattr__(self, "faults", faults)
 
@@ -280,9 +306,9 @@ class SearchConfig:
 
     def train_config(self) -> dict[str, Any]:
         """The training protocol of every trial: ``train`` with the search's seed (``TrainConfig.to_dict()``)."""
-        from nas.train import TrainConfig
+        from dataclasses import replace
 
-        return TrainConfig.from_dict({**self.train, "seed": self.seed}).to_dict()
+        return replace(self.train, seed=self.seed).to_dict()
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (``from_dict`` gives the config back)."""

@@ -82,7 +82,7 @@ from nas.util.atomic import check_output_dir
 from nas.util.secrets import shell_command
 
 if TYPE_CHECKING:
-    from nas.search.tune_runner import TuneSettings
+    from nas.search.settings import TuneSettings
     from nas.store import ArchitectureRecord, Store, TrialRecord
 
 __all__ = ["MAX_ASKS", "MAX_STALLED_ROUNDS", "SearchProgress", "SearchSummary", "decode_proposal",
@@ -299,12 +299,8 @@ def _stored_budget(store: Store, name: str, config: SearchConfig) -> int:
 
 
 def _settings(config: SearchConfig, address: str | None) -> TuneSettings:
-    from nas.search.tune_runner import TuneSettings
-
-    try:
-        return TuneSettings.from_dict({**config.tune, "address": address})
-    except (TypeError, ValueError) as err:
-        raise ConfigError(f"tune: {err}") from None
+    """The search's ``tune`` section (validated with the config) joined to this run's cluster ``address``."""
+    return replace(config.tune, address=address)
 
 
 def _study(store: Store, name: str) -> Any:
@@ -358,7 +354,6 @@ class _Search:
                  progress: Callable[[SearchProgress], None] | None) -> None:
         from nas.search.scoring import scorer_from_config
         from nas.search.strategies import make_strategy
-        from search_spaces.sampler import Limits
         from search_spaces.spaces import get_space, space_spec
 
         self.store, self.name, self.config, self.budget = store, name, config, int(budget)
@@ -375,7 +370,7 @@ class _Search:
             self.dataset = load_dataset(config.dataset, seed=config.seed)
             self.input_shape = tuple(int(d) for d in self.dataset.input_shape)
             self.num_classes = int(self.dataset.num_classes)
-        self.space = get_space(config.space, self.input_shape, limits=Limits(**config.limits))
+        self.space = get_space(config.space, self.input_shape, limits=config.limits)
         self.evaluator = self._evaluator()
         import warnings as _warnings
 

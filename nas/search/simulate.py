@@ -120,14 +120,13 @@ def simulate_table_search(config: SearchConfig, *, table: ArchTable | None = Non
         ConfigError: ``config`` is not a table search; TableError: a candidate is not in the table.
     """
     from nas.search.config import ConfigError
-    from search_spaces.sampler import Limits
     from search_spaces.spaces import get_space, space_spec
 
     if not config.table_mode:
         raise ConfigError(f"simulate_table_search needs a table search (evaluator: table:PATH), got "
                           f"{config.evaluator!r}")
     if space is None:
-        space = get_space(config.space, space_spec(config.space).example_input, limits=Limits(**config.limits))
+        space = get_space(config.space, space_spec(config.space).example_input, limits=config.limits)
     if table is None:
         _, path, key = config.evaluator_parts
         assert path is not None

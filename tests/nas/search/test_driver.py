@@ -238,11 +238,10 @@ def test_scorer_ranks_with_the_predictor_and_proxies_in_ray_tasks(searched: tupl
     from nas.data import load_dataset
     from nas.search.scoring import Scorer
     from nas.search.strategies import make_strategy
-    from search_spaces.sampler import Limits
     from search_spaces.spaces import get_space
 
     assert ray.is_initialized()
-    space = get_space("einspace", (1, 8, 8), limits=Limits(**CONFIG.limits))
+    space = get_space("einspace", (1, 8, 8), limits=CONFIG.limits)
     dataset = load_dataset("digits", seed=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -268,11 +267,10 @@ def test_scorer_ranks_with_the_predictor_and_proxies_in_ray_tasks(searched: tupl
 
 
 def test_shipped_einspace_seeds_parse_within_the_default_limits() -> None:
-    from search_spaces.sampler import Limits
     from search_spaces.spaces import get_space
 
     config = SearchConfig()
-    space = get_space("einspace", (1, 8, 8), limits=Limits(**config.limits))
+    space = get_space("einspace", (1, 8, 8), limits=config.limits)
     assert config.seed_list((1, 8, 8)) == list(EINSPACE_DIGITS_SEEDS)
     for text in EINSPACE_DIGITS_SEEDS:
         assert str(space.parse(text)) == text

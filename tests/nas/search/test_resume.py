@@ -189,12 +189,11 @@ def _check_batches_replay_exactly(store: Store, trials: list) -> None:
     from nas.search.scoring import scorer_from_config
     from nas.search.selection import plan_round
     from nas.search.strategies import Observation, make_strategy
-    from search_spaces.sampler import Limits
     from search_spaces.spaces import get_space
 
     config = SearchConfig.from_dict(store.get_search(NAME).config)
     dataset = load_dataset(config.dataset, seed=config.seed)
-    space = get_space(config.space, tuple(dataset.input_shape), limits=Limits(**config.limits))
+    space = get_space(config.space, tuple(dataset.input_shape), limits=config.limits)
     scorer = scorer_from_config(config, space, dataset)
     scorer.use_ray = False
     lineage = {rec.child_hash: rec.operator for rec in store.lineage_of(NAME)}
