@@ -186,7 +186,7 @@ def _stratified(y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Gene
 
 def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
     """A read-only, C-contiguous copy of ``a`` as ``dtype``."""
-    out = np.array(a, dtype=dtype, order="C", copy=True)
+    out: np.ndarray = np.array(a, dtype=dtype, order="C", copy=True)
     out.flags.writeable = False
     return out
 
@@ -214,8 +214,8 @@ def _make(name: str, source: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarr
         mean = xs[0].mean(axis=axes, keepdims=True)
         std = np.maximum(xs[0].std(axis=axes, keepdims=True), 1e-8)
         xs = [(a - mean) / std for a in xs]
-    splits = [Split(_frozen(a, np.float32), _frozen(b, np.int64)) for a, b in zip(xs, ys)]
-    return Dataset(name, tuple(int(d) for d in xs[0].shape[1:]), int(num_classes), *splits,
+    train, val, test = (Split(_frozen(a, np.float32), _frozen(b, np.int64)) for a, b in zip(xs, ys))
+    return Dataset(name, tuple(int(d) for d in xs[0].shape[1:]), int(num_classes), train, val, test,
                    classes=classes or tuple(str(c) for c in range(num_classes)), source=source)
 
 
