@@ -9,8 +9,9 @@ fresh Ray connection):
 1. the default search (README's main command: `SearchConfig()` defaults, local Ray on this machine's CPUs) with
    ``loop: rounds`` (one Tune run per round, a barrier between rounds) and with ``loop: async`` (the default);
 2. the same search on a **2-node loopback Ray cluster**: two raylets with 1 CPU each, started here with
-   ``ray start --head --block`` / ``ray start --address ... --block`` (free ports, a temp dir of our own) and stopped
-   through the PIDs this script started (never ``ray stop``), rounds and async;
+   ``ray start --head --block`` / ``ray start --address ... --block`` (free ports, a temp dir of its own per node;
+   ``tests/_ray_cluster.py``, without the dashboard) and stopped through the PIDs this script started (never
+   ``ray stop``), rounds and async;
 3. the async search on **one node with one CPU** (the head alone), for the scaling ratio.
 
 Metrics per search, from the store (each trial records the Unix time its worker began it, ``started_at``, the time
@@ -28,100 +29,23 @@ The machine is shared (other jobs run beside this one): its load average is reco
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 RESULTS = ROOT / "benchmarks" / "results"
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _port_options() -> list[str]:
-    """Every port a raylet opens, chosen free, so this cluster never collides with another one on the machine."""
-    names = ("node-manager-port", "object-manager-port", "metrics-export-port", "dashboard-agent-listen-port",
-             "dashboard-agent-grpc-port", "runtime-env-agent-port")
-    out = []
-    for name in names:
-        out += [f"--{name}", str(_free_port())]
-    base = _free_port() % 20000 + 30000  # a worker port range of our own
-    return out + ["--min-worker-port", str(base), "--max-worker-port", str(base + 400)]
-
-
-def _ray_executable() -> str:
-    candidate = Path(sys.executable).with_name("ray")
-    return str(candidate) if candidate.exists() else "ray"
-
-
-@contextlib.contextmanager
-def loopback_cluster(nodes: int, temp_dir: Path, env: dict[str, str]) -> Iterator[str]:
-    """``nodes`` raylets with 1 CPU each on 127.0.0.1; yields the address; stops exactly the processes it started
-    (each ``ray start --block`` and, should one survive, every process it had spawned)."""
-    import psutil
-
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    ray = _ray_executable()
-    started: list[subprocess.Popen] = []
-    log = open(temp_dir / "ray_start.log", "ab")
-    try:
-        head = [ray, "start", "--head", "--block", "--port", str(port), "--num-cpus", "1", "--num-gpus", "0",
-                "--temp-dir", str(temp_dir / "ray"), "--include-dashboard=false", "--node-ip-address", "127.0.0.1",
-                *_port_options()]
-        started.append(subprocess.Popen(head, stdout=log, stderr=log, env=env, start_new_session=True))
-        _wait_for(address, 1, env)
-        for _ in range(nodes - 1):
-            worker = [ray, "start", "--block", "--address", address, "--num-cpus", "1", "--num-gpus", "0",
-                      "--node-ip-address", "127.0.0.1", *_port_options()]
-            started.append(subprocess.Popen(worker, stdout=log, stderr=log, env=env, start_new_session=True))
-        _wait_for(address, nodes, env)
-        yield address
-    finally:
-        family = []
-        for proc in started:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                family += psutil.Process(proc.pid).children(recursive=True)
-        for proc in reversed(started):  # workers first, then the head
-            proc.terminate()
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=30)
-        _, alive = psutil.wait_procs(family, timeout=20)
-        for child in alive:  # processes of our raylets that outlived them: by PID
-            with contextlib.suppress(psutil.NoSuchProcess):
-                child.kill()
-        log.close()
-
-
-def _wait_for(address: str, nodes: int, env: dict[str, str], timeout: float = 180) -> None:
-    code = (f"import ray, time; ray.init(address='{address}', log_to_driver=False); "
-            f"t = time.time()\nwhile len([n for n in ray.nodes() if n['Alive']]) < {nodes} and time.time() - t < "
-            f"{timeout}: time.sleep(0.5)\nprint(len([n for n in ray.nodes() if n['Alive']]))")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
-        if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(nodes)]:
-            return
-        time.sleep(2)
-    raise RuntimeError(f"the loopback cluster at {address} did not reach {nodes} nodes")
+from tests._ray_cluster import loopback_cluster  # noqa: E402 - shared with benchmarks/scale.py and test_jobs
 
 
 def run_search(name: str, db: str, config: dict[str, Any], work: Path, env: dict[str, str],
@@ -209,12 +133,12 @@ def main() -> None:
             for loop in ("rounds", "async"):
                 one("local", loop, args.budget, cpus)
         if "cluster" not in args.skip:
-            with loopback_cluster(2, work, env) as address:
+            with loopback_cluster(2, work, env, dashboard=False) as cluster:
                 for loop in ("rounds", "async"):
-                    one("2-node", loop, args.cluster_budget, 2, address)
+                    one("2-node", loop, args.cluster_budget, 2, cluster.address)
         if "one-node" not in args.skip:
-            with loopback_cluster(1, work, env) as address:
-                one("1-node", "async", args.cluster_budget, 1, address)
+            with loopback_cluster(1, work, env, dashboard=False) as cluster:
+                one("1-node", "async", args.cluster_budget, 1, cluster.address)
     report["load_after"] = os.getloadavg()
     by = {(r["setting"], r["loop"]): r for r in report["runs"] if "trials_per_min" in r}
     if ("2-node", "async") in by and ("1-node", "async") in by:

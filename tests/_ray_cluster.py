@@ -4,7 +4,8 @@ own per raylet (short, under /tmp: Ray's socket paths must stay under 108 bytes;
 machines: a node's runtime-env agent deletes the job packages it no longer uses, which would pull the working
 directory from under the other node's processes if they shared one); stopped through the PIDs this module started
 (each ``ray start --block`` and, should one survive it, every
-process it had spawned), never ``ray stop``. The head runs the dashboard, i.e. the job server (``ray[default]``).
+process it had spawned), never ``ray stop``. The head runs the dashboard, i.e. the job server (``ray[default]``),
+unless ``dashboard=False`` (``benchmarks/utilization.py``: a search through the GCS needs no job server).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ __all__ = ["LoopbackCluster", "loopback_cluster"]
 
 @dataclass(frozen=True)
 class LoopbackCluster:
-    """``address``: the GCS (``127.0.0.1:PORT``); ``job_server``: ``http://127.0.0.1:PORT``; ``env``: the
-    environment the raylets run with."""
+    """``address``: the GCS (``127.0.0.1:PORT``); ``job_server``: ``http://127.0.0.1:PORT`` (``""`` without the
+    dashboard); ``env``: the environment the raylets run with."""
 
     address: str
     job_server: str
@@ -89,15 +90,17 @@ def _wait_for_job_server(url: str, timeout: float = 120) -> None:
 
 
 @contextlib.contextmanager
-def loopback_cluster(nodes: int, temp_dir: Path, env: dict[str, str] | None = None) -> Iterator[LoopbackCluster]:
-    """``nodes`` raylets with 1 CPU each on 127.0.0.1 (the first is the head, with the job server)."""
+def loopback_cluster(nodes: int, temp_dir: Path, env: dict[str, str] | None = None,
+                     dashboard: bool = True) -> Iterator[LoopbackCluster]:
+    """``nodes`` raylets with 1 CPU each on 127.0.0.1 (the first is the head, with the job server unless
+    ``dashboard`` is false)."""
     import psutil
 
     env = dict(os.environ if env is None else env)
     env.setdefault("RAY_AUTH_MODE", "disabled")
-    port, dashboard = _free_port(), _free_port()
+    port, dashboard_port = _free_port(), _free_port()
     address = f"127.0.0.1:{port}"
-    cluster = LoopbackCluster(address, f"http://127.0.0.1:{dashboard}", env)
+    cluster = LoopbackCluster(address, f"http://127.0.0.1:{dashboard_port}" if dashboard else "", env)
     started: list[subprocess.Popen[bytes]] = []
     temp_dir.mkdir(parents=True, exist_ok=True)
     ray_temps = [tempfile.mkdtemp(prefix="nasray-", dir="/tmp") for _ in range(nodes)]
@@ -105,7 +108,8 @@ def loopback_cluster(nodes: int, temp_dir: Path, env: dict[str, str] | None = No
     try:
         head = [_ray(), "start", "--head", "--block", "--port", str(port), "--num-cpus", "1", "--num-gpus", "0",
                 "--temp-dir", ray_temps[0], "--node-ip-address", "127.0.0.1",
-                "--include-dashboard=true", "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard),
+                *(["--include-dashboard=true", "--dashboard-host", "127.0.0.1", "--dashboard-port",
+                   str(dashboard_port)] if dashboard else ["--include-dashboard=false"]),
                 "--ray-client-server-port", str(_free_port()), *_port_options()]
         started.append(subprocess.Popen(head, stdout=log, stderr=log, env=env, start_new_session=True))
         _wait_for_nodes(address, 1, env)
@@ -115,7 +119,8 @@ def loopback_cluster(nodes: int, temp_dir: Path, env: dict[str, str] | None = No
                       "--node-ip-address", "127.0.0.1", *_port_options()]
             started.append(subprocess.Popen(worker, stdout=log, stderr=log, env=env, start_new_session=True))
         _wait_for_nodes(address, nodes, env)
-        _wait_for_job_server(cluster.job_server)
+        if dashboard:
+            _wait_for_job_server(cluster.job_server)
         yield cluster
     finally:
         family: list[psutil.Process] = []

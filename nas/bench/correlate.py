@@ -118,8 +118,9 @@ def proxy_scores(bench: LabelledBenchmark, *, proxies: Sequence[str] | None = No
     rows = bench.trained()[:max_rows]
     results: dict[str, list[Any]] = {}
     for i, row in enumerate(rows):
-        torch.manual_seed(seed)
-        module = build_candidate(space, space.parse(row.derivation), header["num_classes"], check=False).module
+        with torch.random.fork_rng(devices=[]):  # initial weights seeded; the caller's RNG is untouched
+            torch.manual_seed(seed)
+            module = build_candidate(space, space.parse(row.derivation), header["num_classes"], check=False).module
         scores = compute_proxies(module, x, y, names=proxies, num_classes=header["num_classes"], seed=seed,
                                  ntk_method=ntk_method)
         if training is not None:

@@ -157,8 +157,9 @@ def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path,
     ``limits`` (a :class:`search_spaces.Limits`) bounds the sampled architectures; it is part of the header.
 
     Deterministic for a seed: candidate ``i`` is sampled with ``Random(f"{seed}:{i}")`` (duplicates by canonical
-    hash are skipped) and initialised with ``torch.manual_seed(seed * 100003 + i)``. An existing ``out`` with the
-    same header is resumed: finished rows are kept, not retrained.
+    hash are skipped) and initialised with ``torch.manual_seed(seed * 100003 + i)`` inside ``fork_rng`` (the caller's
+    global RNGs are left as they were). An existing ``out`` with the same header is resumed: finished rows are kept,
+    not retrained.
     """
     import torch
 
@@ -192,8 +193,9 @@ def build_benchmark(space_name: str, dataset_name: str, n: int, out: str | Path,
     index = 0
     while len(rows) < n:
         derivation = space.sample(random.Random(f"{seed}:{index}"))
-        torch.manual_seed(seed * 100003 + index)
-        cand = build_candidate(space, derivation, dataset.num_classes)
+        with torch.random.fork_rng(devices=[]):  # the module's weights are seeded; the caller's RNG is untouched
+            torch.manual_seed(seed * 100003 + index)
+            cand = build_candidate(space, derivation, dataset.num_classes)
         if cand.hash in seen:
             index += 1
             continue

@@ -26,11 +26,12 @@ Preprocessing per source:
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import functools
 import random
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -133,7 +134,8 @@ def load_dataset(name: str = "digits", *, seed: int = 0, val_fraction: float = 0
         raise DatasetError(f"val_fraction and test_fraction must be in (0, 1) with a sum below 1, got "
                            f"{val_fraction} and {test_fraction}")
     if path is None and name in DATASETS:
-        return _BUILTIN_LOADERS[name](seed, val_fraction, test_fraction)
+        with _global_rngs_kept():
+            return _BUILTIN_LOADERS[name](seed, val_fraction, test_fraction)
     if path is None:
         candidate = Path(name)
         if name.endswith(".npz") or candidate.is_dir():
@@ -145,10 +147,24 @@ def load_dataset(name: str = "digits", *, seed: int = 0, val_fraction: float = 0
                                f"or a .npz file / image folder")
     path = Path(path)
     if path.is_dir():
-        return _load_image_folder(name, path, seed, val_fraction, test_fraction)
+        with _global_rngs_kept():
+            return _load_image_folder(name, path, seed, val_fraction, test_fraction)
     if not path.exists():
         raise DatasetError(f"dataset file '{path}' does not exist")
     return _load_npz(name, path, seed, val_fraction, test_fraction)
+
+
+@contextlib.contextmanager
+def _global_rngs_kept() -> Iterator[None]:
+    """Restores numpy's and Python's global generators on exit: the loaders' libraries draw from them (mnist1d's
+    ``make_dataset`` reseeds both; the first import of ``sklearn.datasets`` draws from ``random``, through ``rich``
+    via ``sklearn.callback``), and the caller's streams must not depend on whether a dataset was loaded before."""
+    np_state, py_state = np.random.get_state(), random.getstate()
+    try:
+        yield
+    finally:
+        np.random.set_state(np_state)
+        random.setstate(py_state)
 
 
 # --- splitting ----------------------------------------------------------------------------------------------------
@@ -170,7 +186,7 @@ def _stratified(y: np.ndarray, fractions: tuple[float, ...], rng: np.random.Gene
 
 def _frozen(a: np.ndarray, dtype: type) -> np.ndarray:
     """A read-only, C-contiguous copy of ``a`` as ``dtype``."""
-    out = np.array(a, dtype=dtype, order="C", copy=True)
+    out: np.ndarray = np.array(a, dtype=dtype, order="C", copy=True)
     out.flags.writeable = False
     return out
 
@@ -198,8 +214,8 @@ def _make(name: str, source: str, x: np.ndarray, y: np.ndarray, x_test: np.ndarr
         mean = xs[0].mean(axis=axes, keepdims=True)
         std = np.maximum(xs[0].std(axis=axes, keepdims=True), 1e-8)
         xs = [(a - mean) / std for a in xs]
-    splits = [Split(_frozen(a, np.float32), _frozen(b, np.int64)) for a, b in zip(xs, ys)]
-    return Dataset(name, tuple(int(d) for d in xs[0].shape[1:]), int(num_classes), *splits,
+    train, val, test = (Split(_frozen(a, np.float32), _frozen(b, np.int64)) for a, b in zip(xs, ys))
+    return Dataset(name, tuple(int(d) for d in xs[0].shape[1:]), int(num_classes), train, val, test,
                    classes=classes or tuple(str(c) for c in range(num_classes)), source=source)
 
 
@@ -217,17 +233,13 @@ def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=4)
 def _mnist1d_arrays(generator_seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """MNIST-1D generated with ``generator_seed`` (takes seconds, hence cached); global RNG states are restored."""
+    """MNIST-1D generated with ``generator_seed`` (takes seconds, hence cached); ``make_dataset`` reseeds numpy's
+    and Python's global generators, which :func:`load_dataset` restores (:func:`_global_rngs_kept`)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
     args = get_dataset_args()
     args.seed = generator_seed
-    np_state, py_state = np.random.get_state(), random.getstate()
-    try:  # make_dataset reseeds numpy's and Python's global generators
-        data = make_dataset(args)
-    finally:
-        np.random.set_state(np_state)
-        random.setstate(py_state)
+    data = make_dataset(args)
     return (_frozen(data["x"][:, None, :], np.float32), _frozen(data["y"], np.int64),
             _frozen(data["x_test"][:, None, :], np.float32), _frozen(data["y_test"], np.int64))
 

@@ -66,10 +66,10 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {', '.join(_OPTIMIZERS)}, got {self.optimizer!r}")
         if self.schedule not in _SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(_SCHEDULES)}, got {self.schedule!r}")
-        if self.lr is None:
-            object.__setattr__(self, "lr", DEFAULT_LR[self.optimizer])
-        positive = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": self.lr,
-                    "eval_batch_size": self.eval_batch_size}
+        lr = DEFAULT_LR[self.optimizer] if self.lr is None else self.lr
+        object.__setattr__(self, "lr", lr)
+        positive: dict[str, float] = {"epochs": self.epochs, "batch_size": self.batch_size, "lr": lr,
+                                      "eval_batch_size": self.eval_batch_size}
         for key in ("threads", "max_batches_per_epoch"):
             if getattr(self, key) is not None:
                 positive[key] = getattr(self, key)

@@ -289,11 +289,18 @@ def _autocast(device: torch.device, config: TrainConfig) -> tuple[Callable[[], A
     return functools.partial(torch.autocast, device_type="cuda", dtype=dtype), dtype == torch.float16
 
 
+def _lr(config: TrainConfig) -> float:
+    """The protocol's learning rate: ``TrainConfig.__post_init__`` has replaced ``None`` by the optimiser's default."""
+    if config.lr is None:
+        raise ValueError("TrainConfig.lr is unset")  # only a config that bypassed __post_init__ gets here
+    return float(config.lr)
+
+
 def _make_optimizer(module: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
     params = [p for p in module.parameters() if p.requires_grad]
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.SGD(params, lr=config.lr, momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(params, lr=_lr(config), weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=_lr(config), momentum=0.9, nesterov=True, weight_decay=config.weight_decay)
 
 
 def _check_logits(logits: Tensor, batch: int, num_classes: int) -> None:
@@ -355,7 +362,7 @@ def _train(module: nn.Module, dataset: Dataset, config: TrainConfig, device: tor
     for epoch in range(first, config.epochs + 1):
         epoch_start = time.perf_counter()
         module.train()
-        loss_sum, seen, lr = 0.0, 0, float(config.lr)
+        loss_sum, seen, lr = 0.0, 0, _lr(config)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         order = torch.randperm(len(y_train), generator=generator)
         for step, idx in enumerate(_batches(order, config.batch_size, steps), start=1):

@@ -111,3 +111,24 @@ def test_bench_cli_build_and_correlate(tmp_path) -> None:
     assert bad.returncode == 2 and bad.stderr.startswith("error: benchmark file not found")
     bad = run("bench", "build", "--dataset", "digts", "--out", str(tmp_path / "x.jsonl.gz"))
     assert bad.returncode == 2 and "did you mean 'digits'" in bad.stderr
+
+
+def test_build_and_proxy_scores_leave_the_global_rngs_alone(tmp_path) -> None:
+    """Candidates are initialised from seeded RNGs inside ``fork_rng``: the caller's torch, numpy and Python
+    streams are where they were."""
+    import random
+
+    import numpy as np
+    import torch
+
+    from nas.bench.correlate import proxy_scores
+
+    torch.manual_seed(5)
+    np.random.seed(5)
+    random.seed(5)
+    before = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+    bench = build_benchmark("einspace", "digits", 2, tmp_path / "b.jsonl.gz", epochs=1, seed=4, config=QUICK)
+    rows, scores = proxy_scores(bench, proxies=["synflow", "zen"], batch_size=8)
+    assert len(rows) == len(bench.trained()) and set(scores) == {"synflow", "zen"}
+    assert torch.equal(torch.get_rng_state(), before[0]), "the torch RNG changed"
+    assert np.array_equal(np.random.get_state()[1], before[1]) and random.getstate() == before[2]

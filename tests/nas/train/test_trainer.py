@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import random
+import subprocess
+import sys
+import textwrap
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -107,10 +113,57 @@ def test_runs_are_deterministic_for_a_seed(digits: Dataset) -> None:
     assert metrics(0) != metrics(1)  # the seed drives the shuffling
 
 
+def _global_state() -> tuple[int, torch.Tensor, np.ndarray, object]:
+    return torch.get_num_threads(), torch.random.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+
+
+def _assert_same_global_state(before: tuple[int, torch.Tensor, np.ndarray, object]) -> None:
+    threads, torch_rng, numpy_rng, python_rng = _global_state()
+    assert threads == before[0]
+    assert torch.equal(torch_rng, before[1]), "the torch RNG changed"
+    assert np.array_equal(numpy_rng, before[2]), "numpy's global RNG changed"
+    assert python_rng == before[3], "Python's global random changed"
+
+
 def test_global_state_is_restored(digits: Dataset) -> None:
-    threads, rng = torch.get_num_threads(), torch.random.get_rng_state()
-    train_candidate(_mlp(), digits, TrainConfig(epochs=1, max_batches_per_epoch=2, threads=1, seed=5))
-    assert torch.get_num_threads() == threads and torch.equal(torch.random.get_rng_state(), rng)
+    module, failing = _mlp(), _Failing(RuntimeError("boom"), ok_calls=1)  # built first: their init draws
+    torch.manual_seed(11)
+    np.random.seed(11)
+    random.seed(11)
+    before = _global_state()
+    result = train_candidate(module, digits, TrainConfig(epochs=1, max_batches_per_epoch=2, threads=2, seed=5))
+    assert result.status == "ok"
+    _assert_same_global_state(before)
+    failed = train_candidate(failing, digits, TrainConfig(epochs=2, max_batches_per_epoch=2, threads=2, seed=5))
+    assert failed.status == "failed"  # the failure path restores it too
+    _assert_same_global_state(before)
+
+
+def test_a_fresh_process_keeps_its_global_rngs_through_loading_and_training() -> None:
+    """In a fresh process (no library imported yet: first imports draw from the global generators too), seeding
+    the global RNGs, loading a dataset and training a candidate leave all three streams where they were."""
+    code = textwrap.dedent("""
+        import random
+        import numpy as np
+        import torch
+        from torch import nn
+        module = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))  # built first: its init draws
+        torch.manual_seed(3); np.random.seed(3); random.seed(3)
+        expected = (torch.rand(4).tolist(), np.random.rand(4).tolist(), [random.random() for _ in range(4)])
+        torch.manual_seed(3); np.random.seed(3); random.seed(3)
+        from nas.data import load_dataset
+        from nas.train import TrainConfig, train_candidate
+        result = train_candidate(module, load_dataset("digits"), TrainConfig(epochs=1, max_batches_per_epoch=2,
+                                                                              threads=1, seed=7))
+        assert result.status == "ok", result.error
+        drawn = (torch.rand(4).tolist(), np.random.rand(4).tolist(), [random.random() for _ in range(4)])
+        for name, a, b in zip(("torch", "numpy", "random"), expected, drawn):
+            assert a == b, f"{name}'s global stream moved"
+        print("unchanged")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0 and out.stdout.strip() == "unchanged", out.stderr[-2000:]
 
 
 def test_callback_each_epoch_and_metrics_ranges(digits: Dataset) -> None:
