@@ -49,6 +49,7 @@ from ray.tune.search import Searcher
 from nas.errors import NasError
 from nas.search.cluster import LOCAL, bootstrap_address, keep_sigterm_handler
 from nas.search.evaluators.base import TrialOutcome
+from nas.search.reaper import reap_new_children
 from nas.search.trainable import EPOCH_KEYS, PLACEMENT_KEYS, TrialSpec, _describe, train_trial
 
 __all__ = ["RayConnectionError", "SpecSearcher", "SpecSource", "TrialOutcome", "TuneSettings", "ensure_ray",
@@ -160,7 +161,7 @@ def ensure_ray(settings: TuneSettings | None = None) -> None:
         return
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
     if settings.address is None:  # a new local Ray, never a cluster that RAY_ADDRESS or `ray start` left behind
-        with keep_sigterm_handler():
+        with keep_sigterm_handler(), reap_new_children():  # its processes die with this one, even on kill -9
             ray.init(address=LOCAL, num_cpus=settings.num_cpus, _system_config=LOCAL_SYSTEM_CONFIG, **options)
         return
     _check_reachable(bootstrap_address(settings.address))
