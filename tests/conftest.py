@@ -26,7 +26,8 @@ RAY_MODULES = {"tests/nas/search/test_asynchronous.py", "tests/nas/search/test_d
                "tests/nas/search/test_resume.py", "tests/nas/search/test_tune_runner.py",
                "tests/nas/viz/test_report.py", "tests/nas/search/test_checkpoints.py",
                "tests/nas/search/test_cluster_gpu.py", "tests/nas/search/test_jobs.py",
-               "tests/nas/search/test_surrogate.py", "tests/nas/search/test_reaper.py"}
+               "tests/nas/search/test_surrogate.py", "tests/nas/search/test_reaper.py",
+               "tests/nas/search/test_nodes_leave.py"}
 SLOW_MODULES = RAY_MODULES | {
     "tests/nas/bench/test_correlate.py", "tests/nas/bench/test_labelled.py", "tests/nas/cli/test_app.py",
     "tests/nas/cli/test_bad_inputs.py", "tests/nas/cli/test_predictor.py", "tests/nas/search/test_table_search.py",

@@ -318,6 +318,7 @@ def _study(store: Store, name: str) -> Any:
 
 def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     """Run the search, keeping its status: running -> finished / interrupted / failed (re-raised)."""
+    from nas.search.cluster import NodesLostError
     from nas.store import StoreUnavailableError
 
     name = search.name
@@ -327,6 +328,11 @@ def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or SIGTERM (Ray's handler exits, the CLI's interrupts)
         _set_status(store, name, "interrupted", f"interrupted ({type(stop).__name__})")
         raise
+    except NodesLostError as err:  # no node left can host a trial: every finished trial is kept, resumable
+        _set_status(store, name, "interrupted", str(err))
+        hint = shell_command("nas", "search", "resume", name, "--db", store.display_url, *" ".join(err.fix).split())
+        raise NodesLostError(f"{err}; search {name!r} is interrupted: every finished trial is kept, continue it "
+                             f"with `{hint}` (or once the nodes are back)", err.fix) from None
     except StoreUnavailableError as err:  # the database stayed away: every trial it recorded is kept, resumable
         _set_status(store, name, "interrupted", str(err))
         hint = shell_command("nas", "search", "resume", name, "--db", store.display_url)
