@@ -27,13 +27,14 @@ RAY_MODULES = {"tests/nas/search/test_asynchronous.py", "tests/nas/search/test_d
                "tests/nas/search/test_resume.py", "tests/nas/search/test_tune_runner.py",
                "tests/nas/viz/test_report.py", "tests/nas/search/test_checkpoints.py",
                "tests/nas/search/test_cluster_gpu.py", "tests/nas/search/test_jobs.py",
-               "tests/nas/search/test_surrogate.py"}
+               "tests/nas/search/test_surrogate.py", "tests/nas/search/test_reaper.py",
+               "tests/nas/search/test_nodes_leave.py"}
 SLOW_MODULES = RAY_MODULES | {
     "tests/nas/bench/test_correlate.py", "tests/nas/bench/test_labelled.py", "tests/nas/cli/test_app.py",
     "tests/nas/cli/test_bad_inputs.py", "tests/nas/cli/test_predictor.py", "tests/nas/search/test_table_search.py",
     "tests/nas/store/test_store.py", "tests/nas/train/test_trainer.py", "tests/nas/viz/test_picture.py",
     "tests/predictors/test_onnx_net.py", "tests/search_spaces/test_nats_sss.py", "tests/test_fuzz.py",
-    "tests/nas/store/test_store_faults.py", "tests/nas/store/test_migrations.py"}
+    "tests/nas/store/test_store_faults.py", "tests/nas/store/test_migrations.py", "tests/nas/store/test_read_only.py"}
 # Single tests of fast modules that take seconds here (measured with --durations; listed here rather than decorated
 # so that the modules of other work stay untouched): "module::test" marks every parametrisation of the test,
 # "module::test[id]" one of them. A name that no longer exists in its module is a collection error.

@@ -20,6 +20,7 @@ from nas.cli import predictor as predictor_cmd
 from nas.cli import sample as sample_cmd
 from nas.cli import search as search_cmd
 from nas.cli import show as show_cmd
+from nas.cli import store as store_cmd
 from nas.cli.environment import set_ray_defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -31,6 +32,7 @@ app.command("show")(show_cmd.show)
 app.add_typer(bench_cmd.app, name="bench")
 app.add_typer(predictor_cmd.app, name="predictor")
 app.add_typer(search_cmd.app, name="search")
+app.add_typer(store_cmd.app, name="store")
 
 
 def _known_errors() -> tuple[type[BaseException], ...]:

@@ -7,7 +7,7 @@ Examples::
     nas search run --name big --config configs/search_default.yaml --address ray://head:10001
     nas search run --space nb-macro --evaluator table:nas-bench-macro_cifar10.json    # benchmark mode
     nas search resume s2 --budget 60                 # after a crash (even kill -9), or to train more
-    nas search ls
+    nas search ls                                    # ls, show, export, plot, report: read-only
     nas search show default
     nas search export default --top 5 --out best/
     nas search plot default --out plots/
@@ -40,6 +40,9 @@ NameArg = Annotated[str, typer.Argument(help="the search's name (see `nas search
 DbRetryOpt = Annotated[float, typer.Option("--db-retry-s", min=0, help="seconds a lost database connection is "
                                            "retried during the search before it stops interrupted (resumable)")]
 DB_RETRY_S = 120.0
+AllowForeignOpt = Annotated[bool, typer.Option("--allow-foreign-db", help="let the store's tables join a SQLite "
+                                               "file that holds another application's tables only (theirs are "
+                                               "left untouched)")]
 _SPARKS = "▁▂▃▄▅▆▇█"
 
 
@@ -83,6 +86,7 @@ def run(
     predictor: Annotated[Path | None, typer.Option(help="an ONNX-Net predictor file (`nas predictor fit`) for "
                                                            "the 'predictor' scorer")] = None,
     db_retry_s: DbRetryOpt = DB_RETRY_S,
+    allow_foreign_db: AllowForeignOpt = False,
     job_id: Annotated[str | None, typer.Option(hidden=True, help="the Ray job running this search "
                                                                     "(set by `nas search submit`)")] = None,
     job_address: Annotated[str | None, typer.Option(hidden=True, help="its job server")] = None,
@@ -109,7 +113,8 @@ def run(
     _quiet_libraries()
     with _ProgressBar(name, search_config.budget, table_mode=search_config.table_mode) as bar:
         summary = run_search(search_config, name=name, db=db, address=address, progress=bar.update,
-                             db_retry_s=db_retry_s, job=(job_id, job_address or "") if job_id else None)
+                             db_retry_s=db_retry_s, job=(job_id, job_address or "") if job_id else None,
+                             allow_foreign_db=allow_foreign_db)
     _print_summary(summary, db)
 
 
@@ -146,7 +151,7 @@ def ls(db: DbOpt = DEFAULT_DB,
     from nas.store import Store, TrialStatus
 
     rows = []
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         for s in store.list_searches():
             trials = store.trials_of(s.name)
             best = store.best(s.name, 1)
@@ -186,7 +191,7 @@ def show(
     from nas.store import Store
 
     console = Console(width=160)
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         summary = summarize(store, name)
         record = store.get_search(name)
         best = store.best(name, top)
@@ -238,7 +243,7 @@ def export(
     from nas.store import Store
 
     check_output_dir(out, what="--out")
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         files = export_top(store, name, top, out)
     n = sum(f.suffix == ".onnx" for f in files)
     typer.echo(f"{out}: {n} architectures (ONNX + JSON) and summary.json")
@@ -256,7 +261,7 @@ def plot(
     from nas.store import Store
 
     check_output_dir(out, what="--out")
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         files = plot_search(store, name, out)
     for f in files:
         typer.echo(str(f))
@@ -274,7 +279,7 @@ def report(
     from nas.store import Store
     from nas.viz.report import write_report
 
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         path = write_report(store, name, out)
     typer.echo(f"{path} ({path.stat().st_size / 1e6:.1f} MB)")
 
@@ -284,13 +289,14 @@ def dashboard(
     db: DbOpt = DEFAULT_DB,
     port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    allow_foreign_db: AllowForeignOpt = False,
 ) -> None:
     """Start optuna-dashboard on the store (every search is a study; ONNX files are trial artifacts)."""
     from nas.cli.dashboard import check_port_free, serve_dashboard
     from nas.store import Store
 
     check_port_free(host, port)  # before the store is opened (or created)
-    with Store(db) as store:
+    with Store(db, allow_foreign=allow_foreign_db) as store:
         url, artifact_dir, shown = store.url, store.artifact_dir, store.display_url
     raise typer.Exit(serve_dashboard(url, artifact_dir, host=host, port=port, display_url=shown))
 

@@ -113,7 +113,7 @@ def _job_of(name: str, db: str) -> tuple[str, str]:
     from nas.search.jobs import JobError
     from nas.store import Store
 
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         record = store.get_search(name)
     if not record.job_id or not record.job_address:
         raise JobError(f"search {name!r} was not submitted as a Ray job (`nas search submit`); it has no job")

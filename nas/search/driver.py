@@ -198,7 +198,8 @@ def decode_proposal(text: str, derivation: str) -> Proposal:
 
 def run_search(config: SearchConfig, *, name: str, db: str, address: str | None = None,
                progress: Callable[[SearchProgress], None] | None = None,
-               db_retry_s: float = DB_RETRY_S, job: tuple[str, str] | None = None) -> SearchSummary:
+               db_retry_s: float = DB_RETRY_S, job: tuple[str, str] | None = None,
+               allow_foreign_db: bool = False) -> SearchSummary:
     """Run a new search named ``name`` in the store ``db`` until ``config.budget`` trials have finished.
 
     Args:
@@ -211,6 +212,8 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
             past it the search stops ``interrupted`` (:class:`~nas.store.StoreUnavailableError`), resumable.
         job: ``(job id, job server address)`` of the Ray job running this search (:mod:`nas.search.jobs`),
             recorded with the search.
+        allow_foreign_db: let the store's tables join a SQLite file of another application (``Store(...,
+            allow_foreign=True)``).
 
     Raises:
         StoreError: the store cannot be opened, or a search named ``name`` exists (the message says how to resume).
@@ -222,7 +225,7 @@ def run_search(config: SearchConfig, *, name: str, db: str, address: str | None 
 
     started = time.perf_counter()
     check_search_name(name)
-    with Store(db, retry_s=db_retry_s) as store:
+    with Store(db, retry_s=db_retry_s, allow_foreign=allow_foreign_db) as store:
         check_output_dir(store.artifact_dir, what="the store's artifact folder")  # before anything trains
         existing = {s.name: s for s in store.list_searches()}
         if name in existing:
@@ -311,6 +314,7 @@ def _study(store: Store, name: str) -> Any:
 
 def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     """Run the search, keeping its status: running -> finished / interrupted / failed (re-raised)."""
+    from nas.search.cluster import NodesLostError
     from nas.store import StoreUnavailableError
 
     name = search.name
@@ -320,6 +324,11 @@ def _drive(store: Store, search: _Search, started: float) -> SearchSummary:
     except (KeyboardInterrupt, SystemExit) as stop:  # Ctrl-C, or SIGTERM (Ray's handler exits, the CLI's interrupts)
         _set_status(store, name, "interrupted", f"interrupted ({type(stop).__name__})")
         raise
+    except NodesLostError as err:  # no node left can host a trial: every finished trial is kept, resumable
+        _set_status(store, name, "interrupted", str(err))
+        hint = shell_command("nas", "search", "resume", name, "--db", store.display_url, *" ".join(err.fix).split())
+        raise NodesLostError(f"{err}; search {name!r} is interrupted: every finished trial is kept, continue it "
+                             f"with `{hint}` (or once the nodes are back)", err.fix) from None
     except StoreUnavailableError as err:  # the database stayed away: every trial it recorded is kept, resumable
         _set_status(store, name, "interrupted", str(err))
         hint = shell_command("nas", "search", "resume", name, "--db", store.display_url)

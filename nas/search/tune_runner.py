@@ -45,8 +45,9 @@ from ray import tune
 from ray.tune.search import Searcher
 
 from nas.errors import NasError
-from nas.search.cluster import LOCAL, bootstrap_address, keep_sigterm_handler
+from nas.search.cluster import LOCAL, ResourceWatch, bootstrap_address, keep_sigterm_handler
 from nas.search.evaluators.base import TrialOutcome
+from nas.search.reaper import reap_new_children
 from nas.search.settings import TuneSettings
 from nas.search.trainable import EPOCH_KEYS, PLACEMENT_KEYS, TrialSpec, _describe, train_trial
 
@@ -82,7 +83,7 @@ def ensure_ray(settings: TuneSettings | None = None) -> None:
         return
     options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "ignore_reinit_error": True}
     if settings.address is None:  # a new local Ray, never a cluster that RAY_ADDRESS or `ray start` left behind
-        with keep_sigterm_handler():
+        with keep_sigterm_handler(), reap_new_children():  # its processes die with this one, even on kill -9
             ray.init(address=LOCAL, num_cpus=settings.num_cpus, _system_config=LOCAL_SYSTEM_CONFIG, **options)
         return
     _check_reachable(bootstrap_address(settings.address))
@@ -277,7 +278,8 @@ def _fit(settings: TuneSettings, stream: _Stream, max_t: int, *, param_space: di
                                         num_samples=num_samples, max_concurrent_trials=max_concurrent,
                                         reuse_actors=settings.reuse_actors),
             run_config=tune.RunConfig(name=name, storage_path=os.path.abspath(storage), verbose=0,
-                                      callbacks=[stream], stop=_StopOnDriverError(stream),
+                                      callbacks=[stream], stop=_StopOnDriverError(stream, ResourceWatch(
+                                          settings.cpus_per_trial, settings.gpus_per_trial)),
                                       failure_config=tune.FailureConfig(max_failures=settings.max_failures)))
         tuner.fit()
     except Exception as err:
@@ -451,15 +453,20 @@ class _NeverStop(tune.Stopper):
 
 
 class _StopOnDriverError(_NeverStop):
-    """Stops the whole Tune run once the driver's ``on_epoch``/``on_finish`` raised (no point training on)."""
+    """Stops the whole Tune run once the driver's ``on_epoch``/``on_finish`` raised (no point training on), or once
+    ``watch`` finds that no node left can host a trial (nodes left the cluster: the pending trials would wait
+    forever); the error is kept in ``stream.user_error`` and :func:`_fit` raises it after Tune stopped."""
 
-    def __init__(self, stream: _Stream):
+    def __init__(self, stream: _Stream, watch: ResourceWatch | None = None):
         self.stream = stream
+        self.watch = watch
 
     def __reduce__(self) -> tuple[Any, ...]:
         return _NeverStop, ()
 
     def stop_all(self) -> bool:
+        if self.stream.user_error is None and self.watch is not None:
+            self.stream.user_error = self.watch.check()
         return self.stream.user_error is not None
 
 

@@ -2,14 +2,17 @@
 
 Opening a store creates our tables and Optuna's and switches SQLite to WAL mode, so ``nas search ls --db
 sqlite:///their.db`` used to change a file that was never ours. Before a store opens a SQLite file, its tables are
-listed through a read-only connection (stdlib :mod:`sqlite3`, ``mode=ro``: nothing is written, the journal mode
-is untouched); a database with tables, none of them ours or Optuna's, is refused.
+listed through a read-only connection (:func:`~nas.store.sqlite_read_only.connect_read_only`: nothing is written,
+not even a side file, and the journal mode is untouched); a database with tables, none of them ours or Optuna's,
+is refused unless the user asks for our tables beside theirs (``--allow-foreign-db``).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+
+from nas.store.sqlite_read_only import connect_read_only
 
 __all__ = ["OPTUNA_TABLES", "refuse_foreign_sqlite"]
 
@@ -28,7 +31,7 @@ def refuse_foreign_sqlite(path: Path, shown: str) -> None:
     if not path.is_file() or path.stat().st_size == 0:
         return
     try:
-        connection = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=5)
+        connection = connect_read_only(path, timeout_s=5)
     except sqlite3.Error:
         return
     try:
@@ -42,4 +45,5 @@ def refuse_foreign_sqlite(path: Path, shown: str) -> None:
     if foreign and not ours:
         listed = ", ".join(sorted(foreign)[:5]) + (", ..." if len(foreign) > 5 else "")
         raise StoreError(f"{shown} is another application's database (tables {listed}) and holds no nas store: "
-                         "refusing to add tables to it; choose another file with --db")
+                         "refusing to add tables to it; choose another file with --db (or pass --allow-foreign-db "
+                         "to put the store's tables beside theirs)")

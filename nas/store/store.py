@@ -58,6 +58,7 @@ from nas.store.schema import (
     encode_float,
     utcnow,
 )
+from nas.store.sqlite_read_only import connect_read_only
 from nas.util.secrets import scrub
 from nas.viz.dashboard import attach_picture
 
@@ -412,6 +413,16 @@ class Store:
             itself is never retried: an unreachable or corrupt database at start is an error at once.
         sqlite_busy_s: how long a SQLite statement waits for another process's lock before failing (30 s; a
             lock held longer is then retried for ``retry_s``).
+        read_only: open for reading only (``nas search ls/show/export/plot/report``): nothing is created,
+            migrated or written, not even the artifact folder; a SQLite file is opened through SQLite's read-only
+            URI (:func:`~nas.store.sqlite_read_only.connect_read_only`: it works on a file or folder the user
+            cannot write and leaves the file's bytes, mtime and journal mode as they were), a PostgreSQL session
+            is read-only. A store that is missing, holds no nas tables or needs a migration is a
+            :class:`StoreError` naming the fix (``nas store upgrade``). Every write then fails
+            with a :class:`StoreError`.
+        allow_foreign: let a new store's tables join a SQLite file that holds another application's tables only
+            (refused otherwise, :func:`~nas.store.guard.refuse_foreign_sqlite`); their tables and rows are left
+            untouched (``--allow-foreign-db``).
 
     Raises:
         StoreError: bad URL, missing driver, unreachable server, a file that is not SQLite, or a store written
@@ -428,8 +439,10 @@ class Store:
     """
 
     def __init__(self, url: str, *, artifact_dir: str | Path | None = None, retry_s: float = 0.0,
-                 sqlite_busy_s: float = _SQLITE_BUSY_MS / 1000) -> None:
+                 sqlite_busy_s: float = _SQLITE_BUSY_MS / 1000, read_only: bool = False,
+                 allow_foreign: bool = False) -> None:
         self.url = url
+        self.read_only = read_only
         self._busy_ms = int(sqlite_busy_s * 1000)
         try:
             parsed = sa.make_url(url)
@@ -449,17 +462,28 @@ class Store:
                 raise StoreError(f"cannot use in-memory SQLite ({self.display_url}) as a store: Optuna's storage "
                                  "would open another database; use a file, e.g. sqlite:///nas.db")
             self._sqlite_path = Path(database).expanduser().resolve()
-            refuse_foreign_sqlite(self._sqlite_path, self.display_url)  # before anything is created in it
+            if not allow_foreign:
+                refuse_foreign_sqlite(self._sqlite_path, self.display_url)  # before anything is created in it
             # absolute, so that a later chdir (Ray changes folders) cannot point either engine elsewhere
             parsed = parsed.set(database=str(self._sqlite_path))
             self.url = parsed.render_as_string(hide_password=False)
             optuna_kwargs["connect_args"] = {"timeout": self._busy_ms / 1000}
+            if read_only:
+                if not self._sqlite_path.is_file():
+                    raise StoreError(f"no store at {self.display_url}: file {self._sqlite_path} does not exist "
+                                     "(a search run creates it)")
+                creator = functools.partial(connect_read_only, self._sqlite_path, self._busy_ms / 1000)
+                engine_kwargs["creator"] = optuna_kwargs["creator"] = creator
+                optuna_kwargs.pop("connect_args")
         elif backend == "postgresql":
             if "connect_timeout" not in parsed.query:
                 engine_kwargs["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
                 optuna_kwargs["connect_args"] = {"connect_timeout": _CONNECT_TIMEOUT_S}
             engine_kwargs["pool_pre_ping"] = True
             optuna_kwargs["pool_pre_ping"] = True
+            if read_only:
+                engine_kwargs["execution_options"] = {"postgresql_readonly": True}
+                optuna_kwargs["execution_options"] = {"postgresql_readonly": True}
 
         try:
             self._engine = sa.create_engine(parsed, **engine_kwargs)
@@ -470,7 +494,8 @@ class Store:
         except (ArgumentError, SQLAlchemyError, TypeError, ValueError) as exc:
             raise StoreError(f"bad store URL {self.display_url}: {_cause(exc, parsed.password)}") from None
         if backend == "sqlite":
-            event.listen(self._engine, "connect", functools.partial(_sqlite_on_connect, busy_ms=self._busy_ms))
+            event.listen(self._engine, "connect", functools.partial(_sqlite_on_connect, busy_ms=self._busy_ms,
+                                                                    read_only=read_only))
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         self._retrier = Retrier(retry_s, self.display_url, StoreUnavailableError,
                                 lambda exc: _cause(exc, self._url.password))
@@ -479,8 +504,12 @@ class Store:
             self._probe()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                self.optuna_storage = RDBStorage(self.url, engine_kwargs=optuna_kwargs)
-            self._migrate()
+                # read-only: Optuna must neither create its tables nor stamp a version (_check_current has
+                # already found a complete store, which holds both)
+                self.optuna_storage = RDBStorage(self.url, engine_kwargs=optuna_kwargs,
+                                                 skip_table_creation=read_only, skip_compatibility_check=read_only)
+            if not read_only:
+                self._migrate()
         except StoreError:
             self.close()
             raise
@@ -495,7 +524,8 @@ class Store:
                 artifact_dir = "nas_artifacts"
         self.artifact_dir = Path(artifact_dir).expanduser().resolve()
         try:
-            self.artifact_dir.mkdir(parents=True, exist_ok=True)
+            if not read_only:
+                self.artifact_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             self.close()
             raise StoreError(f"cannot create the artifact folder {self.artifact_dir} for {self.display_url}: "
@@ -530,6 +560,17 @@ class Store:
         if version is not None and int(version) > SCHEMA_VERSION:
             raise StoreError(f"the store {self.display_url} has schema version {version}, newer than this "
                              f"nas-platform's ({SCHEMA_VERSION}): upgrade nas-platform")
+        if self.read_only:
+            self._check_current(revision, version)
+
+    def _check_current(self, revision: str | None, version: str | None) -> None:
+        """A read-only store must be complete and at the newest revision: reading never migrates."""
+        if version is None and revision is None:
+            raise StoreError(f"{self.display_url} holds no nas store (no nas_* tables); a search run creates one")
+        if revision != head_revision():
+            raise StoreError(f"the store {self.display_url} has schema revision {revision or '(none: schema 1)'}, "
+                             f"older than this nas-platform's ({head_revision()}); read-only commands never migrate: "
+                             f"run `nas store upgrade --db {self.display_url}` first")
 
     def _migrate(self) -> None:
         """Bring the schema to the newest Alembic revision (:mod:`nas.store.migrate`: a new store gets every
@@ -644,6 +685,9 @@ class Store:
             try:
                 study = optuna.load_study(study_name=search.optuna_study_name, storage=self.optuna_storage)
             except KeyError:
+                if self.read_only:
+                    raise StoreError(f"search {search.name!r} in {self.display_url} has no Optuna study (a crash "
+                                     "left it missing): `nas search resume` repairs it") from None
                 study = optuna.create_study(study_name=search.optuna_study_name, storage=self.optuna_storage,
                                             directions=list(search.directions))
                 study.set_metric_names(list(search.objectives))
@@ -1265,12 +1309,21 @@ def _gpu_fallback(resources: Mapping[str, Any]) -> bool:
     return asked and device is not None and not str(device).startswith("cuda")
 
 
-def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, busy_ms: int = _SQLITE_BUSY_MS) -> None:
-    """Every SQLite connection: wait on locks, enforce foreign keys, WAL journal (fails on a non-SQLite file)."""
+def _sqlite_on_connect(dbapi_connection: Any, connection_record: Any, busy_ms: int = _SQLITE_BUSY_MS,
+                       read_only: bool = False) -> None:
+    """Every SQLite connection: wait on locks, enforce foreign keys, WAL journal (fails on a non-SQLite file).
+
+    A read-only connection (:func:`~nas.store.sqlite_read_only.connect_read_only`) keeps the journal mode as it is
+    and refuses writes (``query_only``)."""
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
-        cursor.execute("PRAGMA foreign_keys = ON")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
+            cursor.execute("SELECT COUNT(*) FROM sqlite_master")  # fails here on a file that is not SQLite
+        else:
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute("PRAGMA journal_mode = WAL")
     finally:
         cursor.close()
+

@@ -26,6 +26,7 @@ import pytest
 TABLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
 TIME_BOUND_S = 240  # generous: the shared CI machine is often loaded; a hang is what this catches
 HOSTILE = "x'; touch pwned; echo '"
+OLD_STORE = Path(__file__).resolve().parents[1] / "store" / "data" / "store_schema2_main.sql"
 
 
 def nas(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = TIME_BOUND_S
@@ -167,6 +168,10 @@ CASES: dict[str, Case] = {
     "9-import-reads-only-grammars": Case(("check-grammar", "{d}/i.grammar"), "only .grammar files",
                                          {"i.grammar": 'import "/etc/passwd" as p;\nnet -> identity;\n'}),
     "9-foreign-sqlite": Case(("search", "ls", "--db", "sqlite:///{d}/their.db"), "another application's database"),
+    "9-foreign-sqlite-run": Case(("search", "run", "--space", "nb-macro", "--evaluator", T, "--db",
+                                  "sqlite:///{d}/their.db"), "pass --allow-foreign-db"),
+    "9-read-never-creates-a-store": Case(("search", "ls", "--db", "sqlite:///{d}/none.db"), "no store at"),
+    "9-read-never-migrates": Case(("search", "show", "s1", "--db", "sqlite:///{d}/old.db"), "nas store upgrade"),
     # already clean: they stay clean
     "ok-unknown-space": Case(("sample", "--space", "einspaec", "--out", "{d}/o"), "did you mean 'einspace'"),
     "ok-bad-shape": Case(("sample", "--input-shape", "3,a,4", "--out", "{d}/o"), "comma-separated integers"),
@@ -189,9 +194,12 @@ def test_bad_input_is_one_error_line_and_changes_nothing(case_id: str, tmp_path:
         target = tmp_path / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(content if isinstance(content, bytes) else content.encode())
-    if case_id == "9-foreign-sqlite":
+    if case_id.startswith("9-foreign-sqlite"):
         with sqlite3.connect(tmp_path / "their.db") as connection:
             connection.execute("CREATE TABLE customers (id INTEGER, name TEXT)")
+    if case_id == "9-read-never-migrates":  # a store of the last main before migrations existed
+        with sqlite3.connect(tmp_path / "old.db") as connection:
+            connection.executescript(OLD_STORE.read_text(encoding="utf-8"))
     before = snapshot(tmp_path)
     args = tuple(a.replace("{d}", str(tmp_path)).replace("{db}", f"sqlite:///{tmp_path / 's.db'}")
                  for a in case.args)
@@ -199,6 +207,8 @@ def test_bad_input_is_one_error_line_and_changes_nothing(case_id: str, tmp_path:
     assert_one_error_line(result, case.message)
     after = snapshot(tmp_path)
     assert {k: v for k, v in after.items() if k in before} == before  # nothing that existed was changed
+    if case_id == "9-read-never-creates-a-store":
+        assert not (tmp_path / "none.db").exists()
     if case_id.startswith("7-"):
         assert ":on@" not in result.stderr and "c***necti" not in result.stderr
     if case.store:
