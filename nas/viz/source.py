@@ -141,7 +141,7 @@ def from_store(hash_prefix: str, db: str) -> ArchitectureView:
     prefix = hash_prefix.strip().lower()
     if len(prefix) < 6:
         raise StoreError(f"give at least 6 characters of the hash, got {hash_prefix!r}")
-    with Store(db) as store:
+    with Store(db, read_only=True) as store:
         with store._session() as session:  # noqa: SLF001 - a prefix look-up the store's API does not offer
             hashes = list(session.scalars(select(ArchitectureModel.hash)
                                           .where(ArchitectureModel.hash.like(prefix + "%")).limit(3)))
