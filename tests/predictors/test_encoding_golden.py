@@ -1,0 +1,69 @@
+"""Issue 13 item 5: the faster encoder gives exactly what the encoder of 5ed0cc7 gave.
+
+``data/encoding_golden.json`` was written by ``tests/predictors/encoding_golden.py`` from the tree at 5ed0cc7,
+before any speed work: digests of the text variants, shapes, stats, predictor inputs, GRAF-lite vectors and the
+default predictor's feature rows of 6 sampled ONNX files (with weights) of every built-in space. The shipped
+priors and the committed catalogue ``features.npz`` caches were computed with that encoder, so any difference
+here is a bug, not a golden file to regenerate."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.predictors.encoding_golden import GOLDEN, SPACES, build, digest, record
+
+GOLDEN_DATA = json.loads(GOLDEN.read_text())
+BY_SPACE: dict[str, list[dict]] = {}
+for _entry in GOLDEN_DATA["models"]:
+    BY_SPACE.setdefault(_entry["space"], []).append(_entry)
+
+
+@pytest.fixture(scope="module")
+def models() -> dict[tuple[str, int], bytes]:
+    out = {}
+    for entry in GOLDEN_DATA["models"]:
+        canonical, data = build(entry["space"], entry["seed"])
+        assert canonical == entry["hash"], f"{entry['space']} seed {entry['seed']}: the sampler changed"
+        out[(entry["space"], entry["seed"])] = data
+    return out
+
+
+def test_the_golden_file_covers_every_built_in_space() -> None:
+    from search_spaces import list_spaces
+
+    assert GOLDEN_DATA["commit"].startswith("5ed0cc7")
+    assert set(BY_SPACE) == set(SPACES)
+    assert set(SPACES) >= {spec.name for spec in list_spaces()}
+    assert all(len(entries) == 6 for entries in BY_SPACE.values())
+
+
+@pytest.mark.parametrize("space", sorted(SPACES))
+def test_encodings_are_identical_to_5ed0cc7(space: str, models: dict) -> None:
+    for entry in BY_SPACE[space]:
+        got = record(models[(space, entry["seed"])])
+        want = {k: v for k, v in entry.items() if k not in ("space", "seed", "hash")}
+        assert got == want, f"{space} seed {entry['seed']}: {sorted(k for k in want if got.get(k) != want[k])} differ"
+
+
+def test_the_encoding_pool_and_file_paths_give_the_same_inputs(models: dict, tmp_path) -> None:  # noqa: ANN001
+    from predictors import OnnxNetPredictor
+
+    keys = sorted(models)
+    paths = []
+    for space, seed in keys[:8]:
+        path = tmp_path / f"{space}-{seed}.onnx"
+        path.write_bytes(models[(space, seed)])
+        paths.append(path)
+    predictor = OnnxNetPredictor.default()
+    predictor.config.encode_workers = 2
+    try:
+        pooled = predictor.encode([models[k] for k in keys])   # >= 32 models: the process pool
+    finally:
+        predictor.close()
+    want = {(e["space"], e["seed"]): e["encoded"] for e in GOLDEN_DATA["models"]}
+    assert [digest(g.to_json()) for g in pooled] == [want[k] for k in keys]
+    single = OnnxNetPredictor.default()
+    single.config.encode_workers = 1
+    assert [digest(g.to_json()) for g in single.encode(paths)] == [want[k] for k in keys[:8]]
