@@ -67,3 +67,29 @@ def test_the_encoding_pool_and_file_paths_give_the_same_inputs(models: dict, tmp
     single = OnnxNetPredictor.default()
     single.config.encode_workers = 1
     assert [digest(g.to_json()) for g in single.encode(paths)] == [want[k] for k in keys[:8]]
+
+
+def test_one_encoder_for_many_models_gives_what_a_fresh_one_gives(models: dict, monkeypatch) -> None:  # noqa: ANN001
+    """The encoder's memo of shape inference (predictors.onnx_text.shape_memo) answers for models whose nodes it
+    has met in other models; its answers are those of inference, and with inference broken the memo alone still
+    gives the golden texts and shapes."""
+    import onnx
+
+    from predictors.onnx_text import OnnxTextEncoder
+
+    shared = OnnxTextEncoder()
+    for key in sorted(models):
+        fresh = OnnxTextEncoder().encode(models[key], variant="relative")
+        again = shared.encode(models[key], variant="relative")
+        assert (again.lines, again.shapes, again.stats) == (fresh.lines, fresh.shapes, fresh.stats), key
+        assert list(again.shapes) == list(fresh.shapes)
+    assert shared.memo.node_types
+
+    def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("shape inference must not run: every node is in the memo")
+
+    monkeypatch.setattr(onnx.shape_inference, "infer_shapes", broken)
+    for entry in BY_SPACE["nb201"] + BY_SPACE["nb-macro"]:
+        data = models[(entry["space"], entry["seed"])]
+        encoding = shared.encode(data, variant="relative")
+        assert digest(encoding.lines) == entry["relative"] and digest(encoding.shapes) == entry["shapes"]
