@@ -93,3 +93,40 @@ def test_one_encoder_for_many_models_gives_what_a_fresh_one_gives(models: dict, 
         data = models[(entry["space"], entry["seed"])]
         encoding = shared.encode(data, variant="relative")
         assert digest(encoding.lines) == entry["relative"] and digest(encoding.shapes) == entry["shapes"]
+
+
+def _reference_hash_embedding(lines: list[str], dim: int, max_n: int):  # noqa: ANN202
+    """HashedNgramEncoder as 5ed0cc7 computed it: every n-gram of every line hashed, one by one."""
+    import numpy as np
+
+    from predictors.onnx_net.encoders import stable_hash, tokenize
+
+    out = np.zeros((len(lines), dim), dtype=np.float32)
+    for row, line in enumerate(lines):
+        tokens = tokenize(line)
+        for n in range(1, max_n + 1):
+            for i in range(len(tokens) - n + 1):
+                h = stable_hash(" ".join(tokens[i:i + n]))
+                out[row, h % dim] += 1.0 if (h >> 32) & 1 else -1.0
+        norm = float(np.linalg.norm(out[row]))
+        if norm > 0:
+            out[row] /= norm
+    return out
+
+
+@pytest.mark.parametrize(("dim", "max_n"), [(64, 3), (512, 3), (16, 1), (64, 2), (32, 5)])
+def test_the_hashed_encoder_tables_give_the_vectors_of_5ed0cc7(dim: int, max_n: int, models: dict) -> None:
+    """The encoder's tables (pieces between separators, n-grams around them) never change a vector."""
+    import numpy as np
+
+    from predictors.onnx_net.encoders import HashedNgramEncoder
+    from predictors.onnx_net.predictor import encode_graph
+
+    lines = [line for key in sorted(models)[::5] for line in encode_graph(models[key]).lines]
+    lines += ["", " => ", "a => b", "x => y => z", "A --> B", " --> ", "-->", "=>", "a=>b --> c", "1e => 5",
+              "Relu --> V+1:?x8 => Add(V-1, V-2) --> V+1:?x8", "  =>  -->  ", "q --> => r"]
+    lines = list(dict.fromkeys(lines))
+    want = _reference_hash_embedding(lines, dim, max_n)
+    encoder = HashedNgramEncoder(dim=dim, max_n=max_n)
+    assert np.array_equal(np.concatenate([encoder.embed(lines[b:b + 7]) for b in range(0, len(lines), 7)]), want)
+    assert np.array_equal(HashedNgramEncoder(dim=dim, max_n=max_n).embed(lines[::-1]), want[::-1])
