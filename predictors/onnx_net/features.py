@@ -168,13 +168,13 @@ class _LazyShapes:
     """``name -> dims`` as :func:`global_features` builds it from ``shape_text`` (initializer dims win), parsing a
     shape text only when it is asked for: the FLOPs need the shapes of a few values, not of all of them."""
 
-    def __init__(self, shape_text: dict[str, str], initializer_dims: dict[str, list[int]]) -> None:
-        self.shape_text, self.initializer_dims = shape_text, initializer_dims
+    def __init__(self, shape_text: dict[str, str], initializer_keys: dict[str, tuple[int, ...]]) -> None:
+        self.shape_text, self.initializer_keys = shape_text, initializer_keys
 
     def get(self, name: str) -> list[int] | None:
-        dims = self.initializer_dims.get(name)
-        if dims is not None:
-            return dims
+        key = self.initializer_keys.get(name)
+        if key is not None:
+            return list(key[1:])
         text = self.shape_text.get(name)
         return None if text is None else _parse_shape_text(text)
 
@@ -183,13 +183,15 @@ def _from_graph(graph: Any, shape_text: dict[str, str]) -> tuple[int, int]:
     """Parameters and FLOPs from an analysed graph (:class:`predictors.onnx_text.analysis.Graph`, which holds every
     initializer's (type, dims...)) and its shape texts: what :func:`global_features` computes from the model,
     without reading the protobuf again."""
+    initializer_keys = {name: key for _, name, _, key in graph.initializers}
+    elements: dict[tuple[int, ...], int] = {}     # (type, dims...) -> elements, for the keys met in this graph
     params = 0
-    initializer_dims: dict[str, list[int]] = {}
-    for _, name, _, key in graph.initializers:
-        initializer_dims[name] = list(key[1:])
-        if len(key) > 1 and key[0] in _FLOAT_TYPES:
-            params += math.prod(key[1:])
-    shapes = _LazyShapes(shape_text, initializer_dims)
+    for _, _, _, key in graph.initializers:
+        n = elements.get(key)
+        if n is None:
+            n = elements[key] = math.prod(key[1:]) if len(key) > 1 and key[0] in _FLOAT_TYPES else 0
+        params += n
+    shapes = _LazyShapes(shape_text, initializer_keys)
     flops = 0
     for node, op in zip(graph.nodes, graph.ops):
         if op.endswith(_FLOP_OPS) and node.op_type in _FLOP_OPS:
