@@ -22,6 +22,7 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ _TOKEN = re.compile(r"[A-Za-z_]+|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|\S")
 _VALUE_ID = re.compile(r"\bV\d+\b")
 #: the separators :class:`HashedNgramEncoder` cuts lines at: between chained nodes (``-->``) and between the two lines
 #: of a pair (``=>``, the predictor's ``BIGRAM_JOIN``), with their tokens
-_SEPARATOR_TOKENS = {"-->": ["-", "-", ">"], "=>": ["=", ">"]}
+_SEPARATOR_TOKENS = MappingProxyType({"-->": ("-", "-", ">"), "=>": ("=", ">")})
 _SEPARATORS = re.compile(r" (-->|=>) ")
 
 
@@ -182,7 +183,7 @@ class HashedNgramEncoder(TextEncoder):
                 if hit is None:
                     sep = _SEPARATOR_TOKENS[parts[k]]
                     before = pieces[k // 2][0][len(pieces[k // 2][0]) - reach:] if reach else []
-                    window = before + sep + pieces[k // 2 + 1][0][:reach]
+                    window = before + list(sep) + pieces[k // 2 + 1][0][:reach]
                     hit = joints[key] = self._overlapping(window, [(len(before), len(before) + len(sep))])
                 codes += hit
         else:
