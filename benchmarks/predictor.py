@@ -83,9 +83,17 @@ def speed(n: int) -> dict:
             "p = OnnxNetPredictor.default(); print(time.perf_counter() - t)")
     cold = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
             for _ in range(3)]
+    # where the cold load goes: torch's import, the rest of ``import predictors``, then reading the default
+    parts_code = ("import json, time; t0 = time.perf_counter(); import torch; t1 = time.perf_counter(); "
+                  "from predictors import OnnxNetPredictor; t2 = time.perf_counter(); OnnxNetPredictor.default(); "
+                  "t3 = time.perf_counter(); print(json.dumps({'import torch': t1 - t0, 'import predictors (after "
+                  "torch)': t2 - t1, 'OnnxNetPredictor.default()': t3 - t2}))")
+    parts = [json.loads(subprocess.run([sys.executable, "-c", parts_code], capture_output=True, text=True,
+                                       check=True).stdout) for _ in range(3)]
     import os
 
     out: dict = {"cold_load_seconds": min(cold), "cold_load_runs": cold, "models_per_space": n, "throughput": {},
+                 "cold_load_parts": {k: min(p[k] for p in parts) for k in parts[0]},
                  "load_average_at_start": os.getloadavg()[0]}
     for name, shape in SPEED_SPACES.items():
         space = get_space(name, shape)
@@ -205,7 +213,8 @@ def main() -> None:
                   f"Command: `python benchmarks/predictor.py --speed-only` (machine: {report['machine']}; "
                   f"{sp['models_per_space']} ONNX files with weights per space, sampled with seeds 0..).", "",
                   f"Cold load (fresh process: import + `OnnxNetPredictor.default()`): **{sp['cold_load_seconds']:.2f} s**"
-                  " (best of 3).", "", "Load average of the shared machine while measuring: "
+                  " (best of 3)" + ("; of which " + ", ".join(f"{k} {v:.2f} s" for k, v in sp["cold_load_parts"].items())
+                                    + " (best of 3 each)" if "cold_load_parts" in sp else "") + ".", "", "Load average of the shared machine while measuring: "
                   f"{sp.get('load_average_at_start', sp.get('load_average_observed', '?'))} (2 cores): absolute rates "
                   "scale with it; compare spaces with each other.", "", "| space | mean file (MB) | architectures / s, 1 process | with the encoding pool |",
                   "|---|---:|---:|---:|"]

@@ -22,12 +22,17 @@ import os
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from types import MappingProxyType
 from typing import Any
 
 import numpy as np
 
 _TOKEN = re.compile(r"[A-Za-z_]+|-?\d+(?:\.\d+)?(?:e[-+]?\d+)?|\S")
 _VALUE_ID = re.compile(r"\bV\d+\b")
+#: the separators :class:`HashedNgramEncoder` cuts lines at: between chained nodes (``-->``) and between the two lines
+#: of a pair (``=>``, the predictor's ``BIGRAM_JOIN``), with their tokens
+_SEPARATOR_TOKENS = MappingProxyType({"-->": ("-", "-", ">"), "=>": ("=", ">")})
+_SEPARATORS = re.compile(r" (-->|=>) ")
 
 
 def normalise_line(line: str) -> str:
@@ -87,7 +92,17 @@ class TextEncoder(ABC):
 
 
 class HashedNgramEncoder(TextEncoder):
-    """Signed hashing of token n-grams (n = 1..``max_n``) into ``dim`` buckets, then L2-normalised."""
+    """Signed hashing of token n-grams (n = 1..``max_n``) into ``dim`` buckets, then L2-normalised.
+
+    A line's vector before normalisation is an integer count vector ``c(line)``: entry ``b`` is the number of its
+    n-grams hashed to bucket ``b`` with sign +1 minus those with sign -1 (exact in float32 and float64, in any
+    order of summation). Tokens never span whitespace, so cutting a line at the separators `` --> `` (between
+    the nodes of a chain) and `` => `` (between the two lines of a pair in the predictor's bag) cuts its token
+    list into the tokens of the pieces and of the separators; hence ``c(line)`` is the sum of ``c(piece)`` over
+    its pieces plus the n-grams that overlap a separator. The encoder keeps the tokens and count vector of every
+    piece it has met and the signed bucket of every n-gram it has hashed (tables owned by the encoder; they
+    never change a vector), so a new line mostly costs the few n-grams around its separators.
+    """
 
     name = "hash"
 
@@ -96,18 +111,97 @@ class HashedNgramEncoder(TextEncoder):
         _check_int("dim", dim, 8, 1 << 16)
         _check_int("max_n", max_n, 1, 8)
         self.dim, self.max_n = int(dim), int(max_n)
+        self._gram_bucket: dict[str, int] = {}                         # n-gram -> signed bucket
+        self._pieces: dict[str, tuple[list[str], np.ndarray]] = {}     # piece -> (tokens, count vector)
+        self._joints: dict[tuple[str, str, str], list[int]] = {}      # (piece, separator, piece) -> signed buckets
 
     def config(self) -> dict[str, Any]:
         return {"name": self.name, "dim": self.dim, "max_n": self.max_n}
 
+    def _signed_bucket(self, gram: str) -> int:
+        """The bucket of ``gram``, as ``b`` for sign +1 and ``dim + b`` for sign -1 (kept)."""
+        hit = self._gram_bucket.get(gram)
+        if hit is None:
+            h = stable_hash(gram)
+            hit = self._gram_bucket[gram] = h % self.dim + (0 if (h >> 32) & 1 else self.dim)
+        return hit
+
+    def _add(self, counts: np.ndarray, codes: list[int]) -> None:
+        """Add the signed buckets ``codes`` (see :meth:`_signed_bucket`) to ``counts``."""
+        if codes:
+            both = np.bincount(codes, minlength=2 * self.dim)
+            counts += both[:self.dim]
+            counts -= both[self.dim:]
+
+    def _piece(self, text: str) -> tuple[list[str], np.ndarray]:
+        """The tokens and count vector of a piece of a line (kept)."""
+        hit = self._pieces.get(text)
+        if hit is None:
+            tokens = tokenize(text)
+            bucket = self._signed_bucket
+            codes = [bucket(" ".join(tokens[i:i + n])) for n in range(1, self.max_n + 1)
+                     for i in range(len(tokens) - n + 1)]
+            counts = np.zeros(self.dim, dtype=np.float64)
+            self._add(counts, codes)
+            hit = self._pieces[text] = (tokens, counts)
+        return hit
+
+    def _overlapping(self, tokens: list[str], spans: list[tuple[int, int]]) -> list[int]:
+        """The signed buckets of the n-grams of ``tokens`` that overlap one of the ``spans`` (each counted once)."""
+        size = len(tokens)
+        bucket = self._signed_bucket
+        codes = []
+        for n in range(1, self.max_n + 1):
+            last = 0                           # n-grams starting before ``last`` are counted
+            for first, end in spans:           # n-grams overlapping [first, end) start at first-n+1 .. end-1
+                start = max(first - n + 1, last)
+                stop = min(end, size - n + 1)
+                codes += [bucket(" ".join(tokens[i:i + n])) for i in range(start, stop)]
+                last = max(last, stop)
+        return codes
+
+    def _count_vector(self, line: str) -> np.ndarray:
+        """``c(line)`` (see the class docstring).
+
+        When every piece has at least ``max_n - 1`` tokens, no n-gram overlaps two separators and those that
+        overlap one lie within the last ``max_n - 1`` tokens before it and the first ``max_n - 1`` after it: their
+        buckets are kept per (piece, separator, piece)."""
+        parts = _SEPARATORS.split(line)
+        if len(parts) == 1:
+            return self._piece(line)[1]
+        pieces = [self._piece(part) for part in parts[::2]]
+        counts = np.zeros(self.dim, dtype=np.float64)
+        for _, piece_counts in pieces:
+            counts += piece_counts
+        reach = self.max_n - 1
+        codes: list[int] = []
+        if all(len(tokens) >= reach for tokens, _ in pieces):
+            joints = self._joints
+            for k in range(1, len(parts), 2):
+                key = (parts[k - 1], parts[k], parts[k + 1])
+                hit = joints.get(key)
+                if hit is None:
+                    sep = _SEPARATOR_TOKENS[parts[k]]
+                    before = pieces[k // 2][0][len(pieces[k // 2][0]) - reach:] if reach else []
+                    window = before + list(sep) + pieces[k // 2 + 1][0][:reach]
+                    hit = joints[key] = self._overlapping(window, [(len(before), len(before) + len(sep))])
+                codes += hit
+        else:
+            tokens: list[str] = list(pieces[0][0])
+            spans: list[tuple[int, int]] = []  # token positions of each separator
+            for k in range(1, len(parts), 2):
+                sep = _SEPARATOR_TOKENS[parts[k]]
+                spans.append((len(tokens), len(tokens) + len(sep)))
+                tokens += sep
+                tokens += pieces[k // 2 + 1][0]
+            codes = self._overlapping(tokens, spans)
+        self._add(counts, codes)
+        return counts
+
     def _embed_uncached(self, lines: Sequence[str]) -> np.ndarray:
         out = np.zeros((len(lines), self.dim), dtype=np.float32)
         for row, line in enumerate(lines):
-            tokens = tokenize(line)
-            for n in range(1, self.max_n + 1):
-                for i in range(len(tokens) - n + 1):
-                    h = stable_hash(" ".join(tokens[i:i + n]))
-                    out[row, h % self.dim] += 1.0 if (h >> 32) & 1 else -1.0
+            out[row] = self._count_vector(line)
             norm = float(np.linalg.norm(out[row]))
             if norm > 0:
                 out[row] /= norm

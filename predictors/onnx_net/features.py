@@ -120,7 +120,7 @@ def _shapes(model: onnx.ModelProto) -> dict[str, list[int]]:
     return shapes
 
 
-def _node_flops(node: onnx.NodeProto, shapes: dict[str, list[int]]) -> int:
+def _node_flops(node: onnx.NodeProto, shapes: dict[str, list[int]] | _LazyShapes) -> int:
     out = shapes.get(node.output[0]) if node.output else None
     if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
         weight = shapes.get(node.input[1])
@@ -160,12 +160,55 @@ def _parse_shape_text(text: str) -> list[int] | None:
     return [int(d) if d.isdigit() else 1 for d in text.split("x")]
 
 
+_FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE, onnx.TensorProto.BFLOAT16)
+_FLOP_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+class _LazyShapes:
+    """``name -> dims`` as :func:`global_features` builds it from ``shape_text`` (initializer dims win), parsing a
+    shape text only when it is asked for: the FLOPs need the shapes of a few values, not of all of them."""
+
+    def __init__(self, shape_text: dict[str, str], initializer_keys: dict[str, tuple[int, ...]]) -> None:
+        self.shape_text, self.initializer_keys = shape_text, initializer_keys
+
+    def get(self, name: str) -> list[int] | None:
+        key = self.initializer_keys.get(name)
+        if key is not None:
+            return list(key[1:])
+        text = self.shape_text.get(name)
+        return None if text is None else _parse_shape_text(text)
+
+
+def _from_graph(graph: Any, shape_text: dict[str, str]) -> tuple[int, int]:
+    """Parameters and FLOPs from an analysed graph (:class:`predictors.onnx_text.analysis.Graph`, which holds every
+    initializer's (type, dims...)) and its shape texts: what :func:`global_features` computes from the model,
+    without reading the protobuf again."""
+    initializer_keys = {name: key for _, name, _, key in graph.initializers}
+    elements: dict[tuple[int, ...], int] = {}     # (type, dims...) -> elements, for the keys met in this graph
+    params = 0
+    for _, _, _, key in graph.initializers:
+        n = elements.get(key)
+        if n is None:
+            n = elements[key] = math.prod(key[1:]) if len(key) > 1 and key[0] in _FLOAT_TYPES else 0
+        params += n
+    shapes = _LazyShapes(shape_text, initializer_keys)
+    flops = 0
+    for node, op in zip(graph.nodes, graph.ops):
+        if op.endswith(_FLOP_OPS) and node.op_type in _FLOP_OPS:
+            flops += _node_flops(node, shapes)
+    return params, flops
+
+
 def global_features(model: onnx.ModelProto, *, inferred: bool = False,
-                    shape_text: dict[str, str] | None = None, stats: Any = None) -> GlobalFeatures:
+                    shape_text: dict[str, str] | None = None, stats: Any = None, graph: Any = None) -> GlobalFeatures:
     """:class:`GlobalFeatures` of ``model``; ``inferred=True`` when shape inference has already been run, or
     ``shape_text`` (``{value: "?x16x8x8"}``, from :meth:`predictors.onnx_text.OnnxTextEncoder.encode`). With
     ``stats`` (that encoding's :class:`~predictors.onnx_text.GraphStats`), depth, node count and op counts are
-    taken from it (``Constant`` nodes excluded) instead of walking the graph again."""
+    taken from it (``Constant`` nodes excluded) instead of walking the graph again; with ``graph`` too (that
+    encoding's analysed graph, :attr:`~predictors.onnx_text.TextEncoding.graph`), so are parameters and FLOPs."""
+    if graph is not None and shape_text is not None and stats is not None:
+        params, flops = _from_graph(graph, shape_text)
+        return GlobalFeatures(int(params), int(flops), stats.depth, stats.num_nodes, dict(stats.op_histogram))
     if shape_text is not None:
         shapes = {name: dims for name, text in shape_text.items() if (dims := _parse_shape_text(text)) is not None}
         for init in model.graph.initializer:
@@ -178,10 +221,8 @@ def global_features(model: onnx.ModelProto, *, inferred: bool = False,
                 pass
         shapes = _shapes(model)
     params = sum(math.prod(init.dims) for init in model.graph.initializer if len(init.dims) > 0
-                 and init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE,
-                                        onnx.TensorProto.BFLOAT16))
-    flops = sum(_node_flops(node, shapes) for node in model.graph.node
-                if node.op_type in ("Conv", "ConvTranspose", "Gemm", "MatMul"))
+                 and init.data_type in _FLOAT_TYPES)
+    flops = sum(_node_flops(node, shapes) for node in model.graph.node if node.op_type in _FLOP_OPS)
     if stats is not None:
         return GlobalFeatures(int(params), int(flops), stats.depth, stats.num_nodes, dict(stats.op_histogram))
     counts = Counter(node.op_type for node in model.graph.node)

@@ -112,7 +112,7 @@ def encode_graph(model: Any, *, variant: str = "relative", encoder: OnnxTextEnco
     if variant == "relative":  # the order too: each pair of consecutive lines is a "line" of the bag
         lines.update(f"{a} {BIGRAM_JOIN} {b}" for a, b in zip(text, text[1:]))
     distinct = sorted(lines)
-    feats = global_features(proto, shape_text=encoding.shapes, stats=encoding.stats).vector()
+    feats = global_features(proto, shape_text=encoding.shapes, stats=encoding.stats, graph=encoding.graph).vector()
     return EncodedGraph(tuple(distinct), tuple(lines[line] for line in distinct), tuple(float(v) for v in feats))
 
 

@@ -16,14 +16,16 @@ tensor and node, or reordering the node list, gives the same text. Only ``numpy`
 The package has one module per step: :mod:`~.loading` (path, bytes or ModelProto), :mod:`~.analysis` (the graph
 read once into lists, checked to be a DAG), :mod:`~.order` (canonical order), :mod:`~.wire` (the weight-free copy
 written in protobuf's wire format, for shape inference), :mod:`~.values` (texts of constants, attributes and
-shapes), :mod:`~.render` (lines and variants), and :mod:`~.encoder` (:class:`OnnxTextEncoder`, which owns the memo
-tables, :mod:`~.memo`). The module-level functions below use a fresh encoder per call.
+shapes), :mod:`~.shape_memo` (shape inference memoised per node), :mod:`~.render` (lines and variants), and
+:mod:`~.encoder` (:class:`OnnxTextEncoder`, which owns the memo tables, :mod:`~.memo`). The module-level
+functions below use a fresh encoder per call.
 
 Encoding rules ("chain" variant)
 --------------------------------
 1. **Shapes.** ``onnx.shape_inference.infer_shapes`` runs first (on a copy without the large weights, so it costs
-   well under a millisecond); if it fails, the declared ``value_info`` is used and values without one are written
-   with the unknown shape ``*``. A shape is written ``1x16x32x32``; a dynamic / symbolic dim (the exporter's batch
+   well under a millisecond; an encoder that has met every node of the model before, with the same op, attributes
+   and input types, takes the types from its memo and gives the same shapes without running it); if it fails,
+   the declared ``value_info`` is used and values without one are written with the unknown shape ``*``. A shape is written ``1x16x32x32``; a dynamic / symbolic dim (the exporter's batch
    dim ``batch``) is written ``?``; a rank-0 tensor is written ``scalar``.
 2. **Graph input.** Written as its shape wherever it is used: ``Input:?x3x32x32`` (``Input1:...``, ``Input2:...``
    in graph order when there are several).

@@ -3,7 +3,7 @@ valid DAG, with each node's label (op, constant arguments, attributes) for the c
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import onnx
 from onnx import TensorProto
@@ -57,6 +57,10 @@ class Graph:
     # per graph initializer, in file order: (tensor, name, its num_params (0 for one written by value, which has
     # at most MAX_CONST_ELEMENTS elements), (type, dims...))
     initializers: list[tuple[TensorProto, str, int, tuple[int, ...]]]
+    # [node] -> (op_type, domain, serialized attributes, len(input), len(output)) as in the file (for the memo of
+    # shape inference, :mod:`~predictors.onnx_text.shape_memo`), and its input names, trailing "" removed
+    node_keys: list[tuple] = field(default_factory=list)
+    input_names: list[list[str]] = field(default_factory=list)
 
 
 def analyse(model: onnx.ModelProto, memo: Memo | None = None) -> Graph:
@@ -88,6 +92,7 @@ def analyse(model: onnx.ModelProto, memo: Memo | None = None) -> Graph:
     outputs: list[list[str]] = []
     constant_nodes: list[onnx.NodeProto] = []
     attrs_get = memo.attrs.get
+    node_keys: list[tuple] = []
     for node in g.node:
         op_type = node.op_type
         domain = node.domain
@@ -107,13 +112,14 @@ def analyse(model: onnx.ModelProto, memo: Memo | None = None) -> Graph:
         nodes.append(node)
         ops.append(op_type if default_domain else f"{domain}.{op_type}")   # rule 6: domain.Op
         attributes = node.attribute
-        attrs.append((attrs_get(tuple(map(serialize_attribute, attributes))) or attrs_text(attributes, memo))
-                     if attributes else "")   # the memo of attrs_text inlined
+        attr_key = tuple(map(serialize_attribute, attributes)) if attributes else ()
+        attrs.append((attrs_get(attr_key) or attrs_text(attributes, memo)) if attributes else "")   # attrs_text's memo
         ins = node.input[:]
+        outs = node.output[:]
+        node_keys.append((op_type, domain, attr_key, len(ins), len(outs)))
         while ins and not ins[-1]:
             ins.pop()
         inputs.append(ins)
-        outs = node.output[:]
         while outs and not outs[-1]:
             outs.pop()
         outputs.append(outs)
@@ -171,7 +177,7 @@ def analyse(model: onnx.ModelProto, memo: Memo | None = None) -> Graph:
         if a[0] == "v":
             output_ports[a[1]][a[2]] += (k,)
     return Graph(nodes, ops, attrs, args, outputs, labels, consumers, output_ports, graph_inputs, graph_outputs,
-                  num_params, indegree, active, constant_nodes, initializers)
+                 num_params, indegree, active, constant_nodes, initializers, node_keys, inputs)
 
 
 def file_topo_order(gr: Graph) -> list[int]:

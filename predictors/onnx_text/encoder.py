@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import onnx
 
@@ -18,11 +18,14 @@ from predictors.onnx_text.wire import infer_shapes
 @dataclass(frozen=True)
 class TextEncoding:
     """Everything one pass over a model gives: its text lines, the inferred shape text of every value
-    (``{name: "?x16x8x8"}``) and its :class:`GraphStats` (whose depth is taken over the canonical order)."""
+    (``{name: "?x16x8x8"}``) and its :class:`GraphStats` (whose depth is taken over the canonical order); ``graph``
+    is the analysed graph the text was written from (:class:`~predictors.onnx_text.analysis.Graph`), for callers
+    that compute more from it (the predictor's FLOPs) without reading the protobuf again."""
 
     lines: list[str]
     shapes: dict[str, str]
     stats: GraphStats
+    graph: Graph | None = field(default=None, repr=False, compare=False)
 
 
 class OnnxTextEncoder:
@@ -66,7 +69,7 @@ class OnnxTextEncoder:
         """
         _check_variant(variant)
         _, gr, order, lines, shapes = self._build(model)
-        return TextEncoding(render(lines, variant), shapes, stats_of(gr, order))
+        return TextEncoding(render(lines, variant), shapes, stats_of(gr, order), gr)
 
     def encode_lines(self, model: ModelLike, *, variant: str = "chain") -> list[str]:
         """The text of ``model`` as a list of lines (``variant``: one of :data:`VARIANTS`)."""

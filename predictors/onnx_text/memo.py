@@ -25,6 +25,7 @@ class Memo:
     value: dict[bytes, tuple[str, int, tuple[int, ...]]] = field(default_factory=dict)   # small tensor -> info
     param: dict[tuple[int, ...], tuple[str, int, tuple[int, ...]]] = field(default_factory=dict)  # dims -> info
     stub: dict[tuple[int, ...], bytes] = field(default_factory=dict)                  # dims -> unnamed stub tensor
+    node_types: dict[tuple, tuple] = field(default_factory=dict)   # node key -> inferred output types (shape_memo)
     max_entries: int = MEMO_ENTRIES
     max_key_bytes: int = MEMO_KEY_BYTES
 
@@ -38,10 +39,11 @@ class Memo:
 
     def clear(self) -> None:
         """Forget every text."""
-        for table in (self.attrs, self.shape, self.value, self.param, self.stub):
+        for table in (self.attrs, self.shape, self.value, self.param, self.stub, self.node_types):
             table.clear()
 
     @property
     def size(self) -> int:
         """Entries over all tables."""
-        return len(self.attrs) + len(self.shape) + len(self.value) + len(self.param) + len(self.stub)
+        return (len(self.attrs) + len(self.shape) + len(self.value) + len(self.param) + len(self.stub)
+                + len(self.node_types))

@@ -10,9 +10,11 @@ from onnx import TensorProto
 
 from predictors.onnx_text.analysis import Graph
 from predictors.onnx_text.memo import Memo
+from predictors.onnx_text.shape_memo import KEEP_ELEMENTS, harvest, memo_shapes
 from predictors.onnx_text.values import serialize_type, shape_text
 
-INFER_KEEP_ELEMENTS = 64    # initializers up to this size keep their data for shape inference
+#: initializers up to this size keep their data for shape inference (the memo of inference keys on that data)
+INFER_KEEP_ELEMENTS = KEEP_ELEMENTS
 
 
 def _varint(n: int) -> bytes:
@@ -79,13 +81,20 @@ def light_model(model: onnx.ModelProto, gr: Graph, order: list[int], memo: Memo)
 
 def infer_shapes(model: onnx.ModelProto, gr: Graph, order: list[int], memo: Memo) -> dict[str, str]:
     """Shape text per value name, from shape inference on a weight-free copy (:func:`light_model`), or from the
-    declared shapes alone when inference fails."""
+    declared shapes alone when inference fails. A model whose every node the encoder has met before (same op,
+    attributes and input types) takes the types from the memo instead (:mod:`~predictors.onnx_text.shape_memo`),
+    and inference does not run."""
+    known = memo_shapes(model, gr, order, memo)
+    if known is not None:
+        return known
     g = model.graph
     light = light_model(model, gr, order, memo)
     try:
         inferred = onnx.shape_inference.infer_shapes(light).graph
     except Exception:  # noqa: BLE001 - invalid or unsupported: the declared value_info is all we have
         inferred = g
+    else:
+        harvest(model, gr, order, memo, inferred)
     shapes: dict[str, str] = {}
     memo_get = memo.shape.get
     for source in (g.value_info, g.input, g.output, inferred.value_info, inferred.input, inferred.output):
