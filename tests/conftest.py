@@ -34,7 +34,8 @@ SLOW_MODULES = RAY_MODULES | {
     "tests/nas/cli/test_bad_inputs.py", "tests/nas/cli/test_predictor.py", "tests/nas/search/test_table_search.py",
     "tests/nas/store/test_store.py", "tests/nas/train/test_trainer.py", "tests/nas/viz/test_picture.py",
     "tests/predictors/test_onnx_net.py", "tests/search_spaces/test_nats_sss.py", "tests/test_fuzz.py",
-    "tests/nas/store/test_store_faults.py", "tests/nas/store/test_migrations.py", "tests/nas/store/test_read_only.py"}
+    "tests/nas/store/test_store_faults.py", "tests/nas/store/test_migrations.py", "tests/nas/store/test_read_only.py",
+    "tests/predictors/test_encoding_golden.py"}
 # Single tests of fast modules that take seconds here (measured with --durations; listed here rather than decorated
 # so that the modules of other work stay untouched): "module::test" marks every parametrisation of the test,
 # "module::test[id]" one of them. A name that no longer exists in its module is a collection error.
