@@ -18,22 +18,31 @@ A table benchmark, which has every architecture's feature row, may instead pass 
 
 from __future__ import annotations
 
+import logging
 import random
 from typing import TYPE_CHECKING, Any
+
+from nas.errors import NasError
 
 if TYPE_CHECKING:
     from predictors import SizeReference
     from search_spaces.derivation import Derivation
     from search_spaces.spaces import Space
 
-__all__ = ["REFERENCE_SAMPLES", "REFERENCE_SEED", "has_size_term", "reference_derivations", "rows_size_reference",
-           "space_size_reference"]
+_log = logging.getLogger(__name__)
+
+__all__ = ["REFERENCE_SAMPLES", "REFERENCE_SEED", "SizeReferenceError", "has_size_term", "reference_derivations",
+           "rows_size_reference", "space_size_reference"]
 
 REFERENCE_SAMPLES = 64
 """Derivations in a search's size reference (64: the std of each size column to about 9%, 3-5 s of ONNX builds)."""
 
 REFERENCE_SEED = 0
 """Seed of the reference sample (fixed: not the search's seed, so every search of one space shares the scale)."""
+
+
+class SizeReferenceError(NasError, RuntimeError):
+    """No sample of the space could be built for the size reference."""
 
 
 def has_size_term(predictor: Any) -> bool:
@@ -72,7 +81,15 @@ def space_size_reference(space: Space, predictor: Any, *, num_classes: int, samp
     from nas.candidate import build_candidate
 
     chosen = reference_derivations(space, samples, seed)
-    models = [build_candidate(space, d, num_classes, check=False, weights=False).onnx_model for d in chosen]
+    models = []
+    for d in chosen:
+        try:
+            models.append(build_candidate(space, d, num_classes, check=False, weights=False).onnx_model)
+        except Exception as err:  # noqa: BLE001 - a sample that cannot be built is left out of the reference
+            _log.warning("size reference: cannot build %s: %s: %s", str(d)[:80], type(err).__name__, err)
+    if not models:
+        raise SizeReferenceError(f"no derivation of {len(chosen)} samples of {space.name} could be built for the size "
+                           f"reference")
     rows = predictor.features(predictor.encode(models))
-    return rows_size_reference(predictor, rows, f"sample of {space.name} within its limits: {len(chosen)} "
+    return rows_size_reference(predictor, rows, f"sample of {space.name} within its limits: {len(models)} "
                                                 f"derivations, seed {seed}")
