@@ -37,12 +37,13 @@ by ``acquisition`` over the ensemble's head scores
 Before anything is told the candidates are fresh samples ranked by the prior; the seeds come first anyway.
 
 **One scale.** A model with a size term (the shipped prior's) scores every candidate against one fixed
-:class:`predictors.SizeReference` of the space: the ``size_reference`` given (a table benchmark passes its table's
+:class:`predictors.SizeReference` of the space: the ``size_reference`` given (e.g. the sizes of a table's
 architectures), else the size columns of the featurizer's rows of a fixed-seed sample of the space
 (:func:`~nas.search.size_reference.reference_derivations`), built at the first ask. Scores are then pointwise: a
 candidate's does not depend on the batch it is scored in, so a resumed search, whose batches differ, picks what an
 uninterrupted one picks. The refits standardise the told results' sizes by the same reference (not by their own
-spread), so the size weights they learn mean the same when the model ranks candidates.
+spread), so the size weights they learn mean the same when the model ranks candidates. The reference is recorded in
+the stored surrogate's provenance (``size_reference``): the scale to score with when the file is used elsewhere.
 
 **State.** With ``state_path`` every refit is written there (``<state_path>.json`` + ``.safetensors``, the
 predictor file format: ``nas predictor info`` reads it and ``nas search``'s ``--predictor`` takes it), its
