@@ -283,7 +283,8 @@ def load_catalogue(table_name: str, processes: int, rebuild: bool) -> dict[str, 
 
         print(f"scoring the catalogue of {table_name} with {spec['predictor'].name}", flush=True)
         prior = OnnxNetPredictor.load(spec["predictor"])
-        scores = prior.predict_features(x[[index[r["arch"]] for r in catalogue["rows"]]])
+        rows = x[[index[r["arch"]] for r in catalogue["rows"]]]  # the size term: against the whole table's sizes
+        scores = prior.predict_features(rows, size_reference=prior.size_reference(rows) if prior.size_raw else None)
         for row, score in zip(catalogue["rows"], scores):
             row["predictor"] = float(score)
         catalogue |= {"predictor": spec["predictor_note"], "predictor_sha256": fingerprint}
@@ -422,6 +423,11 @@ def _scorer(names: tuple[str, ...], task: str) -> Any:
                         predictor_path=str(predictor) if predictor and "predictor" in names else None,
                         input_shape=_input_shape(space.name), num_classes=10)
         scorer.preload({d: {n: v[n] for n in names} for d, v in _W["raw"].items()})
+        if scorer.predictor is not None:  # a derivation outside the catalogue: scored on the catalogue's scale
+            from nas.search.size_reference import rows_size_reference
+
+            scorer.size_reference = rows_size_reference(scorer.predictor, _W["catalogue"]["features"],
+                                                        f"every architecture of {_W['catalogue']['table']}")
         _W["scorers"][key] = scorer
     return _W["scorers"][key]
 

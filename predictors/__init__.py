@@ -50,7 +50,7 @@ memo tables across models). ``nas predictor info PATH`` prints which corpora a p
 
 from __future__ import annotations
 
-from predictors.onnx_net import EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError
+from predictors.onnx_net import EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError, SizeReference
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, encode_lines, encode_onnx
 from predictors.zero_cost import (
     INVALID,
@@ -62,6 +62,7 @@ from predictors.zero_cost import (
     label_gradient_alignment,
 )
 
-__all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextEncoder", "OnnxTextError", "PredictorConfig", "PredictorError", "encode_lines",
+__all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextEncoder", "OnnxTextError", "PredictorConfig", "PredictorError", "SizeReference",
+           "encode_lines",
            "encode_onnx", "INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",
            "label_gradient_alignment"]

@@ -14,7 +14,11 @@ Scorers:
 
 - ``"predictor"``: :meth:`predictors.OnnxNetPredictor.default` (or the file ``predictor_path``), run batched on
   the driver over the candidates' ONNX models. When the default file is missing the scorer warns and goes on
-  with the proxies (``zen`` when no proxy was asked for).
+  with the proxies (``zen`` when no proxy was asked for). A predictor with a size term (the shipped one) scores
+  every candidate against one fixed :class:`predictors.SizeReference` of the search's space
+  (:mod:`nas.search.size_reference`: a fixed-seed sample of the space within its limits, built at the first
+  predictor call, or the ``size_reference`` given), so its values do not depend on which candidates share a call:
+  the cache below holds numbers of one scale, and a resumed search recomputes the same ones.
 - any zero-cost proxy name of :data:`predictors.PROXY_NAMES`: computed on one fixed batch of ``proxy_batch``
   training examples (a seeded draw), on a module built with ``torch.manual_seed(seed)``. When Ray is initialised
   the candidates are split into one chunk per CPU of the cluster and each chunk runs as a Ray task
@@ -44,6 +48,7 @@ from nas.search.config import ConfigError
 
 if TYPE_CHECKING:
     from nas.data import Dataset
+    from predictors import SizeReference
     from search_spaces.spaces import Space
 
 __all__ = ["LOWER_IS_BETTER", "PREDICTOR", "ScoredCandidate", "Scorer", "ScorerError", "combine_ranks",
@@ -116,6 +121,8 @@ class Scorer:
         seed: seed of the batch draw, the modules' initialisation and the proxies.
         predictor_path: an ONNX-Net predictor file (``OnnxNetPredictor.load``); ``None``: the shipped default.
         use_ray: run proxies as Ray tasks: ``True``/``False``, or ``None`` for "when Ray is initialised".
+        size_reference: the predictor's size reference (:class:`predictors.SizeReference`); ``None``: a sample of
+            ``space`` (:func:`~nas.search.size_reference.space_size_reference`), built when first needed.
 
     Raises:
         ScorerError: an unknown name, or ``predictor_path`` that cannot be loaded.
@@ -123,7 +130,8 @@ class Scorer:
 
     def __init__(self, names: Sequence[str], *, space: Space, dataset: Dataset | None, proxy_batch: int = 64,
                  seed: int = 0, predictor_path: str | None = None, use_ray: bool | None = None,
-                 input_shape: Sequence[int] | None = None, num_classes: int | None = None) -> None:
+                 input_shape: Sequence[int] | None = None, num_classes: int | None = None,
+                 size_reference: SizeReference | None = None) -> None:
         from predictors import PROXY_NAMES
 
         names = list(dict.fromkeys(names))
@@ -144,6 +152,7 @@ class Scorer:
         self.seed = int(seed)
         self.use_ray = use_ray
         self.predictor: Any = None
+        self.size_reference = size_reference
         self.warnings: list[str] = []
         if PREDICTOR in names:
             self.predictor = self._load_predictor(predictor_path)
@@ -211,8 +220,9 @@ class Scorer:
                     for d, m in zip(derivations, onnx_models):
                         models_by_key.setdefault(d, m)
                 models = [models_by_key.get(d) or self._onnx(d) for d in todo_keys]
+                reference = self.predictor_size_reference()
                 start = time.perf_counter()
-                values = self.predictor.predict(models)
+                values = self.predictor.predict(models, size_reference=reference)
                 each = (time.perf_counter() - start) / max(1, len(todo_keys))
                 for d, v in zip(todo_keys, values):
                     raw[d][PREDICTOR] = (float(v), each)
@@ -224,6 +234,15 @@ class Scorer:
         rows = [self._cache[d] for d in derivations]
         combined = combine_ranks({n: [r[n][0] for r in rows] for n in self.names})
         return [ScoredCandidate(d, dict(r), c) for d, r, c in zip(derivations, rows, combined)]
+
+    def predictor_size_reference(self) -> SizeReference | None:
+        """The size reference of every predictor call (built once, from the space, when none was given;
+        ``None`` without a predictor or when it has no size term)."""
+        from nas.search.size_reference import has_size_term, space_size_reference
+
+        if self.size_reference is None and self.predictor is not None and has_size_term(self.predictor):
+            self.size_reference = space_size_reference(self.space, self.predictor, num_classes=self.num_classes)
+        return self.size_reference
 
     def _onnx(self, derivation: str) -> Any:
         from nas.candidate import build_candidate

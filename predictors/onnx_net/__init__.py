@@ -14,10 +14,11 @@ from predictors.onnx_net.predictor import (
     OnnxNetPredictor,
     PredictorConfig,
     PredictorError,
+    SizeReference,
     TrainingSummary,
     encode_graph,
 )
 
 __all__ = ["ENCODERS", "EncodedGraph", "GlobalFeatures", "HashedNgramEncoder", "MiniLMEncoder", "OnnxNetPredictor",
-           "PredictorConfig", "PredictorError", "TextEncoder", "TrainingSummary", "TransformerLineEncoder",
-           "encode_graph", "global_features", "graph_features", "make_encoder"]
+           "PredictorConfig", "PredictorError", "SizeReference", "TextEncoder", "TrainingSummary",
+           "TransformerLineEncoder", "encode_graph", "global_features", "graph_features", "make_encoder"]

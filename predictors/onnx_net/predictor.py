@@ -17,9 +17,11 @@ dropped, never divided by a tiny number, and standardised values are clipped to 
 
 Zero-shot transfer (``size_prior``, ``width_features``; the shipped default and the priors use both): absolute
 sizes do not transfer across spaces, the order of sizes within a space does. So each head's score gets a
-non-negative learnt weighting of log params, log FLOPs, depth and the narrowest hidden width, each z-scored within
-the set being ranked (:func:`size_inputs`: a transductive term; training: within each group), and the
-hidden-width statistics of :func:`~predictors.onnx_net.features.width_features` join the global features.
+non-negative learnt weighting of log params, log FLOPs, depth and the narrowest hidden width, each z-scored
+(:func:`size_inputs`) either against a fixed :class:`SizeReference` of the space being searched (pointwise: a
+model's score does not depend on which other models are scored with it; what a search passes) or, without one,
+within the set being ranked (transductive; training: within each group), and the hidden-width statistics of
+:func:`~predictors.onnx_net.features.width_features` join the global features.
 
 Files (:meth:`save` / :meth:`load`): ``<path>.json`` (configuration, feature names, training summary) and
 ``<path>.safetensors`` (head weights, standardisation, trainable encoder weights). No pickle.
@@ -165,8 +167,9 @@ class PredictorConfig:
     seed: int = 0
     #: processes that encode ONNX files in parallel for large batches (0 = one per CPU core, 1 = in-process)
     encode_workers: int = 0
-    #: add a transductive size term to every head's score (see :func:`size_inputs`): the sizes
-    #: (:data:`SIZE_FEATURES`) z-scored within the set being ranked, weighted by non-negative learnt weights
+    #: add a size term to every head's score (see :func:`size_inputs`): the sizes (:data:`SIZE_FEATURES`)
+    #: z-scored against a :class:`SizeReference` or within the set being ranked, weighted by non-negative learnt
+    #: weights
     size_prior: bool = False
     #: add the hidden-width statistics (:func:`~predictors.onnx_net.features.width_features`) to the global
     #: features, and the narrowest width to the size term
@@ -240,22 +243,84 @@ def standardise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
     return np.clip(z, -Z_CLIP, Z_CLIP)
 
 
-#: The global features of the transductive size term (:func:`size_inputs`): scale-free sizes that every space has
+#: The global features of the size term (:func:`size_inputs`): scale-free sizes that every space has
 #: (with ``width_features``, also the narrowest hidden width: :data:`WIDTH_SIZE_FEATURES`).
 SIZE_FEATURES = ("log_params", "log_flops", "depth")
 WIDTH_SIZE_FEATURES = SIZE_FEATURES + ("width_min",)
 
 
-def size_inputs(x: np.ndarray, columns: Sequence[int], groups: Sequence[Any] | None = None) -> np.ndarray:
-    """The size term's inputs: ``x[:, columns]`` z-scored within each group (``groups=None``: the rows are one
-    group), ``(n, len(columns))``; a column constant within a group is 0 there, values clipped to +-:data:`Z_CLIP`.
+@dataclass(frozen=True)
+class SizeReference:
+    """A fixed standardisation of the size term's inputs: the per-column mean and standard deviation of
+    :data:`SIZE_FEATURES` (or :data:`WIDTH_SIZE_FEATURES`) over a reference set of one space, e.g. a fixed-seed
+    sample of a search's space within its limits, or every architecture of a table (their sizes, never their
+    labels). Given to :meth:`OnnxNetPredictor.predict` (``size_reference=``), it makes the size term pointwise:
+    ``z = clip((x - mean) / std, +-Z_CLIP)`` per column, the same number for a model whatever else is scored in
+    the call, so scores of separate calls share one scale (a search's cache of them stays valid).
+
+    Attributes:
+        features: the size feature names, in column order (must be the predictor's :meth:`~OnnxNetPredictor.
+            size_feature_names`).
+        mean, std: per column; ``std == 0`` marks a column constant in the reference (its term is 0).
+        count: how many models the reference was computed from.
+        source: how it was made (free text, e.g. ``"sample of nb-macro: 64 derivations, seed 0"``).
+    """
+
+    features: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    count: int
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not len(self.features) == len(self.mean) == len(self.std):
+            raise ValueError(f"a SizeReference needs one mean and one std per feature, got {len(self.features)} "
+                             f"features, {len(self.mean)} means, {len(self.std)} stds")
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)) or any(v < 0 for v in self.std):
+            raise ValueError(f"a SizeReference needs finite means and non-negative finite stds, got mean "
+                             f"{list(self.mean)}, std {list(self.std)}")
+
+    @classmethod
+    def from_sizes(cls, sizes: np.ndarray, features: Sequence[str], *, source: str = "") -> SizeReference:
+        """The reference of ``sizes`` (``(n, len(features))`` raw size values; :func:`fit_standardisation`)."""
+        sizes = np.asarray(sizes, dtype=np.float64)
+        if sizes.ndim != 2 or sizes.shape[1] != len(features) or len(sizes) == 0:
+            raise ValueError(f"a SizeReference needs an (n >= 1, {len(features)}) array of sizes, got shape "
+                             f"{sizes.shape}")
+        mean, std = fit_standardisation(sizes)
+        return cls(tuple(features), tuple(float(v) for v in mean), tuple(float(v) for v in std), len(sizes),
+                   source)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self) | {"features": list(self.features), "mean": list(self.mean), "std": list(self.std)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SizeReference:
+        return cls(tuple(str(f) for f in data["features"]), tuple(float(v) for v in data["mean"]),
+                   tuple(float(v) for v in data["std"]), int(data["count"]), str(data.get("source", "")))
+
+
+def size_inputs(x: np.ndarray, columns: Sequence[int], groups: Sequence[Any] | None = None, *,
+                reference: SizeReference | None = None) -> np.ndarray:
+    """The size term's inputs, ``(n, len(columns))``, values clipped to +-:data:`Z_CLIP`.
+
+    With ``reference``: ``x[:, columns]`` standardised by the reference's mean and std, row by row (``groups`` is
+    not used): a model's inputs do not depend on the other rows. Without: z-scored within each group
+    (``groups=None``: the rows are one group); a column constant within a group is 0 there.
 
     Transductive by design: a search ranks a set of candidates of one space, and whether size helps is a fact
     about the order *within* that set (bigger networks train better on NATS-Bench SSS and NAS-Bench-Macro alike),
     while absolute sizes do not transfer across spaces (a NAS-Bench-Macro network has 10x the parameters of the
     best NATS-SSS one). So the term sees only where a model stands in its set: a single model (or a set of equal
-    sizes) gets 0, and its score is then the heads' alone."""
+    sizes) gets 0, and its score is then the heads' alone. A search, whose candidates come in batches of every
+    size, passes a :class:`SizeReference` of its space instead: the same place in the space's size distribution
+    (what a training group, a sample of its space, measures), one scale for every batch."""
     x = np.asarray(x, dtype=np.float64)[:, list(columns)]
+    if reference is not None:
+        if x.shape[1] != len(reference.mean):
+            raise PredictorError(f"the size reference has {len(reference.mean)} columns, the size term "
+                                 f"{x.shape[1]}")
+        return standardise(x, np.asarray(reference.mean), np.asarray(reference.std))
     labels = np.zeros(len(x), dtype=int) if groups is None else np.unique(np.asarray(groups), return_inverse=True)[1]
     out = np.zeros_like(x)
     for g in np.unique(labels):
@@ -438,6 +503,22 @@ class OnnxNetPredictor:
         names = self.feature_names()
         return [names.index(name) for name in self.size_feature_names()]
 
+    def size_reference(self, x: np.ndarray, *, source: str = "") -> SizeReference:
+        """The :class:`SizeReference` of raw input rows ``x`` (as :meth:`features` makes them): the mean and std
+        of their size columns (:meth:`size_columns`). ``x`` should be a reference set of one space (a fixed sample
+        of it, or all of a table's architectures), never the candidates of one call."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.feature_names()):
+            raise PredictorError(f"feature width {x.shape[-1]} does not match this predictor's "
+                                 f"{len(self.feature_names())}")
+        return SizeReference.from_sizes(x[:, self.size_columns()], self.size_feature_names(), source=source)
+
+    def _checked_reference(self, reference: SizeReference | None) -> SizeReference | None:
+        if reference is not None and tuple(reference.features) != tuple(self.size_feature_names()):
+            raise PredictorError(f"the size reference is of {list(reference.features)}, this predictor's size term "
+                                 f"reads {list(self.size_feature_names())}")
+        return reference
+
     def size_weights(self) -> np.ndarray:
         """The size term's non-negative weights, ``(heads, len(SIZE_FEATURES))`` (empty without ``size_prior``)."""
         import torch
@@ -450,7 +531,7 @@ class OnnxNetPredictor:
     # ---------------------------------------------------------------- training
     def fit(self, models: Sequence[Any], accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
             extra: np.ndarray | None = None, extra_names: Sequence[str] | None = None,
-            verbose: bool = False) -> OnnxNetPredictor:
+            size_reference: SizeReference | None = None, verbose: bool = False) -> OnnxNetPredictor:
         """Train on ``models`` labelled with ``accuracies`` (fine-tune when already trained).
 
         Args:
@@ -460,6 +541,7 @@ class OnnxNetPredictor:
             extra: optional ``(n, k)`` extra inputs such as zero-cost proxy scores (non-finite values -> 0); the
                 same columns must then be given to :meth:`predict`.
             extra_names: names of the extra columns (saved with the predictor).
+            size_reference: see :meth:`fit_features`.
         """
 
         start = time.perf_counter()
@@ -480,11 +562,13 @@ class OnnxNetPredictor:
         fine_tune = self.is_trained
         if self.encoder.trainable:
             return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
-        return self.fit_features(self.features(graphs, extra), y, groups=group_labels, verbose=verbose, _start=start)
+        return self.fit_features(self.features(graphs, extra), y, groups=group_labels, size_reference=size_reference,
+                                 verbose=verbose, _start=start)
 
     def fit_features(self, x: np.ndarray, accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
                      epochs: int | None = None, lr: float | None = None, seed: int | None = None,
-                     verbose: bool = False, _start: float | None = None) -> OnnxNetPredictor:
+                     size_reference: SizeReference | None = None, verbose: bool = False,
+                     _start: float | None = None) -> OnnxNetPredictor:
         """Train (fine-tune when trained) on raw input rows as :meth:`features` makes them (extra columns
         included), without encoding ONNX again: :meth:`fit` after encoding, and an online surrogate's refit.
 
@@ -498,6 +582,13 @@ class OnnxNetPredictor:
             lr: the learning rate of this call (default: the configuration's).
             seed: seeds the warm fine-tune's shuffling and dropout (default: the configuration's), so that the
                 same rows and seed give the same weights.
+            size_reference: the size term's standardisation (with ``config.size_prior``). ``None`` (pretraining
+                on corpora of several spaces): sizes are z-scored within each ranking group, each group being a
+                sample of its own space. A :class:`SizeReference` (fine-tuning on rows of the one space that the
+                reference describes, e.g. an online surrogate's refit): every row is standardised by it, the
+                scale the predictor is then used on (``predict(..., size_reference=...)``), so the learnt size
+                weights mean the same in training and inference. The ranking losses compare rows within a group
+                only, so the two differ in the scale of the term, not in its offset.
         """
         import torch
 
@@ -529,8 +620,9 @@ class OnnxNetPredictor:
                     self.size_raw.append(torch.nn.Parameter(torch.zeros(len(self.size_feature_names()))))
         elif self.heads[0][0].in_features != xs.shape[1]:
             raise PredictorError(f"input width changed from {self.heads[0][0].in_features} to {xs.shape[1]}")
-        zs = torch.tensor(size_inputs(x, self.size_columns(), group_labels), dtype=torch.float32) \
-            if self.config.size_prior else None
+        reference = self._checked_reference(size_reference)
+        zs = torch.tensor(size_inputs(x, self.size_columns(), group_labels, reference=reference),
+                          dtype=torch.float32) if self.config.size_prior else None
         trained_epochs, taus = [], []
         everything = np.arange(len(y))
         for k, head in enumerate(self.heads):
@@ -594,7 +686,7 @@ class OnnxNetPredictor:
                       seed: int | None = None) -> tuple[int, float]:
         """Train up to ``max_epochs``; with a validation split, stop after ``patience`` epochs without a better
         validation Kendall tau and restore the best epoch's weights. ``size_term(idx)``, if given, is added to
-        the head's scores (the transductive size term, see :func:`size_inputs`)."""
+        the head's scores (the size term, see :func:`size_inputs`)."""
         import torch
 
         def score(idx: Any) -> Any:
@@ -694,12 +786,15 @@ class OnnxNetPredictor:
         return self
 
     # ---------------------------------------------------------------- inference
-    def predict(self, models: Sequence[Any], *, extra: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, models: Sequence[Any], *, extra: np.ndarray | None = None,
+                size_reference: SizeReference | None = None) -> np.ndarray:
         """Scores of ``models`` (numpy float64 array, higher = better); needs a trained predictor.
 
-        With ``config.size_prior`` the scores are transductive: the size term places each model among the
-        ``models`` of this call (one set of one space; see :func:`size_inputs`), so scores of one call rank
-        those models, and scores of separate calls are not on one scale. A single model's size term is 0."""
+        With ``config.size_prior`` and no ``size_reference``, the scores are transductive: the size term places
+        each model among the ``models`` of this call (one set of one space; see :func:`size_inputs`), so scores of
+        one call rank those models, and scores of separate calls are not on one scale (a single model's size term
+        is 0). With a :class:`SizeReference` of the space (:meth:`size_reference`) the size term places each model
+        in that reference instead: scores are pointwise, on one scale across calls (what a search uses)."""
         if not self.is_trained:
             raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first or use "
                                  "OnnxNetPredictor.default()")
@@ -709,25 +804,30 @@ class OnnxNetPredictor:
         if not models:
             return np.zeros(0)
         graphs = self.encode(models)
-        return self._head_scores(self.features(graphs, extra if self.extra_names else None)).mean(0)
+        return self._head_scores(self.features(graphs, extra if self.extra_names else None),
+                                 size_reference=size_reference).mean(0)
 
-    def predict_features(self, x: np.ndarray, groups: Sequence[Any] | None = None) -> np.ndarray:
+    def predict_features(self, x: np.ndarray, groups: Sequence[Any] | None = None, *,
+                         size_reference: SizeReference | None = None) -> np.ndarray:
         """Scores of raw input rows as :meth:`features` makes them (the mean over the ensemble's heads): lets a
         caller that encoded its architectures once score them again under another trained predictor of the
         same configuration without re-encoding (not for a trainable text encoder, whose features are learnt).
         ``groups`` (a label per row): the sets the size term ranks within (default: all rows are one set, as in
+        :meth:`predict`; not used with a ``size_reference``, which makes every row's score its own, as in
         :meth:`predict`)."""
-        return self.head_scores(x, groups).mean(0)
+        return self.head_scores(x, groups, size_reference=size_reference).mean(0)
 
-    def head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None) -> np.ndarray:
+    def head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None, *,
+                    size_reference: SizeReference | None = None) -> np.ndarray:
         """Each ensemble head's scores of raw input rows, shape ``(heads, rows)`` (see :meth:`predict_features`)."""
         if not self.is_trained:
             raise PredictorError("this OnnxNetPredictor is untrained: call fit(...) first")
         if self.encoder.trainable:
             raise PredictorError("a predictor with a trainable text encoder scores models, not feature rows")
-        return self._head_scores(x, groups)
+        return self._head_scores(x, groups, size_reference=size_reference)
 
-    def _head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None) -> np.ndarray:
+    def _head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None, *,
+                     size_reference: SizeReference | None = None) -> np.ndarray:
         import torch
 
         x = np.asarray(x, dtype=np.float64)
@@ -738,7 +838,9 @@ class OnnxNetPredictor:
         with torch.inference_mode():
             scores = torch.stack([head(xs).squeeze(-1) for head in self.heads]).double().numpy()
         if self.size_raw:
-            scores = scores + self.size_weights() @ size_inputs(x, self.size_columns(), groups).T
+            reference = self._checked_reference(size_reference)
+            scores = scores + self.size_weights() @ size_inputs(x, self.size_columns(), groups,
+                                                                reference=reference).T
         return scores
 
     # ---------------------------------------------------------------- files

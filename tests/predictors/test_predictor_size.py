@@ -1,8 +1,10 @@
-"""Issue 13, zero-shot: the transductive size term of ``OnnxNetPredictor`` (``PredictorConfig.size_prior``).
+"""Issue 13, zero-shot: the size term of ``OnnxNetPredictor`` (``PredictorConfig.size_prior``).
 
 Sizes z-scored within the set being ranked transfer across spaces whose absolute sizes differ by orders of
 magnitude; the raw feature rows of :meth:`OnnxNetPredictor.features` stay per model (a cache of them stays valid),
-and ``predict(m) == predict_features(features(encode(m)))`` holds with and without the term."""
+and ``predict(m) == predict_features(features(encode(m)))`` holds with and without the term. Against a fixed
+:class:`~predictors.SizeReference` (what a search passes) the term is pointwise, and a refit given the reference
+standardises by it."""
 
 from __future__ import annotations
 
@@ -111,3 +113,46 @@ def test_width_features_read_the_hidden_widths_from_the_text() -> None:
     # widths 16 (once), 64 (twice), and the classifier reads 64 features (not its 10 classes); pairs not counted
     assert np.allclose(width_features(lines, (1, 2, 1, 7)), [4.0, (4 + 2 * 6 + 6) / 4, 6.0])
     assert np.allclose(width_features(("Relu(V-1) --> V+1:?x3",), (1,)), 0.0)
+
+
+def test_a_size_reference_makes_every_score_its_own(sized, corpora) -> None:
+    """With a fixed reference the size term is pointwise: a model scores the same alone, in any batch, through
+    ``predict`` or ``predict_features``; the reference of a set scores that set as the transductive term does."""
+    from predictors import PredictorError, SizeReference
+
+    graphs, _, _ = corpora["nb-macro-cifar10"]
+    x = sized.features(sized.encode(graphs))
+    reference = sized.size_reference(x, source="all 200 rows")
+    assert reference.features == sized.size_feature_names() and reference.count == 200
+    together = sized.predict(graphs[:30], size_reference=reference)
+    assert np.allclose(sized.predict(graphs[:1], size_reference=reference), together[:1], atol=1e-6)
+    assert np.allclose(sized.predict(graphs[10:30], size_reference=reference), together[10:], atol=1e-6)
+    assert np.allclose(sized.predict_features(x[:30], size_reference=reference), together, atol=1e-6)
+    assert not np.allclose(sized.predict(graphs[10:30]), together[10:], atol=1e-3)  # transductive: it moves
+    assert np.allclose(sized.predict_features(x, size_reference=reference), sized.predict_features(x), atol=1e-6)
+    assert SizeReference.from_json(reference.to_json()) == reference
+    with pytest.raises(PredictorError, match="size reference"):
+        sized.predict(graphs[:2], size_reference=SizeReference(("log_params",), (0.0,), (1.0,), 1))
+    with pytest.raises(ValueError, match="finite"):
+        SizeReference(("log_params",), (float("nan"),), (1.0,), 1)
+
+
+def test_fitting_with_a_reference_standardises_by_it(sized, corpora) -> None:
+    """A refit on rows of one space with that space's reference: the reference of the rows themselves trains
+    exactly as the grouped z-scoring does; another reference (another scale) trains other size weights."""
+    import copy
+
+    from predictors import SizeReference
+
+    graphs, acc, group = corpora["nb-macro-cifar10"]
+    x = sized.features(sized.encode(graphs[:80]))
+    own = sized.size_reference(x)
+
+    def tuned(reference):
+        model = copy.deepcopy(sized)
+        return model.fit_features(x, acc[:80], groups=[group] * 80, epochs=3, seed=1, size_reference=reference)
+
+    grouped, same = tuned(None), tuned(own)
+    assert np.allclose(grouped.size_weights(), same.size_weights(), atol=1e-6)
+    wider = SizeReference(own.features, own.mean, tuple(3.0 * s for s in own.std), own.count)
+    assert not np.allclose(tuned(wider).size_weights(), grouped.size_weights(), atol=1e-4)

@@ -36,6 +36,15 @@ by ``acquisition`` over the ensemble's head scores
 
 Before anything is told the candidates are fresh samples ranked by the prior; the seeds come first anyway.
 
+**One scale.** A model with a size term (the shipped prior's) scores every candidate against one fixed
+:class:`predictors.SizeReference` of the space: the ``size_reference`` given (e.g. the sizes of a table's
+architectures), else the size columns of the featurizer's rows of a fixed-seed sample of the space
+(:func:`~nas.search.size_reference.reference_derivations`), built at the first ask. Scores are then pointwise: a
+candidate's does not depend on the batch it is scored in, so a resumed search, whose batches differ, picks what an
+uninterrupted one picks. The refits standardise the told results' sizes by the same reference (not by their own
+spread), so the size weights they learn mean the same when the model ranks candidates. The reference is recorded in
+the stored surrogate's provenance (``size_reference``): the scale to score with when the file is used elsewhere.
+
 **State.** With ``state_path`` every refit is written there (``<state_path>.json`` + ``.safetensors``, the
 predictor file format: ``nas predictor info`` reads it and ``nas search``'s ``--predictor`` takes it), its
 provenance naming the told count and a digest of those results. A strategy rebuilt by
@@ -158,6 +167,8 @@ class SurrogateStrategy(Strategy):
         proxies: names of the raw extra columns the featurizer returns (default ``params``, ``flops``: the
             candidate's size; zero-cost proxy names add proxies), extra inputs of the surrogate.
         ucb_beta: ``ucb``'s exploration weight.
+        size_reference: the size term's :class:`~predictors.SizeReference` (default: built from a fixed sample of
+            the space, see the module docstring).
         background: refit in a background thread (the driver's asynchronous loop); default inline.
         state_path: where each refit is stored (a predictor file base path); ``None``: not stored.
         warn: called with one-line messages (a stored surrogate that could not be used).
@@ -174,8 +185,8 @@ class SurrogateStrategy(Strategy):
                  refit_every: int = 8, refit_growth: float = 1.5, refit_epochs: int = 12, refit_lr: float = 0.05,
                  proxies: Sequence[str] = SIZE_INPUTS, ucb_beta: float = 1.0, background: bool = False,
                  state_path: str | None = None, warn: Callable[[str], None] | None = None,
-                 refit_min_seconds: float = 0.0, seeds: Sequence[str] = (), dedupe: bool = True,
-                 max_tries: int = 20) -> None:
+                 refit_min_seconds: float = 0.0, size_reference: Any = None, seeds: Sequence[str] = (),
+                 dedupe: bool = True, max_tries: int = 20) -> None:
         super().__init__(space, seed=seed, seeds=seeds, dedupe=dedupe, max_tries=max_tries)
         if acquisition not in ACQUISITIONS:
             raise StrategyError(f"unknown acquisition {acquisition!r}; choose one of {', '.join(ACQUISITIONS)}")
@@ -210,6 +221,7 @@ class SurrogateStrategy(Strategy):
         self.prior = self._load_prior(prior)
         self.featurizer = featurizer if featurizer is not None else OnnxFeaturizer(space, self.prior, self.proxies)
         self.model = self._widened(self.prior)  # the model asks use (the prior until the first refit)
+        self.size_reference = size_reference  # built at the first ask when None and the prior has a size term
         self.model_told = 0
         self.refits: list[RefitRecord] = []
         self.warnings: list[str] = []
@@ -326,10 +338,12 @@ class SurrogateStrategy(Strategy):
                 model.mean[-k:], model.std[-k:] = mean, std
                 x = self._fill(x, model)
             model.fit_features(x, [f for _, f, _ in data], groups=[g for _, _, g in data], epochs=self.refit_epochs,
-                               lr=self.refit_lr, seed=(self.seed * 1_000_003 + n) % (1 << 31))
+                               lr=self.refit_lr, seed=(self.seed * 1_000_003 + n) % (1 << 31),
+                               size_reference=self.size_reference)
+        reference = None if self.size_reference is None else self.size_reference.to_json()
         model.provenance = {"surrogate": {"space": self.space.name, "told": n, "digest": self._digest(n),
                                           "results": len(data), "seed": self.seed,
-                                          "proxies": list(self.proxies)}}
+                                          "proxies": list(self.proxies), "size_reference": reference}}
         seconds = time.perf_counter() - start
         if self.refit_min_seconds > seconds:
             time.sleep(self.refit_min_seconds - seconds)
@@ -452,9 +466,27 @@ class SurrogateStrategy(Strategy):
                 return Proposal(text, (parent,) if lineage is None else lineage, f"mutate:{symbol}")
         return None
 
+    def _ensure_size_reference(self) -> None:
+        """Build the size reference (once, before any scoring or refit; see the module docstring)."""
+        from nas.search.size_reference import REFERENCE_SEED, has_size_term, reference_derivations, rows_size_reference
+
+        if self.size_reference is not None or not has_size_term(self.prior):
+            return
+        sample = [str(d) for d in reference_derivations(self.space)]
+        with self._feature_lock:
+            rows = self.featurizer.rows(sample) if isinstance(self.featurizer, OnnxFeaturizer) \
+                else self.featurizer(sample)[0]
+        source = f"sample of {self.space.name} within its limits: {len(sample)} derivations, seed {REFERENCE_SEED}"
+        self.size_reference = rows_size_reference(self.prior, rows, source)
+
+    def _scores(self, model: Any, x: np.ndarray) -> np.ndarray:
+        """``model``'s head scores ``(heads, n)`` of raw rows ``x`` (proxies filled), against the size reference."""
+        return model.head_scores(self._fill(x, model), size_reference=self.size_reference)
+
     def _propose(self, n: int, rng: random.Random, avoid: set[str]) -> list[Proposal]:
         import numpy as np
 
+        self._ensure_size_reference()
         self._maybe_refit()
         with self._lock:
             model, model_told = self.model, self.model_told
@@ -500,7 +532,7 @@ class SurrogateStrategy(Strategy):
         keys, x = fresh(list(pool))
         if not keys:
             return self._distinct(n, rng, avoid, self._sample)
-        heads = model.head_scores(self._fill(x, model))
+        heads = self._scores(model, x)
         for _ in range(self.local_search):
             best = [keys[i] for i in np.argsort(-heads.mean(0), kind="stable")[:n]]
             before = len(pool)
@@ -510,12 +542,12 @@ class SurrogateStrategy(Strategy):
             new, x_new = fresh(list(pool)[before:])
             if not new:
                 break
-            heads = np.concatenate([heads, model.head_scores(self._fill(x_new, model))], axis=1)
+            heads = np.concatenate([heads, self._scores(model, x_new)], axis=1)
             keys += new
         told_best = None
         if self.acquisition == "ei" and self.results:
             told = [d for d, _, _ in self.results]
-            told_best = float(model.head_scores(self._fill(self._features(told), model)).mean(0).max())
+            told_best = float(self._scores(model, self._features(told)).mean(0).max())
         values = acquisition_scores(self.acquisition, heads, rng, best=told_best, beta=self.ucb_beta)
         order = np.argsort(-values, kind="stable")
         out = []
@@ -583,14 +615,24 @@ class OnnxFeaturizer:
         if any(p not in SIZE_INPUTS for p in self.proxies) and proxy_scorer is None:
             raise StrategyError("surrogate proxies need a proxy scorer (the search driver makes one)")
 
+    def rows(self, derivations: list[str]) -> np.ndarray:
+        """The prior's raw input rows of ``derivations`` alone (no proxies: what a size reference reads)."""
+        return self._rows(self._candidates(derivations))
+
+    def _candidates(self, derivations: list[str]) -> list[Any]:
+        from nas.candidate import build_candidate
+
+        return [build_candidate(self.space, self.space.parse(d), self.num_classes, check=False, weights=False)
+                for d in derivations]
+
+    def _rows(self, candidates: list[Any]) -> np.ndarray:
+        return self.predictor.features(self.predictor.encode([c.onnx_model for c in candidates]))
+
     def __call__(self, derivations: list[str]) -> tuple[np.ndarray, np.ndarray | None]:
         import numpy as np
 
-        from nas.candidate import build_candidate
-
-        candidates = [build_candidate(self.space, self.space.parse(d), self.num_classes, check=False,
-                                      weights=False) for d in derivations]
-        x = self.predictor.features(self.predictor.encode([c.onnx_model for c in candidates]))
+        candidates = self._candidates(derivations)
+        x = self._rows(candidates)
         extra = None
         if self.proxies:
             zero_cost = [p for p in self.proxies if p not in SIZE_INPUTS]

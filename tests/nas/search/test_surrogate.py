@@ -138,6 +138,32 @@ def test_stored_surrogate_of_another_history_is_not_used(tmp_path: Path, macro: 
     assert [r.loaded for r in other.refits] == [False]
 
 
+def test_a_candidate_scores_the_same_in_every_batch(macro: object) -> None:
+    """The surrogate scores candidates against one size reference of the space (a fixed sample, the same for a
+    rebuilt strategy), so a candidate's head scores do not depend on the batch: what makes a resumed search, whose
+    batches differ, pick as an uninterrupted one does. Fails under a size term z-scored within each call."""
+    import numpy as np
+
+    rng = random.Random(0)
+    shared = str(macro.from_arch("22222222"))
+    others = list(dict.fromkeys(str(macro.sample(rng)) for _ in range(12)))
+    strategy = make_strategy("surrogate", macro, seed=0, **FAST)
+    assert strategy.size_reference is None  # built lazily, at the first ask
+    strategy.ask(2)
+    reference = strategy.size_reference
+    assert reference is not None and reference.count == 64 and "nb-macro" in reference.source
+    rebuilt = make_strategy("surrogate", macro, seed=9, **FAST)
+    rebuilt.ask(1)
+    assert rebuilt.size_reference == reference  # not the search's seed: one reference per space and limits
+
+    def score(batch: list[str]) -> np.ndarray:
+        return strategy._scores(strategy.model, strategy._features(batch))[:, 0]
+
+    alone = score([shared])
+    assert np.allclose(score([shared, *others[:3]]), alone, atol=1e-6)
+    assert np.allclose(score([shared, *others[3:]]), alone, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------------------- table mode, CLI
 
 
@@ -171,19 +197,18 @@ def test_table_search_through_the_cli_keeps_its_surrogate(tmp_path: Path, macro_
     from scipy.stats import kendalltau
 
     from nas.search.strategies.surrogate import SurrogateStrategy
+    from predictors import SizeReference
 
     space = get_space("nb-macro", (3, 32, 32))
     with Store(db) as store:
         told_trials = sorted(store.trials_of("sur"), key=lambda t: t.tell_seq)[:told]
         derivations = [store.get_architecture(t.arch_hash).derivation for t in told_trials]
     reader = SurrogateStrategy(space, seed=0)  # the default prior and featurizer, as the search had
-    scores = model.predict_features(reader._features(derivations))
+    reference = SizeReference.from_json(model.provenance["surrogate"]["size_reference"])  # the search's scale
+    scores = model.predict_features(reader._features(derivations), size_reference=reference)
     assert kendalltau(scores, [t.val_acc for t in told_trials]).statistic > 0.3
 
 
-@pytest.mark.xfail(reason="known defect since the size-term priors (issue 13) merged: the transductive size term "
-                   "z-scores sizes within each scoring call, so a resumed search whose call batches differ picks "
-                   "differently from evaluation 24 on (issue 12 stays open on it)", strict=False)
 def test_kill_9_then_resume_evaluates_what_an_uninterrupted_search_evaluates(tmp_path: Path,
                                                                              macro_table: Path) -> None:
     db = f"sqlite:///{tmp_path / 'nas.db'}"
