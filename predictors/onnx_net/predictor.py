@@ -561,7 +561,10 @@ class OnnxNetPredictor:
             raise PredictorError(f"this predictor needs its extra inputs {self.extra_names}")
         fine_tune = self.is_trained
         if self.encoder.trainable:
-            return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
+            import torch
+
+            with torch.random.fork_rng(devices=[]):  # seeded inside; the caller's global torch RNG is left as it was
+                return self._fit_transformer(graphs, y, group_labels, extra, fine_tune, start, verbose)
         return self.fit_features(self.features(graphs, extra), y, groups=group_labels, size_reference=size_reference,
                                  verbose=verbose, _start=start)
 
@@ -590,6 +593,15 @@ class OnnxNetPredictor:
                 weights mean the same in training and inference. The ranking losses compare rows within a group
                 only, so the two differ in the scale of the term, not in its offset.
         """
+        import torch
+
+        with torch.random.fork_rng(devices=[]):  # heads and dropout seeded inside; the caller's RNG is left as it was
+            return self._fit_features(x, accuracies, groups=groups, epochs=epochs, lr=lr, seed=seed,
+                                      size_reference=size_reference, verbose=verbose, _start=_start)
+
+    def _fit_features(self, x: np.ndarray, accuracies: Sequence[float], *, groups: Sequence[str] | None,
+                      epochs: int | None, lr: float | None, seed: int | None, size_reference: SizeReference | None,
+                      verbose: bool, _start: float | None) -> OnnxNetPredictor:
         import torch
 
         start = time.perf_counter() if _start is None else _start
