@@ -1,6 +1,6 @@
 """The process environment the command line sets for Ray and Ray Tune before any command runs.
 
-Library code sets no environment variables; these three are read by Ray (or Tune) only from the environment of the
+Library code sets no environment variables; these are read by Ray (or Tune) only from the environment of the
 driver process, so the program's edge sets them, as defaults an explicit setting overrides. Code that drives
 :func:`nas.search.run_search` itself can call :func:`set_ray_defaults` first, or set them in its shell.
 """
@@ -19,6 +19,10 @@ RAY_DEFAULTS: dict[str, str] = {
     "TUNE_DISABLE_SIGINT_HANDLER": "1",
     # Tune's new output engine prints a table to stdout even at verbose=0; the legacy one prints nothing there
     "RAY_AIR_NEW_OUTPUT": "0",
+    # a trial that fails (its trainable raised, its worker or its node died) is recorded in the store with one line
+    # naming the exception (`nas search show`) and reported by the progress line; Tune would also log its whole
+    # traceback to the console. Set it to 1 in the shell to get those tracebacks back while debugging a trainable.
+    "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
 }
 
 

@@ -90,8 +90,7 @@ def test_a_search_whose_only_fitting_node_leaves_stops_interrupted_and_resumes(t
         assert driver.returncode == 2, stderr[-3000:]
         # Tune logs the traceback of the trial whose node died (its own ERROR log of a failed trial, as for any trial
         # that fails); none comes from our code, and our one error line ends the output
-        frames = [line for line in stderr.splitlines() if line.strip().startswith("File ")]
-        assert not any(str(ROOT / "nas") in line for line in frames), stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-3000:]  # Tune's log of the dead node's trial is off at the CLI
         assert stderr.strip().splitlines()[-1].startswith("error: "), stderr[-3000:]
         errors = [line for line in stderr.splitlines() if line.startswith("error:")]
         assert len(errors) == 1, stderr[-3000:]
