@@ -664,7 +664,9 @@ def surrogate_goals(result: dict[str, Any]) -> list[str]:
             "|---|---|---|---|---|---|", *rows, ""]
 
 
-def plot(result: dict[str, Any]) -> list[str]:
+def plot(result: dict[str, Any], table_dir: Path) -> list[str]:
+    """Regret and cost curves per table, into ``table_dir``; returns their paths relative to its parent (where
+    the report is written)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -686,8 +688,8 @@ def plot(result: dict[str, Any]) -> list[str]:
             ax.set_ylabel("mean regret (points)")
         axes[0][-1].legend(fontsize=6, loc="lower left")
         fig.tight_layout()
-        name = f"search_strategies/regret-{table}.png"
-        fig.savefig(RESULTS / name, dpi=110)
+        name = f"{table_dir.name}/regret-{table}.png"
+        fig.savefig(table_dir.parent / name, dpi=110)
         plt.close(fig)
         written.append(name)
         fig, ax = plt.subplots(figsize=(6, 4))
@@ -701,8 +703,8 @@ def plot(result: dict[str, Any]) -> list[str]:
         ax.set_title(f"{table} · unconstrained: best accuracy vs search cost", fontsize=9)
         ax.legend(fontsize=6)
         fig.tight_layout()
-        name = f"search_strategies/cost-{table}.png"
-        fig.savefig(RESULTS / name, dpi=110)
+        name = f"{table_dir.name}/cost-{table}.png"
+        fig.savefig(table_dir.parent / name, dpi=110)
         plt.close(fig)
         written.append(name)
     return written
@@ -730,8 +732,12 @@ def main() -> None:
     parser.add_argument("--rebuild", action="store_true", help="rebuild the catalogues")
     parser.add_argument("--report-only", action="store_true",
                         help="run nothing: rewrite the report from the per-table results already there")
-    parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "search_strategies.json",
+                        help="the report's JSON (its .md beside it); the per-table results and plots go into the "
+                             "folder of the same name without the suffix (the catalogues stay in "
+                             "benchmarks/results/search_strategies/)")
     args = parser.parse_args()
+    table_dir = args.out.with_suffix("")
 
     from nas.search.evaluators import load_table
     from search_spaces.spaces import get_space
@@ -795,15 +801,15 @@ def main() -> None:
         info |= {"command": result["command"], "seeds": args.seeds, "budget": args.budget,
                  "tier_seeds": seeds_of, "processes": args.processes,
                  "machine": result["machine"], "catalogue_seconds": catalogue["seconds"]}
-        OUT_DIR.mkdir(parents=True, exist_ok=True)
-        (OUT_DIR / f"{table_name}.json").write_text(json.dumps(info, indent=1, default=float) + "\n")
+        table_dir.mkdir(parents=True, exist_ok=True)
+        (table_dir / f"{table_name}.json").write_text(json.dumps(info, indent=1, default=float) + "\n")
     # the report covers every table run so far (each table's results are kept in its own file)
-    for path in sorted(OUT_DIR.glob("*.json")):
+    for path in sorted(table_dir.glob("*.json")):
         if path.stem in TABLES:
             result["tables"][path.stem] = json.loads(path.read_text())
     result["tables"] = {t: result["tables"][t] for t in TABLES if t in result["tables"]}
     result["search_seconds"] = sum(t["seconds"] for t in result["tables"].values())
-    result["plots"] = plot(result)
+    result["plots"] = plot(result, table_dir)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1, default=float) + "\n")
     write_report(result, args.out.with_suffix(".md"))
