@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -47,8 +48,19 @@ def _port_options() -> list[str]:
     out = []
     for name in names:
         out += [f"--{name}", str(_free_port())]
-    base = _free_port() % 20000 + 30000
+    base = _worker_port_base()
     return out + ["--min-worker-port", str(base), "--max-worker-port", str(base + 400)]
+
+
+def _worker_port_base() -> int:
+    """The first of 401 worker ports, below the kernel's ephemeral range, where every :func:`_free_port` (and so
+    every other port of the cluster) lies: a range inside it could take a port already given to another component
+    (Ray then refuses to start: "trying to use a port number ... that is used by other components")."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return random.Random().randrange(10000, max(10001, low - 401))
 
 
 def _ray() -> str:
@@ -57,9 +69,14 @@ def _ray() -> str:
 
 
 def _alive_nodes(address: str, env: dict[str, str], timeout: float) -> int:
+    """Alive nodes of the cluster, asked by a fresh driver; 0 when it cannot tell within ``timeout`` (a connection
+    attempt made while the head is still starting can hang: the caller then asks again)."""
     code = (f"import ray; ray.init(address='{address}', log_to_driver=False); "
             "print(len([n for n in ray.nodes() if n['Alive']]))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 0
     lines = out.stdout.strip().splitlines()
     return int(lines[-1]) if out.returncode == 0 and lines and lines[-1].isdigit() else 0
 
@@ -67,7 +84,7 @@ def _alive_nodes(address: str, env: dict[str, str], timeout: float) -> int:
 def _wait_for_nodes(address: str, nodes: int, env: dict[str, str], timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _alive_nodes(address, env, timeout) >= nodes:
+        if _alive_nodes(address, env, min(timeout, 45.0)) >= nodes:
             return
         time.sleep(1)
     raise RuntimeError(f"the loopback cluster at {address} did not reach {nodes} nodes in {timeout:g} s")

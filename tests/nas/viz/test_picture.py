@@ -146,10 +146,14 @@ def test_nas_show_prints_a_summary_and_writes_the_picture(tmp_path: Path) -> Non
 
 
 def test_nas_show_bad_input_is_one_error_line(tmp_path: Path) -> None:
+    from nas.store import Store
+
+    Store(f"sqlite:///{tmp_path / 'empty.db'}").close()  # a store with no architectures (`show --db` only reads)
     for args, message in ((["(sequential linear[width=32] leaky)"], "'leaky' is not an alternative"),
                           ([MACRO, "--space", "nb-macro", "--out", str(tmp_path / "x.jpg")], ".svg or .png"),
                           ([str(tmp_path / "missing.onnx")], "no such file"),
-                          (["abcdef12", "--db", f"sqlite:///{tmp_path / 'empty.db'}"], "no architecture with hash")):
+                          (["abcdef12", "--db", f"sqlite:///{tmp_path / 'empty.db'}"], "no architecture with hash"),
+                          (["abcdef12", "--db", f"sqlite:///{tmp_path / 'missing.db'}"], "no store at")):
         result = _cli("show", *args)
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert result.stderr.startswith("error: ") and message in result.stderr.splitlines()[0], result.stderr
