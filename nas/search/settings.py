@@ -7,10 +7,11 @@ uses the settings is :mod:`nas.search.tune_runner`.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from nas.util.fields import check_field_names
 
 SCHEDULERS = ("asha", "fifo")
 """Values of :attr:`TuneSettings.scheduler`."""
@@ -83,10 +84,5 @@ class TuneSettings:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TuneSettings:
         """Build from a mapping of field names; unknown keys raise ``ValueError`` naming the closest field."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ValueError(f"unknown tune setting '{key}'{hint}; known: {', '.join(names)}")
+        check_field_names(cls, data, "tune setting")
         return cls(**dict(data))

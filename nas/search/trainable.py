@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import functools
 import math
 import os
@@ -146,12 +145,9 @@ class TrialSpec:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialSpec:
         """Build from a mapping of field names; unknown keys raise ``ValueError`` naming the closest field."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ValueError(f"unknown trial spec field '{key}'{hint}; known: {', '.join(names)}")
+        from nas.util.fields import check_field_names
+
+        check_field_names(cls, data, "trial spec field")
         return cls(**dict(data))
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
+
+from nas.util.fields import check_field_names
 
 __all__ = ["DEFAULT_LR", "TrainConfig"]
 
@@ -90,12 +91,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Build from a mapping of field names; unknown keys raise ``ValueError`` naming the closest field."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                close = difflib.get_close_matches(str(key), names, n=1)
-                hint = f" (did you mean '{close[0]}'?)" if close else ""
-                raise ValueError(f"unknown training option '{key}'{hint}; known: {', '.join(names)}")
+        check_field_names(cls, data, "training option")
         return cls(**dict(data))
 
     @classmethod

@@ -1,1 +1,1 @@
-"""Small helpers without a domain: atomic file writes, secrets in URLs and shell hints, bounded input files."""
+"""Small helpers without a domain: atomic file writes, secrets in URLs and shell hints, bounded input files, field-name checks."""
