@@ -16,7 +16,6 @@ import onnx
 import optuna
 import pytest
 
-from nas.cli.app import main
 from nas.search import (
     SearchConfig,
     SearchProgress,
@@ -29,6 +28,7 @@ from nas.search.driver import decode_proposal, encode_proposal
 from nas.search.scoring import combine_ranks
 from nas.search.strategies import Proposal
 from nas.store import Store, StoreError
+from tests._cli import run_cli as _cli
 from tests._dashboard import get_json, running_dashboard
 
 NAME = "s1"
@@ -153,14 +153,6 @@ def test_optuna_dashboard_lists_the_study_with_its_trials(searched: tuple[str, S
 # ------------------------------------------------------------------------------------------------ the CLI
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_cli_ls_show_export_plot(searched: tuple[str, SearchSummary, list], tmp_path: Path,

@@ -19,23 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from nas.cli.app import main
 from nas.store import Store, StoreError
 from nas.store.sqlite_read_only import is_wal
+from tests._cli import run_cli as _cli
 from tests.nas.store.test_migrations import _old_store
 from tests.nas.store.test_store import NAME, _populate
 
 TABLE = Path(__file__).resolve().parents[4] / "shared" / "data" / "nas-bench-macro" / "nas-bench-macro_cifar10.json"
 
 
-def _cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as stop:
-        code = int(stop.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _state(folder: Path) -> dict[str, tuple[bytes, int]]:
