@@ -9,8 +9,8 @@ subprocesses, the order flipped every round; the report gives the median of each
 the *same* ONNX files (with weights), built once here: ``--models`` per built-in space (seeds 0..), plus ``--warm``
 others (seeds 1000..) for the warm-up. Each timed process, per space: a fresh ``OnnxNetPredictor.default()`` with
 ``encode_workers=1`` (one process), ``predict`` on the warm-up files, then the timed ``predict`` on the files.
-Cold load, in fresh processes: ``import torch``, then ``import predictors`` (the rest of the import), then
-``OnnxNetPredictor.default()``. Output: ``benchmarks/results/predictor_speed_compare.{json,md}``.
+Cold load, in fresh processes: ``import predictors``, ``OnnxNetPredictor.default()``, then its first ``predict`` of
+one einspace file, and whether torch got imported on the way. Output: ``benchmarks/results/predictor_speed_compare.{json,md}``.
 """
 
 from __future__ import annotations
@@ -49,16 +49,17 @@ for space, (models, warm) in files.items():
 print(json.dumps(out))
 """
 COLD = """
-import json, time
+import json, sys, time
 t0 = time.perf_counter()
-import torch
-t1 = time.perf_counter()
 from predictors import OnnxNetPredictor
+t1 = time.perf_counter()
+predictor = OnnxNetPredictor.default()
 t2 = time.perf_counter()
-OnnxNetPredictor.default()
+predictor.predict([sys.argv[1]])
 t3 = time.perf_counter()
-print(json.dumps({"import torch": t1 - t0, "import predictors (after torch)": t2 - t1,
-                  "OnnxNetPredictor.default()": t3 - t2, "total": t3 - t0}))
+print(json.dumps({"import predictors": t1 - t0, "OnnxNetPredictor.default()": t2 - t1,
+                  "first predict (1 file)": t3 - t2, "total": t3 - t0,
+                  "torch imported (1 = yes)": float("torch" in sys.modules)}))
 """
 
 
@@ -104,12 +105,15 @@ def main() -> None:
         trees = {"before": extract(args.before, Path(tmp) / "before"),
                  "after": extract(args.after, Path(tmp) / "after") if args.after else REPO}
         files = Path(tmp) / "files.pkl"
-        files.write_bytes(pickle.dumps(build_files(args.models, args.warm)))
+        built = build_files(args.models, args.warm)
+        files.write_bytes(pickle.dumps(built))
+        first = Path(tmp) / "first.onnx"
+        first.write_bytes(built["einspace"][0][0])
         rates: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
         cold: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
         for r in range(args.rounds):
             for k in (list(trees) if r % 2 == 0 else list(reversed(trees))):
-                cold[k].append(run(trees[k], COLD))
+                cold[k].append(run(trees[k], COLD, str(first)))
                 rates[k].append(run(trees[k], TIMER, str(files)))
                 load.append(os.getloadavg()[0])
                 print(f"round {r} {k}: {rates[k][-1]} cold {cold[k][-1]}", flush=True)

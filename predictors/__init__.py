@@ -50,17 +50,35 @@ memo tables across models). ``nas predictor info PATH`` prints which corpora a p
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from predictors.onnx_net import EncodedGraph, OnnxNetPredictor, PredictorConfig, PredictorError, SizeReference
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, encode_lines, encode_onnx
-from predictors.zero_cost import (
-    INVALID,
-    PROXY_NAMES,
-    ProxyResult,
-    available_proxies,
-    compute_proxies,
-    empirical_ntk,
-    label_gradient_alignment,
-)
+
+#: Names served by :mod:`predictors.zero_cost`, which imports torch: loaded on first use (PEP 562), so that
+#: ``from predictors import OnnxNetPredictor`` and scoring with it never import torch (most of a cold start).
+_ZERO_COST = ("INVALID", "PROXY_NAMES", "ProxyResult", "available_proxies", "compute_proxies", "empirical_ntk",
+              "label_gradient_alignment")
+
+if TYPE_CHECKING:
+    from predictors.zero_cost import (
+        INVALID,
+        PROXY_NAMES,
+        ProxyResult,
+        available_proxies,
+        compute_proxies,
+        empirical_ntk,
+        label_gradient_alignment,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ZERO_COST:
+        import predictors.zero_cost as zero_cost
+
+        return getattr(zero_cost, name)
+    raise AttributeError(f"module 'predictors' has no attribute {name!r}")
+
 
 __all__ = ["EncodedGraph", "OnnxNetPredictor", "OnnxTextEncoder", "OnnxTextError", "PredictorConfig", "PredictorError", "SizeReference",
            "encode_lines",

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from predictors.onnx_net.heads import ArrayHead
+
 if TYPE_CHECKING:
     from predictors.onnx_net.predictor import OnnxNetPredictor
 
@@ -63,24 +65,26 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 def save_predictor(predictor: OnnxNetPredictor, path: str | os.PathLike[str]) -> tuple[Path, Path]:
     """Write ``predictor`` (see :meth:`OnnxNetPredictor.save`)."""
-    import torch
-    from safetensors.torch import save_file
+    from safetensors.numpy import save_file
 
-    from predictors.onnx_net.predictor import PredictorError
+    from predictors.onnx_net.heads import as_array_head
+    from predictors.onnx_net.predictor import PredictorError, _array
 
     if not predictor.is_trained:
         raise PredictorError("nothing to save: the predictor is untrained")
     base = base_path(path)
     base.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {"norm.mean": torch.tensor(predictor.mean), "norm.std": torch.tensor(predictor.std)}
+    tensors = {"norm.mean": np.asarray(predictor.mean, dtype=np.float64),
+               "norm.std": np.asarray(predictor.std, dtype=np.float64)}
     for k, head in enumerate(predictor.heads):
-        for name, value in head.state_dict().items():
-            tensors[f"head.{k}.{name}"] = value.detach().contiguous()
+        for name, value in as_array_head(head).state().items():
+            tensors[f"head.{k}.{name}"] = value
     for k, raw in enumerate(predictor.size_raw):
-        tensors[f"size.{k}"] = raw.detach().contiguous()
+        tensors[f"size.{k}"] = np.asarray(_array(raw), dtype=np.float32)
     if predictor.encoder.trainable:
         for name, value in predictor.encoder.module.state_dict().items():
-            tensors[f"encoder.{name}"] = value.detach().contiguous()
+            tensors[f"encoder.{name}"] = value.detach().cpu().numpy()
+    tensors = {name: np.ascontiguousarray(value) for name, value in tensors.items()}
     meta = {"format": FILE_FORMAT, "version": FILE_VERSION, "config": asdict(predictor.config),
             "encoder": predictor.encoder.config(), "extra_names": predictor.extra_names,
             "input_width": int(len(predictor.mean)), "feature_names": predictor.feature_names(),
@@ -173,7 +177,7 @@ def load_predictor(cls: type[OnnxNetPredictor], path: str | os.PathLike[str]) ->
         raise PredictorError(f"{meta_path}: {err}") from None
     width = int(meta["input_width"])
     try:
-        with safe_open(str(weights_path), framework="pt") as handle:  # shapes first, data only once they fit
+        with safe_open(str(weights_path), framework="numpy") as handle:  # shapes first, data only once they fit
             shapes = {name: tuple(handle.get_slice(name).get_shape()) for name in handle.keys()}
             expected = {"norm.mean": (width,), "norm.std": (width,)}
             for k in range(config.ensemble):
@@ -201,7 +205,7 @@ def load_predictor(cls: type[OnnxNetPredictor], path: str | os.PathLike[str]) ->
     except (SafetensorError, OSError, ValueError, RuntimeError) as err:
         raise PredictorError(f"{weights_path} is not a readable safetensors file: {err}") from None
     for name, tensor in tensors.items():
-        if tensor.is_floating_point() and not bool(tensor.isfinite().all()):
+        if np.issubdtype(tensor.dtype, np.floating) and not bool(np.isfinite(tensor).all()):
             raise PredictorError(f"{weights_path}: tensor {name!r} holds non-finite values")
     if bool((tensors["norm.std"] < 0).any()):
         raise PredictorError(f"{weights_path}: tensor 'norm.std' holds negative standard deviations")
@@ -215,27 +219,23 @@ def load_predictor(cls: type[OnnxNetPredictor], path: str | os.PathLike[str]) ->
     if len(predictor.feature_names()) != width:
         raise PredictorError(f"{meta_path}: key 'input_width' is {width}, but its encoder, global features and "
                              f"extra inputs make {len(predictor.feature_names())} features")
-    predictor.mean = tensors["norm.mean"].numpy().astype(np.float64)
-    predictor.std = tensors["norm.std"].numpy().astype(np.float64)
-    import torch
+    predictor.mean = tensors["norm.mean"].astype(np.float64)
+    predictor.std = tensors["norm.std"].astype(np.float64)
+    if predictor.encoder.trainable:  # only a trainable text encoder needs torch to score
+        import torch
 
-    from predictors.onnx_net.predictor import _mlp
-
-    if predictor.encoder.trainable:
-        state = {k[len("encoder."):]: v for k, v in tensors.items() if k.startswith("encoder.")}
+        state = {k[len("encoder."):]: torch.from_numpy(v) for k, v in tensors.items() if k.startswith("encoder.")}
         try:
             predictor.encoder.module.load_state_dict(state)
         except RuntimeError as err:
             raise PredictorError(f"{weights_path}: the encoder does not match its description: {err}") from None
         predictor.encoder.module.eval()
-    for k in range(config.ensemble):
-        head = _mlp(width, config)
-        head.load_state_dict({name[len(f"head.{k}."):]: v for name, v in tensors.items()
-                              if name.startswith(f"head.{k}.")})
-        head.eval()
-        predictor.heads.append(head)
+    for k in range(config.ensemble):  # numpy arrays: scoring needs no torch (predictor.make_trainable() for a fit)
+        prefix = f"head.{k}."
+        predictor.heads.append(ArrayHead.from_state({n[len(prefix):]: v for n, v in tensors.items()
+                                                     if n.startswith(prefix)}, config.layers))
         if config.size_prior:
-            predictor.size_raw.append(torch.nn.Parameter(tensors[f"size.{k}"].float(), requires_grad=True))
+            predictor.size_raw.append(tensors[f"size.{k}"].astype(np.float32))
     return predictor
 
 

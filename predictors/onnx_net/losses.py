@@ -3,7 +3,10 @@ accuracies of different benchmarks are not on one scale."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported where a loss is computed: choosing one (PredictorConfig) must not import torch
+    import torch
 
 LOSSES = ("ranking", "mse", "listwise")
 
@@ -12,6 +15,8 @@ def pairwise_margin_loss(scores: torch.Tensor, targets: torch.Tensor, groups: to
                          margin: float = 0.1) -> torch.Tensor:
     """Pairwise margin-ranking loss (ONNX-Net, Qin et al., 2025):
     ``mean over pairs (i, j) in one group with y_i != y_j of max(0, margin - sign(y_i - y_j) (s_i - s_j))``."""
+    import torch
+
     diff_s = scores[:, None] - scores[None, :]
     diff_y = targets[:, None] - targets[None, :]
     valid = (groups[:, None] == groups[None, :]) & (diff_y != 0)
@@ -21,6 +26,8 @@ def pairwise_margin_loss(scores: torch.Tensor, targets: torch.Tensor, groups: to
 
 
 def _zscore_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
+    import torch
+
     out = torch.zeros_like(values)
     for g in torch.unique(groups):
         m = groups == g
@@ -31,6 +38,8 @@ def _zscore_within(values: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
 
 def mse_loss(scores: torch.Tensor, targets: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     """Mean squared error against targets z-scored within each group."""
+    import torch
+
     return torch.mean((scores - _zscore_within(targets, groups)) ** 2)
 
 
@@ -38,6 +47,8 @@ def listwise_loss(scores: torch.Tensor, targets: torch.Tensor, groups: torch.Ten
                   temperature: float = 1.0) -> torch.Tensor:
     """ListNet top-one loss (Cao et al., 2007): cross-entropy between softmax(z-scored targets / T) and
     softmax(scores) within each group, averaged over groups."""
+    import torch
+
     z = _zscore_within(targets, groups)
     losses = []
     for g in torch.unique(groups):

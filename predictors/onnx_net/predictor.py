@@ -44,6 +44,7 @@ import onnx
 from predictors.onnx_net.encoders import TextEncoder, make_encoder, normalise_line, pool_lines
 from predictors.onnx_net.features import WIDTH_FEATURES, global_feature_names, global_features, width_features
 from predictors.onnx_net.files import load_predictor, save_predictor
+from predictors.onnx_net.heads import as_array_head, in_features, mlp, softplus
 from predictors.onnx_net.losses import LOSSES, loss_fn
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, load_model
 
@@ -331,15 +332,12 @@ def size_inputs(x: np.ndarray, columns: Sequence[int], groups: Sequence[Any] | N
 
 
 def _mlp(inputs: int, config: PredictorConfig) -> Any:
-    from torch import nn
+    return mlp(inputs, config.hidden, config.layers, config.dropout)
 
-    layers: list[Any] = []
-    width = inputs
-    for _ in range(config.layers):
-        layers += [nn.Linear(width, config.hidden), nn.ReLU(), nn.Dropout(config.dropout)]
-        width = config.hidden
-    layers.append(nn.Linear(width, 1))
-    return nn.Sequential(*layers)
+
+def _array(value: Any) -> np.ndarray:
+    """A numpy copy of a size-weight vector (a numpy array, or a torch parameter during training)."""
+    return value if isinstance(value, np.ndarray) else value.detach().cpu().numpy()
 
 
 def _group_tau(scores: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> float:
@@ -521,14 +519,21 @@ class OnnxNetPredictor:
 
     def size_weights(self) -> np.ndarray:
         """The size term's non-negative weights, ``(heads, len(SIZE_FEATURES))`` (empty without ``size_prior``)."""
-        import torch
-
         if not self.size_raw:
             return np.zeros((0, len(self.size_feature_names())))
-        with torch.no_grad():
-            return torch.stack([torch.nn.functional.softplus(r) for r in self.size_raw]).double().numpy()
+        return np.stack([softplus(_array(r)) for r in self.size_raw]).astype(np.float64)
 
-    # ---------------------------------------------------------------- training
+    def make_trainable(self) -> None:
+        """Turn the heads (and size weights) into torch modules (parameters), as training needs them. A predictor
+        read from its files holds them as numpy arrays (:mod:`predictors.onnx_net.heads`), so that scoring never
+        imports torch; every fit calls this first."""
+        import torch
+
+        self.heads = [h if isinstance(h, torch.nn.Module) else h.to_module(self.config.dropout) for h in self.heads]
+        self.size_raw = [r if isinstance(r, torch.nn.Parameter) else
+                         torch.nn.Parameter(torch.from_numpy(np.array(r, dtype=np.float32, copy=True)))
+                         for r in self.size_raw]
+
     def fit(self, models: Sequence[Any], accuracies: Sequence[float], *, groups: Sequence[str] | None = None,
             extra: np.ndarray | None = None, extra_names: Sequence[str] | None = None,
             size_reference: SizeReference | None = None, verbose: bool = False) -> OnnxNetPredictor:
@@ -630,8 +635,10 @@ class OnnxNetPredictor:
                 self.heads.append(_mlp(xs.shape[1], self.config))
                 if self.config.size_prior:
                     self.size_raw.append(torch.nn.Parameter(torch.zeros(len(self.size_feature_names()))))
-        elif self.heads[0][0].in_features != xs.shape[1]:
-            raise PredictorError(f"input width changed from {self.heads[0][0].in_features} to {xs.shape[1]}")
+        else:
+            self.make_trainable()
+            if in_features(self.heads[0]) != xs.shape[1]:
+                raise PredictorError(f"input width changed from {in_features(self.heads[0])} to {xs.shape[1]}")
         reference = self._checked_reference(size_reference)
         zs = torch.tensor(size_inputs(x, self.size_columns(), group_labels, reference=reference),
                           dtype=torch.float32) if self.config.size_prior else None
@@ -781,6 +788,8 @@ class OnnxNetPredictor:
             for k in range(self.config.ensemble):
                 torch.manual_seed(self.config.seed * 1000 + k)
                 self.heads.append(_mlp(text_dim + others.shape[1], self.config))
+        else:
+            self.make_trainable()
         epochs, taus = [], []
         encoder.module.train()
         for k, head in enumerate(self.heads):
@@ -840,15 +849,12 @@ class OnnxNetPredictor:
 
     def _head_scores(self, x: np.ndarray, groups: Sequence[Any] | None = None, *,
                      size_reference: SizeReference | None = None) -> np.ndarray:
-        import torch
-
         x = np.asarray(x, dtype=np.float64)
         assert self.mean is not None and self.std is not None
         if x.ndim != 2 or x.shape[1] != len(self.mean):
             raise PredictorError(f"feature width {x.shape[-1]} does not match the trained width {len(self.mean)}")
-        xs = torch.tensor(standardise(x, self.mean, self.std), dtype=torch.float32)
-        with torch.inference_mode():
-            scores = torch.stack([head(xs).squeeze(-1) for head in self.heads]).double().numpy()
+        xs = standardise(x, self.mean, self.std).astype(np.float32)
+        scores = np.stack([as_array_head(head)(xs) for head in self.heads]).astype(np.float64)
         if self.size_raw:
             reference = self._checked_reference(size_reference)
             scores = scores + self.size_weights() @ size_inputs(x, self.size_columns(), groups,

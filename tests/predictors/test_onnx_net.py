@@ -162,3 +162,30 @@ def test_predictors_import_without_ray_sqlalchemy_optuna_or_nas(labelled, tmp_pa
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "(1,)"
+
+
+def test_scoring_with_the_default_needs_no_torch(labelled, tmp_path) -> None:
+    """A loaded hash-encoder predictor scores with numpy heads: torch is never imported (cold load)."""
+    path = tmp_path / "m.onnx"
+    path.write_bytes(labelled[0][0])
+    code = (
+        "import sys\n"
+        "sys.modules['torch'] = None  # makes any import of torch fail\n"
+        "from predictors import OnnxNetPredictor\n"
+        f"print(OnnxNetPredictor.default().predict([{str(path)!r}, {str(path)!r}]).shape)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "(2,)"
+
+
+def test_a_loaded_predictor_fine_tunes_and_saves_again(trained, labelled, tmp_path) -> None:
+    models, acc = labelled
+    trained.save(tmp_path / "p")
+    loaded = OnnxNetPredictor.load(tmp_path / "p")
+    before = loaded.predict(models[:10])
+    loaded.fit(models[80:], acc[80:])
+    after = loaded.predict(models[:10])
+    assert loaded.summary.fine_tuned and not np.allclose(after, before)
+    loaded.save(tmp_path / "q")
+    assert np.array_equal(OnnxNetPredictor.load(tmp_path / "q").predict(models[:10]), after)

@@ -262,6 +262,7 @@ class SurrogateStrategy(Strategy):
         model = copy.copy(prior)  # shares the (read-only here) text encoders; its own heads and standardisation
         model.heads = copy.deepcopy(prior.heads)
         model.size_raw = copy.deepcopy(prior.size_raw)  # the size term's weights are trained too: never the prior's
+        model.make_trainable()  # a loaded prior holds numpy heads; widening and refits need torch modules
         model.mean, model.std = np.array(prior.mean, copy=True), np.array(prior.std, copy=True)
         model.extra_names, model.history = list(prior.extra_names), list(prior.history)
         model.provenance = dict(prior.provenance)
