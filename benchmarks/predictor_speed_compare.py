@@ -10,7 +10,8 @@ the *same* ONNX files (with weights), built once here: ``--models`` per built-in
 others (seeds 1000..) for the warm-up. Each timed process, per space: a fresh ``OnnxNetPredictor.default()`` with
 ``encode_workers=1`` (one process), ``predict`` on the warm-up files, then the timed ``predict`` on the files.
 Cold load, in fresh processes: ``import predictors``, ``OnnxNetPredictor.default()``, then its first ``predict`` of
-one einspace file, and whether torch got imported on the way. Output: ``benchmarks/results/predictor_speed_compare.{json,md}``.
+one einspace file, and whether torch got imported on the way.
+Output: ``benchmarks/results/predictor_speed_compare.{json,md}``.
 """
 
 from __future__ import annotations

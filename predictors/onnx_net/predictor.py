@@ -119,6 +119,21 @@ def encode_graph(model: Any, *, variant: str = "relative", encoder: OnnxTextEnco
     return EncodedGraph(tuple(distinct), tuple(lines[line] for line in distinct), tuple(float(v) for v in feats))
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Encoding-pool worker initializer: a daemon thread ends the worker once its parent is gone (it is then
+    re-parented), so a process killed with SIGKILL (a search driver) leaves no encoding workers behind. Polled rather
+    than ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the pool ends (a refit thread, say)."""
+    import threading
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
 def _encode_chunk(models: list[bytes], variant: str) -> list[EncodedGraph | str]:
     """Worker-process side of :meth:`OnnxNetPredictor.encode`: one text encoder for a chunk of models; the
     encoding of each, or its error text."""
@@ -444,7 +459,8 @@ class OnnxNetPredictor:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"))
+            self._pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                             initializer=_exit_with_parent, initargs=(os.getpid(),))
         return self._pool
 
     def close(self) -> None:

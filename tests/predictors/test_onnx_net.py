@@ -189,3 +189,46 @@ def test_a_loaded_predictor_fine_tunes_and_saves_again(trained, labelled, tmp_pa
     assert loaded.summary.fine_tuned and not np.allclose(after, before)
     loaded.save(tmp_path / "q")
     assert np.array_equal(OnnxNetPredictor.load(tmp_path / "q").predict(models[:10]), after)
+
+
+def test_encoding_workers_end_when_their_parent_is_killed(labelled, tmp_path) -> None:
+    """A process killed with SIGKILL (a search driver) leaves no encoding-pool workers behind."""
+    import os
+    import signal
+    import time
+
+    for i, model in enumerate(labelled[0][:32]):
+        (tmp_path / f"m{i}.onnx").write_bytes(model)
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from predictors import OnnxNetPredictor\n"
+        "p = OnnxNetPredictor.default(); p.config.encode_workers = 2\n"
+        f"p.predict(sorted(Path({str(tmp_path)!r}).glob('*.onnx')))\n"
+        "print(' '.join(map(str, p._pool._processes)), flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        workers = [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(workers) == 2
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 20
+        alive = workers
+        while alive and time.monotonic() < deadline:
+            time.sleep(0.2)
+            alive = [pid for pid in workers if _running(pid)]
+        assert not alive, f"encoding workers {alive} outlived their parent"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live (not zombie) process."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
