@@ -128,8 +128,6 @@ STRATEGY_ARMS = (
     # a 20x larger candidate pool per slot (cheap here, where feature rows are read from the catalogue; costly when
     # each candidate must be built and encoded): an exploratory 10-seed run favoured it on 4 of 4 tasks
     Arm("surrogate-wide", "surrogate", tier=2, options=(("candidates_per_slot", 100),)),
-    Arm("surrogate-w400", "surrogate", tier=2, options=(("candidates_per_slot", 400),)),
-    Arm("surrogate-w400-s70", "surrogate", tier=2, options=(("candidates_per_slot", 400), ("sample_fraction", 0.7))),
 )
 GREEDY_ARMS = tuple(Arm(f"greedy:{g}", greedy=g) for g in GREEDY)
 

@@ -12,7 +12,11 @@ fresh Ray connection):
    ``ray start --head --block`` / ``ray start --address ... --block`` (free ports, a temp dir of its own per node;
    ``tests/_ray_cluster.py``, without the dashboard) and stopped through the PIDs this script started (never
    ``ray stop``), rounds and async;
-3. the async search on **one node with one CPU** (the head alone), for the scaling ratio.
+3. the async search on **one node with one CPU** (the head alone), for the scaling ratio;
+4. the machine's own ceiling for that ratio: a fixed single-threaded torch training loop (the size of one of the
+   default search's trials) timed alone and as two copies at once; two cores that share more than their names
+   (memory bandwidth, a hypervisor's hyperthreads) give two copies less than twice the throughput of one, and no
+   search on this machine can scale past that.
 
 Metrics per search, from the store (each trial records the Unix time its worker began it, ``started_at``, the time
 the driver saw it end, ``ended_at``, and its Ray ``node_id``), counted from the first trial start:
@@ -64,6 +68,35 @@ def run_search(name: str, db: str, config: dict[str, Any], work: Path, env: dict
     return {"command_seconds": seconds, "exit_code": out.returncode}
 
 
+CEILING_LOOP = """
+import sys, time, torch
+torch.set_num_threads(1)
+torch.manual_seed(0)
+net = torch.nn.Sequential(torch.nn.Conv2d(1, 16, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(16, 32, 3, padding=1),
+                          torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(32 * 64, 10))
+opt = torch.optim.SGD(net.parameters(), lr=0.01)
+x, y = torch.randn(64, 1, 8, 8), torch.randint(0, 10, (64,))
+start = time.perf_counter()
+for _ in range(int(sys.argv[1])):
+    opt.zero_grad()
+    torch.nn.functional.cross_entropy(net(x), y).backward()
+    opt.step()
+print(time.perf_counter() - start)
+"""
+
+
+def machine_ceiling(steps: int = 1500) -> dict[str, float]:
+    """Throughput of two concurrent copies of a fixed training loop over one copy alone (the best of 3 each)."""
+    def timed(copies: int) -> float:
+        procs = [subprocess.Popen([sys.executable, "-c", CEILING_LOOP, str(steps)], stdout=subprocess.PIPE, text=True,
+                                  env={**os.environ, "OMP_NUM_THREADS": "1"}) for _ in range(copies)]
+        return max(float(p.communicate()[0]) for p in procs)
+
+    one = min(timed(1) for _ in range(3))
+    two = min(timed(2) for _ in range(3))
+    return {"one_copy_s": one, "two_copies_s": two, "ceiling_2_over_1": 2 * one / two}
+
+
 def metrics(db: str, name: str, slots: int) -> dict[str, Any]:
     """Busy fraction, gaps, trials per minute and nodes of a finished search (see the module docstring)."""
     from nas.store import Store
@@ -102,7 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=int, default=24, help="trials of the local default search (24)")
     parser.add_argument("--cluster-budget", type=int, default=24, help="trials of the cluster searches (24)")
-    parser.add_argument("--skip", nargs="*", default=[], choices=["local", "cluster", "one-node"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["local", "cluster", "one-node", "ceiling"])
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--keep", type=Path, default=None, help="keep the searches' store in this folder")
     args = parser.parse_args()
@@ -139,6 +172,9 @@ def main() -> None:
         if "one-node" not in args.skip:
             with loopback_cluster(1, work, env, dashboard=False) as cluster:
                 one("1-node", "async", args.cluster_budget, 1, cluster.address)
+    if "ceiling" not in args.skip:
+        report["machine_ceiling"] = machine_ceiling()
+        print(json.dumps(report["machine_ceiling"]), flush=True)
     report["load_after"] = os.getloadavg()
     by = {(r["setting"], r["loop"]): r for r in report["runs"] if "trials_per_min" in r}
     if ("2-node", "async") in by and ("1-node", "async") in by:
@@ -173,6 +209,11 @@ def _markdown(report: dict[str, Any]) -> str:
     if "scaling_2_over_1" in report:
         lines += ["", f"Trials per minute, 2 nodes x 1 CPU over 1 node x 1 CPU (async): "
                       f"**{report['scaling_2_over_1']:.2f}x**."]
+    if "machine_ceiling" in report:
+        c = report["machine_ceiling"]
+        lines += ["", f"The machine's own ceiling: two copies of a fixed single-threaded training loop at once have "
+                      f"**{c['ceiling_2_over_1']:.2f}x** the throughput of one alone ({c['one_copy_s']:.1f} s alone, "
+                      f"{c['two_copies_s']:.1f} s for both; best of 3)."]
     return "\n".join(lines) + "\n"
 
 
