@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
-from nas.cli.search import DB_RETRY_S, DbRetryOpt, NameArg, app
+from nas.cli.search import DB_RETRY_S, AllowForeignOpt, DbRetryOpt, NameArg, app
 from nas.util.secrets import shell_command
 
 _EXIT = {"SUCCEEDED": 0, "FAILED": 1, "STOPPED": 3}
@@ -48,6 +48,7 @@ def submit(
     wait: Annotated[bool, typer.Option(help="follow the job's output until it ends; exit 0 when it succeeded, 1 "
                                             "when it failed, 3 when it was stopped")] = False,
     db_retry_s: DbRetryOpt = DB_RETRY_S,
+    allow_foreign_db: AllowForeignOpt = False,
     python: Annotated[str, typer.Option(help="the Python on the head node that runs the search")] = "python",
 ) -> None:
     """Submit a search to a Ray cluster's job server: prints the job id, which is stored with the search."""
@@ -68,7 +69,7 @@ def submit(
     packages = tuple(read_requirements(requirements)) if requirements else ()
     packages += tuple(pip or ())
     request = JobRequest(name, search_config.to_dict(), db, address.rstrip("/"), working_dir, packages, db_retry_s,
-                         python)
+                         python, allow_foreign_db)
     job_id = submit_search(request)
     typer.echo(job_id)
     hint = ("  follow: " + shell_command("nas", "search", "logs", name, "--db", _masked(db), "--follow") + "\n"

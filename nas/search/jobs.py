@@ -56,6 +56,8 @@ class JobRequest:
         pip: pip requirements installed for the job (lines of a requirements file); empty: none.
         db_retry_s: ``nas search run --db-retry-s`` of the job.
         entrypoint_python: the Python on the head node that runs the entrypoint.
+        allow_foreign_db: ``nas search run --allow-foreign-db`` of the job (the store's tables may join a SQLite
+            file that holds other tables).
     """
 
     name: str
@@ -66,6 +68,7 @@ class JobRequest:
     pip: tuple[str, ...] = field(default=())
     db_retry_s: float = 120.0
     entrypoint_python: str = "python"
+    allow_foreign_db: bool = False
 
 
 def new_job_id(name: str) -> str:
@@ -79,7 +82,7 @@ def entrypoint(request: JobRequest, job_id: str) -> str:
     return shlex.join([request.entrypoint_python, "-m", "nas.cli.app", "search", "run", "--name", request.name,
                        "--config", CONFIG_FILE, "--db", request.db, "--address", "auto",
                        "--db-retry-s", f"{request.db_retry_s:g}", "--job-id", job_id,
-                       "--job-address", request.address])
+                       "--job-address", request.address] + (["--allow-foreign-db"] if request.allow_foreign_db else []))
 
 
 def submit_search(request: JobRequest) -> str:
