@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from predictors.onnx_net.heads import ArrayHead
+from predictors.onnx_net.heads import ArrayHead, linear_names
 
 if TYPE_CHECKING:
     from predictors.onnx_net.predictor import OnnxNetPredictor
@@ -67,8 +67,8 @@ def save_predictor(predictor: OnnxNetPredictor, path: str | os.PathLike[str]) ->
     """Write ``predictor`` (see :meth:`OnnxNetPredictor.save`)."""
     from safetensors.numpy import save_file
 
-    from predictors.onnx_net.heads import as_array_head
-    from predictors.onnx_net.predictor import PredictorError, _array
+    from predictors.onnx_net.heads import as_array, as_array_head
+    from predictors.onnx_net.predictor import PredictorError
 
     if not predictor.is_trained:
         raise PredictorError("nothing to save: the predictor is untrained")
@@ -80,7 +80,7 @@ def save_predictor(predictor: OnnxNetPredictor, path: str | os.PathLike[str]) ->
         for name, value in as_array_head(head).state().items():
             tensors[f"head.{k}.{name}"] = value
     for k, raw in enumerate(predictor.size_raw):
-        tensors[f"size.{k}"] = np.asarray(_array(raw), dtype=np.float32)
+        tensors[f"size.{k}"] = np.asarray(as_array(raw), dtype=np.float32)
     if predictor.encoder.trainable:
         for name, value in predictor.encoder.module.state_dict().items():
             tensors[f"encoder.{name}"] = value.detach().cpu().numpy()
@@ -144,15 +144,12 @@ def _need(meta: dict[str, Any], key: str, kind: type, where: Path) -> Any:
 
 
 def _mlp_shapes(width: int, hidden: int, layers: int) -> dict[str, tuple[int, ...]]:
-    """The state-dict shapes of :func:`~predictors.onnx_net.predictor._mlp` (Linear, ReLU, Dropout per layer)."""
+    """The state-dict shapes of :func:`~predictors.onnx_net.heads.mlp` (Linear, ReLU, Dropout per layer)."""
+    fan_in = [width] + [hidden] * layers
+    fan_out = [hidden] * layers + [1]
     shapes: dict[str, tuple[int, ...]] = {}
-    fan_in = width
-    for i in range(layers):
-        shapes[f"{3 * i}.weight"] = (hidden, fan_in)
-        shapes[f"{3 * i}.bias"] = (hidden,)
-        fan_in = hidden
-    shapes[f"{3 * layers}.weight"] = (1, fan_in)
-    shapes[f"{3 * layers}.bias"] = (1,)
+    for name, n_in, n_out in zip(linear_names(layers), fan_in, fan_out):
+        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (n_out, n_in), (n_out,)
     return shapes
 
 

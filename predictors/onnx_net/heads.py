@@ -100,6 +100,11 @@ class ArrayHead:
         return module.eval()
 
 
+def as_array(value: Any) -> np.ndarray:
+    """A size-weight vector as numpy (a numpy array as is, or a torch parameter's values during training)."""
+    return value if isinstance(value, np.ndarray) else value.detach().cpu().numpy()
+
+
 def as_array_head(head: Any) -> ArrayHead:
     """``head`` as an :class:`ArrayHead` (itself, or the arrays of a torch module)."""
     return head if isinstance(head, ArrayHead) else ArrayHead.from_module(head)

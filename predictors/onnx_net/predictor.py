@@ -44,7 +44,7 @@ import onnx
 from predictors.onnx_net.encoders import TextEncoder, make_encoder, normalise_line, pool_lines
 from predictors.onnx_net.features import WIDTH_FEATURES, global_feature_names, global_features, width_features
 from predictors.onnx_net.files import load_predictor, save_predictor
-from predictors.onnx_net.heads import as_array_head, in_features, mlp, softplus
+from predictors.onnx_net.heads import as_array, as_array_head, in_features, mlp, softplus
 from predictors.onnx_net.losses import LOSSES, loss_fn
 from predictors.onnx_text import OnnxTextEncoder, OnnxTextError, load_model
 
@@ -350,11 +350,6 @@ def _mlp(inputs: int, config: PredictorConfig) -> Any:
     return mlp(inputs, config.hidden, config.layers, config.dropout)
 
 
-def _array(value: Any) -> np.ndarray:
-    """A numpy copy of a size-weight vector (a numpy array, or a torch parameter during training)."""
-    return value if isinstance(value, np.ndarray) else value.detach().cpu().numpy()
-
-
 def _group_tau(scores: np.ndarray, targets: np.ndarray, groups: np.ndarray) -> float:
     from scipy.stats import kendalltau
 
@@ -537,7 +532,7 @@ class OnnxNetPredictor:
         """The size term's non-negative weights, ``(heads, len(SIZE_FEATURES))`` (empty without ``size_prior``)."""
         if not self.size_raw:
             return np.zeros((0, len(self.size_feature_names())))
-        return np.stack([softplus(_array(r)) for r in self.size_raw]).astype(np.float64)
+        return np.stack([softplus(as_array(r)) for r in self.size_raw]).astype(np.float64)
 
     def make_trainable(self) -> None:
         """Turn the heads (and size weights) into torch modules (parameters), as training needs them. A predictor

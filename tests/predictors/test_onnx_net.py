@@ -149,34 +149,31 @@ def test_default_predictor_ships_and_ranks(labelled) -> None:
     assert scores.shape == (30,) and np.all(np.isfinite(scores))
 
 
-def test_predictors_import_without_ray_sqlalchemy_optuna_or_nas(labelled, tmp_path) -> None:
+def _predict_in_a_process_without(blocked: tuple[str, ...], copies: int, labelled, tmp_path) -> str:
+    """What a fresh process that cannot import ``blocked`` prints for the shape of ``default().predict`` of
+    ``copies`` paths of one ONNX file (it fails the test if the process fails)."""
     path = tmp_path / "m.onnx"
     path.write_bytes(labelled[0][0])
     code = (
         "import sys\n"
-        "for name in ('ray', 'sqlalchemy', 'optuna', 'onnxruntime', 'nas'):\n"
+        f"for name in {blocked!r}:\n"
         "    sys.modules[name] = None  # makes any import of them fail\n"
         "from predictors import OnnxNetPredictor\n"
-        f"print(OnnxNetPredictor.default().predict([{str(path)!r}]).shape)\n"
+        f"print(OnnxNetPredictor.default().predict({[str(path)] * copies!r}).shape)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(1,)"
+    return out.stdout.strip()
+
+
+def test_predictors_import_without_ray_sqlalchemy_optuna_or_nas(labelled, tmp_path) -> None:
+    blocked = ("ray", "sqlalchemy", "optuna", "onnxruntime", "nas")
+    assert _predict_in_a_process_without(blocked, 1, labelled, tmp_path) == "(1,)"
 
 
 def test_scoring_with_the_default_needs_no_torch(labelled, tmp_path) -> None:
     """A loaded hash-encoder predictor scores with numpy heads: torch is never imported (cold load)."""
-    path = tmp_path / "m.onnx"
-    path.write_bytes(labelled[0][0])
-    code = (
-        "import sys\n"
-        "sys.modules['torch'] = None  # makes any import of torch fail\n"
-        "from predictors import OnnxNetPredictor\n"
-        f"print(OnnxNetPredictor.default().predict([{str(path)!r}, {str(path)!r}]).shape)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "(2,)"
+    assert _predict_in_a_process_without(("torch",), 2, labelled, tmp_path) == "(2,)"
 
 
 def test_a_loaded_predictor_fine_tunes_and_saves_again(trained, labelled, tmp_path) -> None:
